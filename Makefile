@@ -1,0 +1,101 @@
+# tolk -- build, test, run and install.
+#
+#   make run      install what is missing, build, run everything under supervisord
+#   make test     install what is missing, build, run every suite, then again under ASan+UBSan
+#   make install  PREFIX=/usr/local DESTDIR=
+#
+VERSION := 0.1.0
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SAN     ?= 0
+
+PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson libcurl openssl
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DTOLK_VERSION=\"$(VERSION)\" \
+           -Icommon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+
+ifeq ($(SAN),1)
+BUILD   ?= build-san
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD   ?= build
+endif
+
+COMMON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard common/*.c))
+LIBTOLK    := $(BUILD)/libtolk.a
+
+# program name -> source directory; a directory joins the build once it has a main.c
+PROGRAM_DIRS := gateway:tolk-gateway control_worker:tolk-control-worker \
+                status_worker:tolk-status-worker audio_worker:tolk-audio-worker sweeper:tolk-sweeper
+define program_rule
+ifneq ($(wildcard $(1)/main.c),)
+PROGRAMS += $(BUILD)/bin/$(2)
+$(BUILD)/bin/$(2): $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(1)/*.c)) $(LIBTOLK)
+	@mkdir -p $$(@D)
+	$(CC) $(LDFLAGS) -o $$@ $$^ $(LDLIBS)
+endif
+endef
+$(foreach p,$(PROGRAM_DIRS),$(eval $(call program_rule,$(word 1,$(subst :, ,$(p))),$(word 2,$(subst :, ,$(p))))))
+
+TOOLS    := $(patsubst tools/%.c,$(BUILD)/bin/%,$(wildcard tools/tolk-*.c))
+PROGRAMS += $(TOOLS)
+$(BUILD)/bin/tolk-%: $(BUILD)/tools/tolk-%.o $(LIBTOLK)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/support/*.c))
+CHECK_LIBS  := $(shell pkg-config --libs check 2>/dev/null)
+# program modules that are pure functions, unit tested on their own
+PROGRAM_LIB_OBJ := $(BUILD)/gateway/frame.o
+
+.PHONY: all deps run test check check-unit check-integration install format clean
+all: $(PROGRAMS)
+
+$(BUILD)/%.o: %.c $(wildcard common/*.h) $(wildcard */*.h) $(wildcard tests/support/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBTOLK): $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(PROGRAM_LIB_OBJ) $(LIBTOLK)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/itest_%: $(BUILD)/tests/integration/itest_%.o $(SUPPORT_OBJ) $(LIBTOLK)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/itest_*.c))
+
+deps:
+	@tools/install-deps.sh
+
+run: deps all
+	@BUILD=$(BUILD) tools/tolk-run
+
+test: deps
+	$(MAKE) check
+	$(MAKE) SAN=1 check
+
+# build and run every suite with the current flags (no dependency install)
+check: all $(UNIT_TESTS) $(INTEG_TESTS)
+	@BUILD=$(BUILD) tests/run-suites.sh $(UNIT_TESTS) $(INTEG_TESTS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/tolk/web $(DESTDIR)$(PREFIX)/share/tolk/deploy
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	cp -r web/. $(DESTDIR)$(PREFIX)/share/tolk/web/
+	install -m 644 deploy/* $(DESTDIR)$(PREFIX)/share/tolk/deploy/
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,222 @@
+/*  config.c -- defaults, config file and environment for every process.
+
+    A table maps each key to its field, so the file parser, the
+    environment overrides and --help all agree on one list of names.
+*/
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { T_INT, T_STR } field_type_t;
+
+/* One configurable key: where it lives in the struct and how to parse it. */
+typedef struct {
+    const char *name;  /* key in the file; TOLK_<NAME upper> in the environment */
+    field_type_t type; /* how to parse the value */
+    size_t offset;     /* offset of the field in tolk_config_t */
+    size_t size;       /* capacity of a string field */
+    bool secret;       /* masked when printed */
+} field_t;
+
+#define FI(n) {#n, T_INT, offsetof(tolk_config_t, n), sizeof(int), false}
+#define FS(n) {#n, T_STR, offsetof(tolk_config_t, n), sizeof(((tolk_config_t *)0)->n), false}
+#define FX(n) {#n, T_STR, offsetof(tolk_config_t, n), sizeof(((tolk_config_t *)0)->n), true}
+
+static const field_t s_fields[] = {
+    FS(bind_address),
+    FI(port),
+    FS(public_url),
+    FS(backend_host),
+    FS(web_root),
+    FS(origins),
+    FI(drain_timeout_ms),
+    FS(redis_host),
+    FI(redis_port),
+    FI(redis_timeout_ms),
+    FS(status_endpoint),
+    FS(jwt_alg),
+    FX(jwt_secret),
+    FS(jwt_public_key_file),
+    FS(jwt_private_key_file),
+    FS(jwt_issuer),
+    FS(jwt_audience),
+    FI(jwt_leeway_s),
+    FI(max_listeners),
+    FI(grace_period_s),
+    FI(max_session_s),
+    FI(session_create_per_hour),
+    FI(failed_joins_per_minute),
+    FS(languages),
+    FI(refresh_required_s),
+    FI(refresh_warning_s),
+    FI(idle_timeout_s),
+    FI(control_rate_per_s),
+    FI(heartbeat_ms),
+    FI(heartbeat_misses),
+    FI(sweep_interval_ms),
+    FS(log_level),
+};
+#define FIELD_COUNT (sizeof(s_fields) / sizeof(s_fields[0]))
+
+static void s_defaults(tolk_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    strcpy(cfg->bind_address, "127.0.0.1");
+    cfg->port = 8080;
+    strcpy(cfg->backend_host, "127.0.0.1");
+    strcpy(cfg->web_root, "web");
+    cfg->drain_timeout_ms = 5000;
+    strcpy(cfg->redis_host, "127.0.0.1");
+    cfg->redis_port = 6379;
+    cfg->redis_timeout_ms = 1000;
+    strcpy(cfg->status_endpoint, "tcp://127.0.0.1:*");
+    strcpy(cfg->jwt_alg, "HS256");
+    cfg->jwt_leeway_s = 60;
+    cfg->max_listeners = 500;
+    cfg->grace_period_s = 60;
+    cfg->max_session_s = 2 * 3600;
+    cfg->session_create_per_hour = 10;
+    cfg->failed_joins_per_minute = 10;
+    strcpy(cfg->languages, "en,es,ca,gl,eo,fr,pt,it,ro");
+    cfg->refresh_required_s = 100 * 60;
+    cfg->refresh_warning_s = 105 * 60;
+    cfg->idle_timeout_s = 120;
+    cfg->control_rate_per_s = 10;
+    cfg->heartbeat_ms = 1000;
+    cfg->heartbeat_misses = 3;
+    cfg->sweep_interval_ms = 1000;
+    strcpy(cfg->log_level, "info");
+}
+
+static const field_t *s_find(const char *key)
+{
+    for (size_t i = 0; i < FIELD_COUNT; i++)
+        if (strcmp(s_fields[i].name, key) == 0)
+            return &s_fields[i];
+    return NULL;
+}
+
+int tolk_config_set(tolk_config_t *cfg, const char *key, const char *value)
+{
+    const field_t *f = s_find(key);
+    if (!f)
+        return -1;
+    char *base = (char *)cfg + f->offset;
+    if (f->type == T_INT) {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < -2147483647L || v > 2147483647L)
+            return -1;
+        *(int *)base = (int)v;
+    } else {
+        size_t n = strlen(value);
+        if (n >= f->size)
+            return -1;
+        memcpy(base, value, n + 1);
+    }
+    return 0;
+}
+
+static char *s_trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    return s;
+}
+
+static int s_load_file(tolk_config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot open config %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[2048];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = s_trim(line);
+        if (*s == 0 || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s:%d: expected key = value", path, lineno);
+            rc = -1;
+            break;
+        }
+        *eq = 0;
+        char *key = s_trim(s), *value = s_trim(eq + 1);
+        if (tolk_config_set(cfg, key, value) != 0) {
+            snprintf(err, errlen, "%s:%d: bad key or value for '%s'", path, lineno, key);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int tolk_config_load(tolk_config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    s_defaults(cfg);
+    if (!path)
+        path = getenv("TOLK_CONFIG");
+    if (path && *path && s_load_file(cfg, path, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < FIELD_COUNT; i++) {
+        char env[64] = "TOLK_";
+        size_t j = 5;
+        for (const char *p = s_fields[i].name; *p && j < sizeof env - 1; p++)
+            env[j++] = (char)toupper((unsigned char)*p);
+        env[j] = 0;
+        const char *v = getenv(env);
+        if (v && tolk_config_set(cfg, s_fields[i].name, v) != 0) {
+            snprintf(err, errlen, "bad value in %s", env);
+            return -1;
+        }
+    }
+    if (!*cfg->public_url)
+        snprintf(cfg->public_url, sizeof cfg->public_url, "http://%s:%d",
+                 strcmp(cfg->bind_address, "0.0.0.0") ? cfg->bind_address : "localhost",
+                 cfg->port);
+    return 0;
+}
+
+bool tolk_config_language_supported(const tolk_config_t *cfg, const char *lang)
+{
+    size_t n = strlen(lang);
+    if (n == 0)
+        return false;
+    const char *p = cfg->languages;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, lang, n) == 0)
+            return true;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
+void tolk_config_print(const tolk_config_t *cfg, void *file)
+{
+    FILE *out = file;
+    for (size_t i = 0; i < FIELD_COUNT; i++) {
+        const field_t *f = &s_fields[i];
+        const char *base = (const char *)cfg + f->offset;
+        if (f->type == T_INT)
+            fprintf(out, "  %-26s %d\n", f->name, *(const int *)base);
+        else
+            fprintf(out, "  %-26s %s\n", f->name, f->secret && *base ? "(set)" : base);
+    }
+}

@@ -1,0 +1,73 @@
+/*  config.h -- settings of every tolk process.
+
+    One flat struct filled in three layers: built-in defaults, then the
+    config file (key = value lines, '#' comments), then TOLK_<KEY>
+    environment variables, so two copies can run side by side with only
+    a different environment.
+*/
+#ifndef TOLK_CONFIG_H
+#define TOLK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define TOLK_CONFIG_STR 256
+
+typedef struct {
+    /* gateway */
+    char bind_address[64];          /* where the HTTP/WebSocket port listens */
+    int port;                       /* TOLK_PORT: public HTTP/WebSocket port */
+    char public_url[TOLK_CONFIG_STR]; /* base URL printed and sent in sessionCreated */
+    char backend_host[64];          /* address the gateway's ROUTER binds on */
+    char web_root[TOLK_CONFIG_STR]; /* static pages directory */
+    char origins[1024];             /* comma separated allowlist; empty = same origin */
+    int drain_timeout_ms;           /* how long a draining gateway waits before closing */
+    /* redis */
+    char redis_host[64];
+    int redis_port;                 /* TOLK_REDIS_PORT */
+    int redis_timeout_ms;           /* per-command timeout, so Redis trouble never hangs us */
+    /* status feed */
+    char status_endpoint[TOLK_CONFIG_STR]; /* PUB endpoints bind ephemeral, registered in Redis */
+    /* authentication */
+    char jwt_alg[16];               /* HS256, RS256 or ES256: pinned */
+    char jwt_secret[TOLK_CONFIG_STR]; /* TOLK_JWT_SECRET for HS256 */
+    char jwt_public_key_file[TOLK_CONFIG_STR]; /* PEM for RS256/ES256 */
+    char jwt_private_key_file[TOLK_CONFIG_STR]; /* only tolk-token uses it */
+    char jwt_issuer[TOLK_CONFIG_STR];   /* checked when non-empty */
+    char jwt_audience[TOLK_CONFIG_STR]; /* checked when non-empty */
+    int jwt_leeway_s;
+    /* sessions */
+    int max_listeners;              /* per session */
+    int grace_period_s;             /* speaker drop grace before the session ends */
+    int max_session_s;              /* sessions older than this without a refresh end */
+    int session_create_per_hour;    /* per speaker sub */
+    int failed_joins_per_minute;    /* per client address */
+    char languages[512];            /* comma separated supported ISO 639-1 codes */
+    /* connections */
+    int refresh_required_s;         /* connection age that asks for a refresh */
+    int refresh_warning_s;          /* connection age that warns of the hard limit */
+    int idle_timeout_s;
+    int control_rate_per_s;         /* control messages per connection */
+    /* heartbeats between processes */
+    int heartbeat_ms;               /* worker and gateway beat interval */
+    int heartbeat_misses;           /* beats missed before a peer is dead */
+    int sweep_interval_ms;
+    /* logging */
+    char log_level[16];             /* debug, info, warn, error */
+} tolk_config_t;
+
+/* Fill cfg with defaults, then the file at path (NULL: $TOLK_CONFIG, else
+   none), then the environment. Returns 0, or -1 with a message in err. */
+int tolk_config_load(tolk_config_t *cfg, const char *path, char *err, size_t errlen);
+
+/* Set one key from its string value; the same names the file uses.
+   Returns 0, or -1 for an unknown key or a bad value. */
+int tolk_config_set(tolk_config_t *cfg, const char *key, const char *value);
+
+/* True when lang is in the comma separated supported list. */
+bool tolk_config_language_supported(const tolk_config_t *cfg, const char *lang);
+
+/* Print every key with its current value (secrets masked), for --help. */
+void tolk_config_print(const tolk_config_t *cfg, void *file);
+
+#endif

@@ -1,0 +1,186 @@
+/*  gwlink.c -- DEALER links from a worker to every gateway; see gwlink.h. */
+#include "gwlink.h"
+#include "log.h"
+
+#include <string.h>
+
+/* One followed gateway. */
+typedef struct {
+    char id[TOLK_ID_MAX + 1];       /* gateway id, as registered */
+    char endpoint[TOLK_ID_MAX + 1]; /* its ROUTER endpoint */
+    zsock_t *dealer;                /* our link to it */
+    bool seen;                      /* still registered at the last tick */
+} gw_t;
+
+struct tolk_gwlink_t {
+    char kind[16];                 /* what we announce in READY */
+    char id[TOLK_ID_MAX + 1];      /* our DEALER identity */
+    gw_t gws[TOLK_GWLINK_MAX];     /* followed gateways */
+    int count;                     /* used entries of gws */
+    zmq_pollitem_t items[TOLK_GWLINK_MAX]; /* poll set matching gws */
+};
+
+tolk_gwlink_t *tolk_gwlink_new(const char *kind, const char *worker_id)
+{
+    tolk_gwlink_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    snprintf(self->kind, sizeof self->kind, "%s", kind);
+    snprintf(self->id, sizeof self->id, "%s", worker_id);
+    return self;
+}
+
+void tolk_gwlink_destroy(tolk_gwlink_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    tolk_gwlink_t *self = *self_p;
+    for (int i = 0; i < self->count; i++)
+        zsock_destroy(&self->gws[i].dealer);
+    free(self);
+    *self_p = NULL;
+}
+
+static int s_send_kind(tolk_gwlink_t *self, gw_t *gw, tolk_kind_t kind)
+{
+    tolk_envelope_t env;
+    tolk_envelope_init(&env, kind);
+    tolk_envelope_set_str(env.worker, sizeof env.worker, self->id);
+    env.payload = (const uint8_t *)self->kind;
+    env.payload_len = strlen(self->kind);
+    return tolk_gwlink_send(self, gw->id, &env);
+}
+
+static gw_t *s_find(tolk_gwlink_t *self, const char *id)
+{
+    for (int i = 0; i < self->count; i++)
+        if (strcmp(self->gws[i].id, id) == 0)
+            return &self->gws[i];
+    return NULL;
+}
+
+/* Open a DEALER to a newly registered gateway. */
+static void s_follow(tolk_gwlink_t *self, const char *id, const char *endpoint)
+{
+    if (self->count == TOLK_GWLINK_MAX || strlen(id) > TOLK_ID_MAX ||
+        strlen(endpoint) > TOLK_ID_MAX)
+        return;
+    zsock_t *dealer = zsock_new(ZMQ_DEALER);
+    if (!dealer)
+        return;
+    zsock_set_identity(dealer, self->id);
+    zsock_set_linger(dealer, 0);
+    zsock_set_sndhwm(dealer, 100000);
+    zsock_set_rcvhwm(dealer, 100000);
+    zsock_set_sndtimeo(dealer, 0);
+    if (zsock_connect(dealer, "%s", endpoint) != 0) {
+        zsock_destroy(&dealer);
+        return;
+    }
+    gw_t *gw = &self->gws[self->count++];
+    memset(gw, 0, sizeof *gw);
+    snprintf(gw->id, sizeof gw->id, "%s", id);
+    snprintf(gw->endpoint, sizeof gw->endpoint, "%s", endpoint);
+    gw->dealer = dealer;
+    gw->seen = true;
+    tolk_info("gwlink", NULL, "following gateway %s at %s", id, endpoint);
+    s_send_kind(self, gw, TOLK_KIND_READY);
+}
+
+int tolk_gwlink_tick(tolk_gwlink_t *self, tolk_redis_t *redis)
+{
+    redisReply *ids = tolk_redis_command(redis, "SMEMBERS tolk:gateways");
+    if (!ids || ids->type != REDIS_REPLY_ARRAY) {
+        if (ids)
+            freeReplyObject(ids);
+        for (int i = 0; i < self->count; i++)
+            s_send_kind(self, &self->gws[i], TOLK_KIND_HEARTBEAT);
+        return -1;
+    }
+    for (int i = 0; i < self->count; i++)
+        self->gws[i].seen = false;
+    for (size_t i = 0; i < ids->elements; i++) {
+        const char *id = tolk_reply_str(ids->element[i]);
+        if (!id)
+            continue;
+        redisReply *ep = tolk_redis_command(redis, "GET tolk:gw:%s", id);
+        const char *endpoint = tolk_reply_str(ep);
+        if (endpoint) {
+            gw_t *gw = s_find(self, id);
+            if (gw && strcmp(gw->endpoint, endpoint) == 0)
+                gw->seen = true;
+            else if (!gw)
+                s_follow(self, id, endpoint);
+        }
+        if (ep)
+            freeReplyObject(ep);
+    }
+    freeReplyObject(ids);
+    /* drop gateways whose registration expired */
+    for (int i = 0; i < self->count;) {
+        if (!self->gws[i].seen) {
+            tolk_info("gwlink", NULL, "gateway %s is gone", self->gws[i].id);
+            zsock_destroy(&self->gws[i].dealer);
+            self->gws[i] = self->gws[--self->count];
+        } else {
+            s_send_kind(self, &self->gws[i], TOLK_KIND_HEARTBEAT);
+            i++;
+        }
+    }
+    return self->count;
+}
+
+int tolk_gwlink_recv(tolk_gwlink_t *self, int timeout_ms, zframe_t **frame,
+                     const char **gateway_id)
+{
+    *frame = NULL;
+    if (self->count == 0) {
+        zclock_sleep(timeout_ms);
+        return zsys_interrupted ? -1 : 0;
+    }
+    for (int i = 0; i < self->count; i++) {
+        self->items[i].socket = zsock_resolve(self->gws[i].dealer);
+        self->items[i].fd = 0;
+        self->items[i].events = ZMQ_POLLIN;
+        self->items[i].revents = 0;
+    }
+    int rc = zmq_poll(self->items, self->count, timeout_ms);
+    if (rc < 0)
+        return -1;
+    for (int i = 0; i < self->count; i++) {
+        if (self->items[i].revents & ZMQ_POLLIN) {
+            zmsg_t *msg = zmsg_recv_nowait(self->gws[i].dealer);
+            if (!msg)
+                continue;
+            *frame = zmsg_pop(msg);
+            zmsg_destroy(&msg);
+            *gateway_id = self->gws[i].id;
+            return *frame ? 1 : 0;
+        }
+    }
+    return 0;
+}
+
+int tolk_gwlink_send(tolk_gwlink_t *self, const char *gateway_id, const tolk_envelope_t *env)
+{
+    gw_t *gw = s_find(self, gateway_id);
+    if (!gw)
+        return -1;
+    size_t len;
+    uint8_t *buf = tolk_envelope_encode(env, &len);
+    if (!buf)
+        return -1;
+    int rc = zmq_send(zsock_resolve(gw->dealer), buf, len, ZMQ_DONTWAIT);
+    free(buf);
+    return rc < 0 ? -1 : 0;
+}
+
+int tolk_gwlink_count(tolk_gwlink_t *self)
+{
+    return self->count;
+}
+
+const char *tolk_gwlink_id(tolk_gwlink_t *self)
+{
+    return self->id;
+}

@@ -1,0 +1,48 @@
+/*  gwlink.h -- a worker's links to every live gateway.
+
+    The fixed front binds, the elastic pool connects: each gateway binds a
+    ROUTER and registers it in Redis (tolk:gateways, tolk:gw:<id>); a worker
+    (or the sweeper) keeps one DEALER per live gateway, says READY with its
+    kind, beats every heartbeat, and answers on the DEALER of the gateway
+    that asked. Used by every worker kind and the sweeper.
+*/
+#ifndef TOLK_GWLINK_H
+#define TOLK_GWLINK_H
+
+#include "envelope.h"
+#include "redis_link.h"
+
+#include <czmq.h>
+
+#define TOLK_GWLINK_MAX 64 /* gateways one worker follows at most */
+
+typedef struct tolk_gwlink_t tolk_gwlink_t;
+
+/* kind: "control", "status", "audio" or "sweeper"; worker_id: unique per
+   process instance (it is the DEALER identity the gateways see). */
+tolk_gwlink_t *tolk_gwlink_new(const char *kind, const char *worker_id);
+void tolk_gwlink_destroy(tolk_gwlink_t **self_p);
+
+/* Follow the registry: connect to new gateways, drop dead ones, and send a
+   HEARTBEAT to every gateway. Call once per heartbeat interval. Returns the
+   number of gateways followed, or -1 when Redis could not be read (the
+   current links are then kept). */
+int tolk_gwlink_tick(tolk_gwlink_t *self, tolk_redis_t *redis);
+
+/* Wait up to timeout_ms for one message from any gateway. Returns 1 and
+   the frame (caller destroys it) plus the sender's gateway id (valid until
+   the next tick), 0 on timeout, -1 when interrupted. */
+int tolk_gwlink_recv(tolk_gwlink_t *self, int timeout_ms, zframe_t **frame,
+                     const char **gateway_id);
+
+/* Send env to one gateway, never blocking. Returns 0, or -1 when that
+   gateway is unknown or its queue is full. */
+int tolk_gwlink_send(tolk_gwlink_t *self, const char *gateway_id, const tolk_envelope_t *env);
+
+/* How many gateways are followed now. */
+int tolk_gwlink_count(tolk_gwlink_t *self);
+
+/* The id of the worker, as set at creation. */
+const char *tolk_gwlink_id(tolk_gwlink_t *self);
+
+#endif

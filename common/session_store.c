@@ -1,0 +1,440 @@
+/*  session_store.c -- Lua scripts over a session's keys; see session_store.h. */
+#include "session_store.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* KEYS: session langs gws members. ARGV: sid source tier sub gw conn now */
+static tolk_redis_script_t s_create = {
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'sessionId', ARGV[1], 'sourceLanguage', ARGV[2],\n"
+    "  'qualityTier', ARGV[3], 'speakerSub', ARGV[4], 'speakerGw', ARGV[5],\n"
+    "  'speakerConn', ARGV[6], 'createdAt', ARGV[7], 'refreshedAt', ARGV[7],\n"
+    "  'isActive', '1', 'isPaused', '0', 'isMuted', '0', 'volume', '1.0',\n"
+    "  'lastStateChange', ARGV[7], 'listenerCount', '0', 'state', 'live')\n"
+    "redis.call('HSET', KEYS[4], ARGV[5] .. '/' .. ARGV[6], 'S')\n"
+    "redis.call('HINCRBY', KEYS[3], ARGV[5], 1)\n"
+    "return 1\n",
+    ""};
+
+/* The fields returned to a joining or returning member, in this order. */
+#define INFO_FIELDS                                                                              \
+    "'sourceLanguage', 'qualityTier', 'isActive', 'isPaused', 'isMuted', 'volume', "            \
+    "'lastStateChange', 'listenerCount', 'state'"
+
+/* KEYS: session langs gws members. ARGV: gw conn lang max */
+static tolk_redis_script_t s_join = {
+    "local st = redis.call('HGET', KEYS[1], 'state')\n"
+    "if not st then return {-404} end\n"
+    "local member = ARGV[1] .. '/' .. ARGV[2]\n"
+    "if redis.call('HEXISTS', KEYS[4], member) == 1 then return {-1} end\n"
+    "local n = tonumber(redis.call('HGET', KEYS[1], 'listenerCount'))\n"
+    "if n >= tonumber(ARGV[4]) then return {-409} end\n"
+    "redis.call('HSET', KEYS[4], member, 'L:' .. ARGV[3])\n"
+    "redis.call('HINCRBY', KEYS[1], 'listenerCount', 1)\n"
+    "redis.call('HINCRBY', KEYS[2], ARGV[3], 1)\n"
+    "redis.call('HINCRBY', KEYS[3], ARGV[1], 1)\n"
+    "return {0, redis.call('HMGET', KEYS[1], " INFO_FIELDS ")}\n",
+    ""};
+
+/* Shared by leave and speaker_gone: drop one member and its counts. */
+#define DROP_MEMBER                                                                              \
+    "local function drop(member, gw)\n"                                                          \
+    "  local v = redis.call('HGET', KEYS[4], member)\n"                                          \
+    "  if not v then return nil end\n"                                                           \
+    "  redis.call('HDEL', KEYS[4], member)\n"                                                    \
+    "  if redis.call('HINCRBY', KEYS[3], gw, -1) <= 0 then redis.call('HDEL', KEYS[3], gw) end\n" \
+    "  if string.sub(v, 1, 2) == 'L:' then\n"                                                    \
+    "    local lang = string.sub(v, 3)\n"                                                        \
+    "    redis.call('HINCRBY', KEYS[1], 'listenerCount', -1)\n"                                  \
+    "    if redis.call('HINCRBY', KEYS[2], lang, -1) <= 0 then redis.call('HDEL', KEYS[2], lang) end\n" \
+    "  end\n"                                                                                    \
+    "  return v\n"                                                                               \
+    "end\n"
+
+/* KEYS: session langs gws members. ARGV: gw conn */
+static tolk_redis_script_t s_leave = {
+    DROP_MEMBER
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "if drop(ARGV[1] .. '/' .. ARGV[2], ARGV[1]) then return 1 end\n"
+    "return 0\n",
+    ""};
+
+/* KEYS: session langs gws members. ARGV: gw conn clean graceUntil */
+static tolk_redis_script_t s_speaker_gone = {
+    DROP_MEMBER
+    "local cur = redis.call('HMGET', KEYS[1], 'speakerGw', 'speakerConn')\n"
+    "if not cur[1] then return 0 end\n"
+    "drop(ARGV[1] .. '/' .. ARGV[2], ARGV[1])\n"
+    "if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 1 end\n"
+    "if ARGV[3] == '1' then return 2 end\n"
+    "redis.call('HSET', KEYS[1], 'state', 'grace', 'graceUntil', ARGV[4],\n"
+    "  'speakerGw', '', 'speakerConn', '')\n"
+    "return 3\n",
+    ""};
+
+/* KEYS: session langs gws members. ARGV: gw conn sub now */
+static tolk_redis_script_t s_speaker_refresh = {
+    "local sub = redis.call('HGET', KEYS[1], 'speakerSub')\n"
+    "if not sub then return {-404} end\n"
+    "if sub ~= ARGV[3] then return {-403} end\n"
+    "local info = redis.call('HMGET', KEYS[1], " INFO_FIELDS ")\n"
+    "redis.call('HSET', KEYS[1], 'speakerGw', ARGV[1], 'speakerConn', ARGV[2],\n"
+    "  'state', 'live', 'refreshedAt', ARGV[4])\n"
+    "redis.call('HDEL', KEYS[1], 'graceUntil')\n"
+    "local member = ARGV[1] .. '/' .. ARGV[2]\n"
+    "if redis.call('HSETNX', KEYS[4], member, 'S') == 1 then\n"
+    "  redis.call('HINCRBY', KEYS[3], ARGV[1], 1)\n"
+    "end\n"
+    "return {0, info}\n",
+    ""};
+
+/* KEYS: session langs gws members. Returns {gateways, members} or false. */
+static tolk_redis_script_t s_end = {
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "local gws = redis.call('HKEYS', KEYS[3])\n"
+    "local members = redis.call('HKEYS', KEYS[4])\n"
+    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])\n"
+    "return {gws, members}\n",
+    ""};
+
+/* KEYS: zset. ARGV: now window_ms limit record member. Sliding window. */
+static tolk_redis_script_t s_rate = {
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])\n"
+    "local n = redis.call('ZCARD', KEYS[1])\n"
+    "if n >= tonumber(ARGV[3]) then\n"
+    "  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+    "  local wait = math.ceil((tonumber(oldest[2]) + ARGV[2] - ARGV[1]) / 1000)\n"
+    "  if wait < 1 then wait = 1 end\n"
+    "  return wait\n"
+    "end\n"
+    "if ARGV[4] == '1' then\n"
+    "  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])\n"
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "end\n"
+    "return 0\n",
+    ""};
+
+/* The four keys of a session. */
+typedef struct {
+    char session[TOLK_ID_MAX + 32], langs[TOLK_ID_MAX + 32], gws[TOLK_ID_MAX + 32],
+        members[TOLK_ID_MAX + 32];
+} keys_t;
+
+static void s_keys(keys_t *k, const char *sid)
+{
+    snprintf(k->session, sizeof k->session, "tolk:{%s}:session", sid);
+    snprintf(k->langs, sizeof k->langs, "tolk:{%s}:langs", sid);
+    snprintf(k->gws, sizeof k->gws, "tolk:{%s}:gws", sid);
+    snprintf(k->members, sizeof k->members, "tolk:{%s}:members", sid);
+}
+
+static void s_cmd(tolk_redis_t *r, const char *fmt, const char *a, const char *b, const char *c)
+{
+    redisReply *rep = tolk_redis_command(r, fmt, a, b, c);
+    if (rep)
+        freeReplyObject(rep);
+}
+
+static const char *s_adjectives[] = {
+    "amber",  "ancient", "autumn", "bold",   "brave",  "bright", "calm",   "clever", "cosmic",
+    "crimson", "crystal", "curious", "dancing", "daring", "dawn", "eager", "early",  "electric",
+    "emerald", "fancy",  "fierce", "gentle", "gilded", "golden", "grand",  "happy",  "hidden",
+    "humble", "icy",     "jolly",  "kind",   "lively", "lucky",  "lunar",  "magic",  "mellow",
+    "misty",  "noble",   "olive",  "polar",  "proud",  "quick",  "quiet",  "rapid",  "royal",
+    "rustic", "scarlet", "silent", "silver", "solar",  "spring", "steady", "stormy", "sunny",
+    "swift",  "tidy",    "vivid",  "warm",   "wild",   "wise",   "witty",  "young",  "zesty",
+    "velvet"};
+static const char *s_nouns[] = {
+    "badger", "bear",   "beaver", "bison",  "canyon", "cedar",  "comet",  "condor", "coral",
+    "crane",  "delta",  "dolphin", "eagle", "falcon", "fern",   "fjord",  "forest", "fox",
+    "garden", "glacier", "harbor", "hawk",  "heron",  "island", "jaguar", "lagoon", "lake",
+    "lark",   "lion",   "lynx",   "maple",  "meadow", "meteor", "moose",  "nebula", "oak",
+    "ocean",  "orca",   "otter",  "owl",    "panda",  "pine",   "planet", "puffin", "raven",
+    "reef",   "river",  "robin",  "salmon", "sparrow", "spruce", "summit", "swan",  "tiger",
+    "tundra", "valley", "violet", "walrus", "whale",  "willow", "wolf",   "wren",   "yak",
+    "zebra"};
+
+static void s_new_id(char *sid)
+{
+    size_t na = sizeof s_adjectives / sizeof *s_adjectives, nn = sizeof s_nouns / sizeof *s_nouns;
+    unsigned int r[3];
+    FILE *f = fopen("/dev/urandom", "r");
+    if (!f || fread(r, sizeof r, 1, f) != 1) {
+        r[0] = (unsigned)rand();
+        r[1] = (unsigned)rand();
+        r[2] = (unsigned)rand();
+    }
+    if (f)
+        fclose(f);
+    snprintf(sid, TOLK_ID_MAX + 1, "%s-%s-%03u", s_adjectives[r[0] % na], s_nouns[r[1] % nn],
+             100 + r[2] % 900);
+}
+
+int tolk_store_create(tolk_redis_t *r, char *sid, const char *source, const char *tier,
+                      const char *sub, const char *gw, uint64_t conn, int64_t now_ms)
+{
+    char conn_s[24], now_s[24];
+    snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
+    snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
+    for (int attempt = 0; attempt < 16; attempt++) {
+        s_new_id(sid);
+        keys_t k;
+        s_keys(&k, sid);
+        const char *argv[] = {k.session, k.langs, k.gws, k.members, sid, source, tier, sub,
+                              gw, conn_s, now_s};
+        redisReply *rep = tolk_redis_eval(r, &s_create, 4, 7, argv);
+        if (!rep || rep->type != REDIS_REPLY_INTEGER) {
+            if (rep)
+                freeReplyObject(rep);
+            return TOLK_STORE_DOWN;
+        }
+        long long ok = rep->integer;
+        freeReplyObject(rep);
+        if (ok == 1) {
+            s_cmd(r, "HSET tolk:gwconns:%s %s %s", gw, conn_s, sid);
+            s_cmd(r, "ZADD tolk:sessions %s %s", now_s, sid, "");
+            return TOLK_STORE_OK;
+        }
+    }
+    return TOLK_STORE_EXISTS;
+}
+
+/* Read the INFO_FIELDS array into info. */
+static void s_info(const redisReply *a, tolk_session_info_t *info)
+{
+    memset(info, 0, sizeof *info);
+    if (!a || a->type != REDIS_REPLY_ARRAY || a->elements < 9)
+        return;
+    const char *v;
+    if ((v = tolk_reply_str(a->element[0])))
+        snprintf(info->source_language, sizeof info->source_language, "%s", v);
+    if ((v = tolk_reply_str(a->element[1])))
+        snprintf(info->quality_tier, sizeof info->quality_tier, "%s", v);
+    info->is_active = tolk_reply_int(a->element[2], 1) != 0;
+    info->is_paused = tolk_reply_int(a->element[3], 0) != 0;
+    info->is_muted = tolk_reply_int(a->element[4], 0) != 0;
+    info->volume = (v = tolk_reply_str(a->element[5])) ? atof(v) : 1.0;
+    info->last_state_change = tolk_reply_int(a->element[6], 0);
+    info->listener_count = (long)tolk_reply_int(a->element[7], 0);
+    info->in_grace = (v = tolk_reply_str(a->element[8])) && strcmp(v, "grace") == 0;
+}
+
+/* Run a script returning {code, info}. */
+static int s_info_script(tolk_redis_t *r, tolk_redis_script_t *script, const char **argv,
+                         tolk_session_info_t *info)
+{
+    redisReply *rep = tolk_redis_eval(r, script, 4, 4, argv);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
+        if (rep)
+            freeReplyObject(rep);
+        return TOLK_STORE_DOWN;
+    }
+    int code = (int)tolk_reply_int(rep->element[0], TOLK_STORE_DOWN);
+    if (code == 0 && rep->elements > 1)
+        s_info(rep->element[1], info);
+    freeReplyObject(rep);
+    return code;
+}
+
+int tolk_store_join(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
+                    const char *lang, int max_listeners, tolk_session_info_t *info)
+{
+    keys_t k;
+    s_keys(&k, sid);
+    char conn_s[24], max_s[16];
+    snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
+    snprintf(max_s, sizeof max_s, "%d", max_listeners);
+    const char *argv[] = {k.session, k.langs, k.gws, k.members, gw, conn_s, lang, max_s};
+    int rc = s_info_script(r, &s_join, argv, info);
+    if (rc == TOLK_STORE_OK)
+        s_cmd(r, "HSET tolk:gwconns:%s %s %s", gw, conn_s, sid);
+    return rc;
+}
+
+int tolk_store_leave(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn)
+{
+    keys_t k;
+    s_keys(&k, sid);
+    char conn_s[24];
+    snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
+    const char *argv[] = {k.session, k.langs, k.gws, k.members, gw, conn_s};
+    redisReply *rep = tolk_redis_eval(r, &s_leave, 4, 2, argv);
+    int rc = rep && rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : TOLK_STORE_DOWN;
+    if (rep)
+        freeReplyObject(rep);
+    s_cmd(r, "HDEL tolk:gwconns:%s %s", gw, conn_s, "");
+    return rc;
+}
+
+int tolk_store_speaker_gone(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
+                            bool clean, int64_t now_ms, int grace_s)
+{
+    keys_t k;
+    s_keys(&k, sid);
+    char conn_s[24], until_s[24];
+    snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
+    snprintf(until_s, sizeof until_s, "%lld", (long long)(now_ms + (int64_t)grace_s * 1000));
+    const char *argv[] = {k.session, k.langs, k.gws, k.members, gw, conn_s, clean ? "1" : "0",
+                          until_s};
+    redisReply *rep = tolk_redis_eval(r, &s_speaker_gone, 4, 4, argv);
+    int rc = rep && rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : TOLK_STORE_DOWN;
+    if (rep)
+        freeReplyObject(rep);
+    s_cmd(r, "HDEL tolk:gwconns:%s %s", gw, conn_s, "");
+    if (rc == TOLK_SPEAKER_GONE_GRACE)
+        s_cmd(r, "ZADD tolk:grace %s %s", until_s, sid, "");
+    return rc;
+}
+
+int tolk_store_speaker_refresh(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
+                               const char *sub, int64_t now_ms, tolk_session_info_t *info)
+{
+    keys_t k;
+    s_keys(&k, sid);
+    char conn_s[24], now_s[24];
+    snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
+    snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
+    const char *argv[] = {k.session, k.langs, k.gws, k.members, gw, conn_s, sub, now_s};
+    int rc = s_info_script(r, &s_speaker_refresh, argv, info);
+    if (rc == TOLK_STORE_OK) {
+        s_cmd(r, "HSET tolk:gwconns:%s %s %s", gw, conn_s, sid);
+        s_cmd(r, "ZREM tolk:grace %s", sid, "", "");
+        s_cmd(r, "ZADD tolk:sessions %s %s", now_s, sid, "");
+    }
+    return rc;
+}
+
+/* Copy the string elements of an array reply into gws. */
+static int s_gw_list(const redisReply *a, char gws[][TOLK_ID_MAX + 1], int max_gws)
+{
+    int n = 0;
+    for (size_t i = 0; a && a->type == REDIS_REPLY_ARRAY && i < a->elements && n < max_gws; i++) {
+        const char *v = tolk_reply_str(a->element[i]);
+        if (v && strlen(v) <= TOLK_ID_MAX)
+            snprintf(gws[n++], TOLK_ID_MAX + 1, "%s", v);
+    }
+    return n;
+}
+
+int tolk_store_end(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws)
+{
+    keys_t k;
+    s_keys(&k, sid);
+    const char *argv[] = {k.session, k.langs, k.gws, k.members};
+    redisReply *rep = tolk_redis_eval(r, &s_end, 4, 0, argv);
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        if (rep)
+            freeReplyObject(rep);
+        return TOLK_STORE_DOWN;
+    }
+    int n = TOLK_STORE_NOT_FOUND;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+        n = s_gw_list(rep->element[0], gws, max_gws);
+        const redisReply *members = rep->element[1];
+        for (size_t i = 0; members->type == REDIS_REPLY_ARRAY && i < members->elements; i++) {
+            const char *m = tolk_reply_str(members->element[i]);
+            const char *slash = m ? strrchr(m, '/') : NULL;
+            if (!slash)
+                continue;
+            char gw[TOLK_ID_MAX + 1];
+            size_t gl = (size_t)(slash - m);
+            if (gl > TOLK_ID_MAX)
+                continue;
+            memcpy(gw, m, gl);
+            gw[gl] = 0;
+            s_cmd(r, "HDEL tolk:gwconns:%s %s", gw, slash + 1, "");
+        }
+    }
+    freeReplyObject(rep);
+    s_cmd(r, "ZREM tolk:sessions %s", sid, "", "");
+    s_cmd(r, "ZREM tolk:grace %s", sid, "", "");
+    return n;
+}
+
+int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws)
+{
+    redisReply *rep = tolk_redis_command(r, "HKEYS tolk:{%s}:gws", sid);
+    if (!rep)
+        return TOLK_STORE_DOWN;
+    int n = s_gw_list(rep, gws, max_gws);
+    freeReplyObject(rep);
+    return n;
+}
+
+int tolk_store_rate_check(tolk_redis_t *r, const char *key, int limit, int window_s,
+                          int64_t now_ms, bool record)
+{
+    char now_s[24], window_s_ms[24], limit_s[16], member[48];
+    static unsigned counter;
+    snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
+    snprintf(window_s_ms, sizeof window_s_ms, "%lld", (long long)window_s * 1000);
+    snprintf(limit_s, sizeof limit_s, "%d", limit);
+    snprintf(member, sizeof member, "%lld-%d-%u", (long long)now_ms, (int)getpid(), ++counter);
+    const char *argv[] = {key, now_s, window_s_ms, limit_s, record ? "1" : "0", member};
+    redisReply *rep = tolk_redis_eval(r, &s_rate, 1, 5, argv);
+    int rc = rep && rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : TOLK_STORE_DOWN;
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
+}
+
+void tolk_store_rate_hit(tolk_redis_t *r, const char *key, int window_s, int64_t now_ms)
+{
+    char now_s[24], member[48];
+    static unsigned counter;
+    snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
+    snprintf(member, sizeof member, "%lld-%d-%u", (long long)now_ms, (int)getpid(), ++counter);
+    s_cmd(r, "ZADD %s %s %s", key, now_s, member);
+    redisReply *rep = tolk_redis_command(r, "PEXPIRE %s %lld", key, (long long)window_s * 1000);
+    if (rep)
+        freeReplyObject(rep);
+}
+
+bool tolk_session_id_valid(const char *sid)
+{
+    /* [a-z]+-[a-z]+-[0-9]{3}, at most TOLK_ID_MAX */
+    size_t n = strlen(sid);
+    if (n < 7 || n > TOLK_ID_MAX)
+        return false;
+    const char *p = sid;
+    for (int part = 0; part < 2; part++) {
+        const char *start = p;
+        while (*p >= 'a' && *p <= 'z')
+            p++;
+        if (p == start || *p != '-')
+            return false;
+        p++;
+    }
+    for (int i = 0; i < 3; i++, p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return *p == 0;
+}
+
+bool tolk_language_code_valid(const char *code)
+{
+    return code && strlen(code) == 2 && code[0] >= 'a' && code[0] <= 'z' && code[1] >= 'a' &&
+           code[1] <= 'z';
+}
+
+void tolk_store_publish(tolk_gwlink_t *link, char gws[][TOLK_ID_MAX + 1], int n, const char *sid,
+                        tolk_audience_t audience, const char *json, int close_code, uint32_t flags)
+{
+    tolk_envelope_t env;
+    tolk_envelope_init(&env, TOLK_KIND_PUBLISH);
+    tolk_envelope_set_str(env.session, sizeof env.session, sid);
+    tolk_envelope_set_str(env.worker, sizeof env.worker, tolk_gwlink_id(link));
+    env.audience = (uint32_t)audience;
+    env.close_code = (uint32_t)close_code;
+    env.flags = flags;
+    env.payload = (const uint8_t *)json;
+    env.payload_len = json ? strlen(json) : 0;
+    env.sent_ns = tolk_now_ns();
+    for (int i = 0; i < n; i++)
+        if (tolk_gwlink_send(link, gws[i], &env) != 0)
+            tolk_warn("publish", sid, "could not reach gateway %s", gws[i]);
+}

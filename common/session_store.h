@@ -1,0 +1,104 @@
+/*  session_store.h -- sessions and their members in Redis.
+
+    Each operation is one Lua script over the session's own keys, which
+    share the hash tag {session-id} (one Redis Cluster slot), so the 500
+    cap, the language counts and the broadcast state change atomically:
+        tolk:{sid}:session  hash   session fields and broadcast state
+        tolk:{sid}:langs    hash   language -> listeners
+        tolk:{sid}:gws      hash   gateway id -> members hosted there
+        tolk:{sid}:members  hash   "gateway/conn" -> "S" or "L:<lang>"
+    Cross-session indexes are written after the script, in the same call:
+        tolk:gwconns:<gw>   hash   conn -> session id (cleanup of a dead gateway)
+        tolk:sessions       zset   session id by last refresh (maximum duration)
+        tolk:grace          zset   session id by grace deadline (speaker gone)
+    The control worker and the sweeper both use this module.
+*/
+#ifndef TOLK_SESSION_STORE_H
+#define TOLK_SESSION_STORE_H
+
+#include "envelope.h"
+#include "gwlink.h"
+#include "redis_link.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TOLK_STORE_MAX_GWS 64
+
+/* What a caller learns about a session while joining or refreshing. */
+typedef struct {
+    char source_language[TOLK_LANG_MAX + 1];
+    char quality_tier[16];
+    bool is_active, is_paused, is_muted;
+    double volume;
+    int64_t last_state_change;
+    long listener_count;
+    bool in_grace; /* the speaker is away; listeners should know */
+} tolk_session_info_t;
+
+/* Results shared by the operations. */
+typedef enum {
+    TOLK_STORE_OK = 0,
+    TOLK_STORE_NOT_FOUND = -404,
+    TOLK_STORE_FULL = -409,
+    TOLK_STORE_FORBIDDEN = -403,
+    TOLK_STORE_EXISTS = -1, /* id taken, or member already present */
+    TOLK_STORE_DOWN = -503, /* Redis unreachable or the script failed */
+} tolk_store_result_t;
+
+/* What the departure of a speaker connection means. */
+typedef enum {
+    TOLK_SPEAKER_GONE_NOTHING = 0, /* no such session any more */
+    TOLK_SPEAKER_GONE_STALE = 1,   /* an old connection of a refreshed speaker */
+    TOLK_SPEAKER_GONE_END = 2,     /* clean close: end the session now */
+    TOLK_SPEAKER_GONE_GRACE = 3,   /* abnormal drop: grace period started */
+} tolk_speaker_gone_t;
+
+/* Create a session with a fresh id written into sid (>= TOLK_ID_MAX+1). */
+int tolk_store_create(tolk_redis_t *r, char *sid, const char *source, const char *tier,
+                      const char *sub, const char *gw, uint64_t conn, int64_t now_ms);
+
+/* Add a listener under the cap; fills info. */
+int tolk_store_join(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
+                    const char *lang, int max_listeners, tolk_session_info_t *info);
+
+/* Remove a listener (idempotent). Returns 1 if it was there, 0 if not, or DOWN. */
+int tolk_store_leave(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn);
+
+/* A speaker connection went away (clean: closed with 1000). */
+int tolk_store_speaker_gone(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
+                            bool clean, int64_t now_ms, int grace_s);
+
+/* A speaker comes back on a new connection; sub must match the creator's. */
+int tolk_store_speaker_refresh(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
+                               const char *sub, int64_t now_ms, tolk_session_info_t *info);
+
+/* End a session: delete every key and index entry. Fills the gateways that
+   hosted members so the caller can tell them. Returns the gateway count,
+   TOLK_STORE_NOT_FOUND, or DOWN. */
+int tolk_store_end(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws);
+
+/* Gateways hosting members of sid. Returns the count or DOWN. */
+int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws);
+
+/* Sliding-window limiter: may `key` act again (limit per window_s)? Returns
+   0 when allowed (and counts it), else the seconds until it may, or DOWN.
+   count_only_failures: callers that record failures use tolk_store_rate_hit. */
+int tolk_store_rate_check(tolk_redis_t *r, const char *key, int limit, int window_s,
+                          int64_t now_ms, bool record);
+
+/* Record one event for key without checking. */
+void tolk_store_rate_hit(tolk_redis_t *r, const char *key, int window_s, int64_t now_ms);
+
+/* Valid session id shape: adjective-noun-NNN, lower case. */
+bool tolk_session_id_valid(const char *sid);
+
+/* Valid ISO 639-1 shape: two lower-case letters. */
+bool tolk_language_code_valid(const char *code);
+
+/* Send one JSON message to the members of sid on every gateway listed. */
+void tolk_store_publish(tolk_gwlink_t *link, char gws[][TOLK_ID_MAX + 1], int n, const char *sid,
+                        tolk_audience_t audience, const char *json, int close_code,
+                        uint32_t flags);
+
+#endif

@@ -1,0 +1,243 @@
+/*  statfeed.c -- a process's counters on a ZeroMQ PUB status feed.
+
+    A fixed array of named 64-bit counters (no allocation after _new, so a
+    misbehaving caller cannot grow it), a PUB socket that never blocks, and
+    the Redis registration tolk-monitor discovers feeds by. See statfeed.h
+    for the message format and the counter names.
+*/
+#include "statfeed.h"
+
+#include <czmq.h>
+#include <jansson.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Send high-water mark: a few seconds of status at one message a second.
+   A subscriber further behind than that loses the oldest, which is harmless
+   because every message carries totals. */
+#define S_SNDHWM 16
+
+/* One named value; gauges and counters are stored the same way, only the
+   verb that changes them differs. */
+typedef struct {
+    char name[TOLK_STATFEED_NAME_MAX + 1]; /* key in the JSON counters object */
+    int64_t value;                         /* current gauge or running total */
+} s_counter_t;
+
+/* The feed: socket, identity and the bounded counter table. */
+struct _tolk_statfeed_t {
+    zsock_t *pub;                                     /* bound PUB, never blocks */
+    char *endpoint;                                   /* resolved endpoint, ours */
+    char kind[TOLK_STATFEED_KIND_MAX + 1];            /* process kind for the row */
+    char id[TOLK_STATFEED_ID_MAX + 1];                /* unique id, Redis key part */
+    int64_t pid;                                      /* getpid() at creation */
+    int64_t started_mono;                             /* zclock_mono() at creation */
+    s_counter_t counters[TOLK_STATFEED_MAX_COUNTERS]; /* first count used */
+    size_t count;                                     /* names in use */
+    int64_t dropped;                                  /* updates refused by bounds */
+};
+
+/* True when s is a non-empty printable ASCII word of at most max bytes, so
+   it is valid UTF-8 for JSON and safe in a Redis key and a table cell. */
+static bool s_valid_word(const char *s, size_t max)
+{
+    if (!s || !*s)
+        return false;
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (n >= max || s[n] <= 0x20 || s[n] >= 0x7f)
+            return false;
+    return true;
+}
+
+/* True when name fits the counter name rules (length and [A-Za-z0-9_.-]). */
+static bool s_valid_name(const char *name)
+{
+    if (!name || !*name)
+        return false;
+    size_t n = 0;
+    for (; name[n]; n++) {
+        char c = name[n];
+        if (n >= TOLK_STATFEED_NAME_MAX)
+            return false;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Find name's slot, creating it at 0 while there is room. NULL (and one more
+   dropped update) for an invalid name or a full table. */
+static s_counter_t *s_slot(tolk_statfeed_t *self, const char *name)
+{
+    if (!s_valid_name(name)) {
+        self->dropped++;
+        return NULL;
+    }
+    for (size_t i = 0; i < self->count; i++)
+        if (strcmp(self->counters[i].name, name) == 0)
+            return &self->counters[i];
+    if (self->count >= TOLK_STATFEED_MAX_COUNTERS) {
+        self->dropped++;
+        return NULL;
+    }
+    s_counter_t *slot = &self->counters[self->count++];
+    strcpy(slot->name, name);
+    slot->value = 0;
+    return slot;
+}
+
+tolk_statfeed_t *tolk_statfeed_new(const char *endpoint, const char *kind, const char *id)
+{
+    if (!endpoint || !*endpoint || !s_valid_word(kind, TOLK_STATFEED_KIND_MAX) ||
+        !s_valid_word(id, TOLK_STATFEED_ID_MAX))
+        return NULL;
+    tolk_statfeed_t *self = (tolk_statfeed_t *)zmalloc(sizeof(tolk_statfeed_t));
+    if (!self)
+        return NULL;
+    strcpy(self->kind, kind);
+    strcpy(self->id, id);
+    self->pid = (int64_t)getpid();
+    self->started_mono = zclock_mono();
+
+    self->pub = zsock_new(ZMQ_PUB);
+    if (!self->pub)
+        goto err;
+    /* Options before the bind, so every subscriber's pipe gets them. */
+    zsock_set_sndhwm(self->pub, S_SNDHWM);
+    zsock_set_linger(self->pub, 0);
+    if (zsock_bind(self->pub, "%s", endpoint) == -1)
+        goto err;
+    self->endpoint = zsock_last_endpoint(self->pub);
+    if (!self->endpoint || !*self->endpoint)
+        goto err;
+    return self;
+err:
+    tolk_statfeed_destroy(&self);
+    return NULL;
+}
+
+void tolk_statfeed_destroy(tolk_statfeed_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    tolk_statfeed_t *self = *self_p;
+    zsock_destroy(&self->pub);
+    zstr_free(&self->endpoint);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *tolk_statfeed_endpoint(tolk_statfeed_t *self)
+{
+    return self ? self->endpoint : NULL;
+}
+
+void tolk_statfeed_set(tolk_statfeed_t *self, const char *name, int64_t value)
+{
+    if (!self)
+        return;
+    s_counter_t *slot = s_slot(self, name);
+    if (slot)
+        slot->value = value;
+}
+
+void tolk_statfeed_add(tolk_statfeed_t *self, const char *name, int64_t delta)
+{
+    if (!self)
+        return;
+    s_counter_t *slot = s_slot(self, name);
+    if (slot)
+        slot->value += delta;
+}
+
+/* Render the status message body; a malloc'd string or NULL when out of
+   memory. */
+static char *s_render(tolk_statfeed_t *self)
+{
+    char *text = NULL;
+    json_t *counters = json_object();
+    json_t *root = NULL;
+    if (!counters)
+        return NULL;
+    for (size_t i = 0; i < self->count; i++)
+        if (json_object_set_new(counters, self->counters[i].name,
+                                json_integer(self->counters[i].value)) != 0)
+            goto done;
+    if (self->dropped > 0 &&
+        json_object_set_new(counters, "dropped_counters", json_integer(self->dropped)) != 0)
+        goto done;
+    root =
+        json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "kind", self->kind, "id", self->id, "pid",
+                  (json_int_t)self->pid, "timestamp", (json_int_t)zclock_time(), "uptime_s",
+                  (json_int_t)((zclock_mono() - self->started_mono) / 1000), "counters", counters);
+    if (root)
+        text = json_dumps(root, JSON_COMPACT);
+done:
+    json_decref(root);
+    json_decref(counters);
+    return text;
+}
+
+int tolk_statfeed_publish(tolk_statfeed_t *self)
+{
+    if (!self || !self->pub)
+        return -1;
+    char *text = s_render(self);
+    if (!text)
+        return -1;
+    void *handle = zsock_resolve(self->pub);
+    int rc = -1;
+    /* PUB never blocks by design; DONTWAIT makes that explicit and turns a
+       full pipe into an error we can report instead of a stall. */
+    if (zmq_send(handle, TOLK_STATFEED_TOPIC, strlen(TOLK_STATFEED_TOPIC),
+                 ZMQ_SNDMORE | ZMQ_DONTWAIT) != -1 &&
+        zmq_send(handle, text, strlen(text), ZMQ_DONTWAIT) != -1)
+        rc = 0;
+    free(text);
+    return rc;
+}
+
+/* Read n pipelined replies, freeing them; 0 when every one arrived and none
+   was a Redis error. Always drains all n so the context stays in step. */
+static int s_drain_replies(redisContext *redis, int n)
+{
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        redisReply *reply = NULL;
+        if (redisGetReply(redis, (void **)&reply) != REDIS_OK || !reply)
+            return -1; /* the context is broken now; nothing more to read */
+        if (reply->type == REDIS_REPLY_ERROR)
+            rc = -1;
+        freeReplyObject(reply);
+    }
+    return rc;
+}
+
+int tolk_statfeed_register(tolk_statfeed_t *self, redisContext *redis, int ttl_s)
+{
+    if (!self || !redis || redis->err || ttl_s <= 0)
+        return -1;
+    if (redisAppendCommand(redis, "SET " TOLK_STATFEED_KEY_PREFIX "%s %s EX %d", self->id,
+                           self->endpoint, ttl_s) != REDIS_OK)
+        return -1;
+    if (redisAppendCommand(redis, "SADD " TOLK_STATFEED_SET_KEY " %s", self->id) != REDIS_OK) {
+        s_drain_replies(redis, 1);
+        return -1;
+    }
+    return s_drain_replies(redis, 2);
+}
+
+void tolk_statfeed_unregister(tolk_statfeed_t *self, redisContext *redis)
+{
+    if (!self || !redis || redis->err)
+        return;
+    if (redisAppendCommand(redis, "DEL " TOLK_STATFEED_KEY_PREFIX "%s", self->id) != REDIS_OK)
+        return;
+    if (redisAppendCommand(redis, "SREM " TOLK_STATFEED_SET_KEY " %s", self->id) != REDIS_OK) {
+        s_drain_replies(redis, 1);
+        return;
+    }
+    s_drain_replies(redis, 2);
+}

@@ -1,0 +1,652 @@
+/*  control_worker.c -- connect, join, refresh, disconnect, end, and the
+    broadcast and listener controls.
+
+    Every change is one Lua script over the session's keys (session_store),
+    then one message to the connection that asked and, when the session
+    must hear of it, one PUBLISH per gateway hosting members: the gateways
+    fan out locally.
+*/
+#include "control_worker.h"
+#include "ids.h"
+#include "log.h"
+#include "session_store.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ----------------------------------------------------------- replies */
+
+static void s_reply(control_worker_t *self, const char *gw, uint64_t conn, const char *json,
+                    int close_code, uint32_t flags)
+{
+    tolk_envelope_t env;
+    tolk_envelope_init(&env, TOLK_KIND_SEND);
+    tolk_envelope_set_str(env.worker, sizeof env.worker, self->id);
+    env.conn = conn;
+    env.payload = (const uint8_t *)json;
+    env.payload_len = json ? strlen(json) : 0;
+    env.close_code = (uint32_t)close_code;
+    env.flags = flags;
+    env.sent_ns = tolk_now_ns();
+    if (tolk_gwlink_send(self->link, gw, &env) == 0)
+        self->messages_out++;
+    else
+        self->errors++;
+}
+
+/* Send a json_t (stolen) with a type and timestamp added. */
+static void s_reply_obj(control_worker_t *self, const char *gw, uint64_t conn, json_t *obj,
+                        int close_code, uint32_t flags)
+{
+    json_object_set_new(obj, "timestamp", json_integer(tolk_now_ms()));
+    char *text = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (text)
+        s_reply(self, gw, conn, text, close_code, flags);
+    free(text);
+}
+
+static void s_error(control_worker_t *self, const char *gw, uint64_t conn, int status,
+                    const char *code, const char *message, const char *action, int retry_after,
+                    bool close)
+{
+    json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "type", "error", "code", code, "status", status,
+                          "message", message);
+    if (action)
+        json_object_set_new(o, "action", json_string(action));
+    if (retry_after > 0)
+        json_object_set_new(o, "retryAfter", json_integer(retry_after));
+    self->errors++;
+    s_reply_obj(self, gw, conn, o, close ? 4000 + status : 0, 0);
+}
+
+static void s_bind(control_worker_t *self, const char *gw, uint64_t conn, const char *sid,
+                   tolk_role_t role, const char *lang)
+{
+    tolk_envelope_t env;
+    tolk_envelope_init(&env, TOLK_KIND_BIND);
+    tolk_envelope_set_str(env.worker, sizeof env.worker, self->id);
+    env.conn = conn;
+    tolk_envelope_set_str(env.session, sizeof env.session, sid);
+    env.role = role;
+    tolk_envelope_set_str(env.lang, sizeof env.lang, lang ? lang : "");
+    tolk_gwlink_send(self->link, gw, &env);
+}
+
+/* Publish to every gateway hosting members of sid. */
+static void s_publish(control_worker_t *self, const char *sid, tolk_audience_t audience,
+                      json_t *obj)
+{
+    char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];
+    int n = tolk_store_gateways(self->redis, sid, gws, TOLK_STORE_MAX_GWS);
+    json_object_set_new(obj, "timestamp", json_integer(tolk_now_ms()));
+    char *text = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (text && n > 0) {
+        tolk_store_publish(self->link, gws, n, sid, audience, text, 0, 0);
+        self->messages_out += n;
+    }
+    free(text);
+}
+
+static json_t *s_broadcast_state(const tolk_session_info_t *info)
+{
+    return json_pack("{s:b, s:b, s:b, s:f, s:I}", "isActive", info->is_active, "isPaused",
+                     info->is_paused, "isMuted", info->is_muted, "volume", info->volume,
+                     "lastStateChange", (json_int_t)info->last_state_change);
+}
+
+/* ----------------------------------------------------------- connect */
+
+static const char *s_str(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json_t *p)
+{
+    const char *action = "createSession";
+    const char *source = s_str(p, "sourceLanguage");
+    const char *tier = s_str(p, "qualityTier");
+    const char *sub = s_str(p, "sub");
+    if (!tier)
+        tier = "standard";
+    if (!sub || !*sub) {
+        s_error(self, gw, conn, 401, "UNAUTHENTICATED", "the speaker is not authenticated",
+                action, 0, true);
+        return;
+    }
+    if (!source || !tolk_language_code_valid(source)) {
+        s_error(self, gw, conn, 400, "INVALID_PARAMETERS",
+                "sourceLanguage must be an ISO 639-1 code", action, 0, true);
+        return;
+    }
+    if (!tolk_config_language_supported(&self->cfg, source)) {
+        s_error(self, gw, conn, 400, "UNSUPPORTED_LANGUAGE", "this source language is not supported",
+                action, 0, true);
+        return;
+    }
+    if (strcmp(tier, "standard") && strcmp(tier, "premium")) {
+        s_error(self, gw, conn, 400, "INVALID_PARAMETERS",
+                "qualityTier must be standard or premium", action, 0, true);
+        return;
+    }
+    char key[TOLK_ID_MAX + 300];
+    snprintf(key, sizeof key, "tolk:rl:create:%s", sub);
+    int wait = tolk_store_rate_check(self->redis, key, self->cfg.session_create_per_hour, 3600,
+                                     tolk_now_ms(), true);
+    if (wait == TOLK_STORE_DOWN) {
+        s_error(self, gw, conn, 503, "SERVICE_UNAVAILABLE", "state store unavailable", action, 0,
+                true);
+        return;
+    }
+    if (wait > 0) {
+        s_error(self, gw, conn, 429, "RATE_LIMIT_EXCEEDED", "too many sessions created", action,
+                wait, true);
+        return;
+    }
+    char sid[TOLK_ID_MAX + 1];
+    int rc = tolk_store_create(self->redis, sid, source, tier, sub, gw, conn, tolk_now_ms());
+    if (rc != TOLK_STORE_OK) {
+        s_error(self, gw, conn, 503, "SERVICE_UNAVAILABLE", "could not create the session",
+                action, 0, true);
+        return;
+    }
+    self->sessions_created++;
+    s_bind(self, gw, conn, sid, TOLK_ROLE_SPEAKER, source);
+    char url[TOLK_CONFIG_STR + TOLK_ID_MAX + 16];
+    snprintf(url, sizeof url, "%s/listen/%s", self->cfg.public_url, sid);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "type", "sessionCreated", "sessionId",
+                          sid, "sourceLanguage", source, "qualityTier", tier, "listenerUrl", url,
+                          "maxListeners", self->cfg.max_listeners);
+    s_reply_obj(self, gw, conn, o, 0, 0);
+    tolk_info("createSession", sid, "session created");
+}
+
+/* Count a failed join for the client's address. */
+static void s_join_failed(control_worker_t *self, const char *client)
+{
+    char key[128];
+    snprintf(key, sizeof key, "tolk:rl:joinfail:%s", client ? client : "unknown");
+    tolk_store_rate_hit(self->redis, key, 60, tolk_now_ms());
+}
+
+static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t *p,
+                   bool refresh)
+{
+    const char *action = refresh ? "refreshConnection" : "joinSession";
+    const char *sid = s_str(p, "sessionId");
+    const char *lang = s_str(p, "targetLanguage");
+    const char *client = s_str(p, "clientHash");
+    char key[128];
+    snprintf(key, sizeof key, "tolk:rl:joinfail:%s", client ? client : "unknown");
+    int wait = tolk_store_rate_check(self->redis, key, self->cfg.failed_joins_per_minute, 60,
+                                     tolk_now_ms(), false);
+    if (wait > 0) {
+        s_error(self, gw, conn, 429, "RATE_LIMIT_EXCEEDED", "too many failed joins", action, wait,
+                true);
+        return;
+    }
+    if (!sid || !tolk_session_id_valid(sid)) {
+        s_join_failed(self, client);
+        s_error(self, gw, conn, 400, "INVALID_PARAMETERS",
+                "sessionId must look like golden-eagle-427", action, 0, true);
+        return;
+    }
+    if (!lang || !tolk_language_code_valid(lang)) {
+        s_error(self, gw, conn, 400, "INVALID_PARAMETERS",
+                "targetLanguage must be an ISO 639-1 code", action, 0, true);
+        return;
+    }
+    if (!tolk_config_language_supported(&self->cfg, lang)) {
+        s_error(self, gw, conn, 400, "UNSUPPORTED_LANGUAGE", "this target language is not supported",
+                action, 0, true);
+        return;
+    }
+    tolk_session_info_t info;
+    int rc = tolk_store_join(self->redis, sid, gw, conn, lang, self->cfg.max_listeners, &info);
+    if (rc == TOLK_STORE_NOT_FOUND) {
+        s_join_failed(self, client);
+        s_error(self, gw, conn, 404, "SESSION_NOT_FOUND", "no live session has this id", action,
+                0, true);
+        return;
+    }
+    if (rc == TOLK_STORE_FULL) {
+        s_error(self, gw, conn, 409, "SESSION_FULL", "the session has reached its listener limit",
+                action, 0, true);
+        return;
+    }
+    if (rc != TOLK_STORE_OK) {
+        s_error(self, gw, conn, 503, "SERVICE_UNAVAILABLE", "could not join the session", action,
+                0, true);
+        return;
+    }
+    s_bind(self, gw, conn, sid, TOLK_ROLE_LISTENER, lang);
+    json_t *o;
+    if (refresh)
+        o = json_pack("{s:s, s:s, s:s, s:s}", "type", "connectionRefreshComplete", "sessionId", sid,
+                      "role", "listener", "targetLanguage", lang);
+    else
+        o = json_pack("{s:s, s:s, s:s, s:s}", "type", "sessionJoined", "sessionId", sid,
+                      "targetLanguage", lang, "sourceLanguage", info.source_language);
+    json_object_set_new(o, "sourceLanguage", json_string(info.source_language));
+    json_object_set_new(o, "broadcastState", s_broadcast_state(&info));
+    json_object_set_new(o, "speakerConnected", json_boolean(!info.in_grace));
+    s_reply_obj(self, gw, conn, o, 0, 0);
+}
+
+static void s_speaker_refresh(control_worker_t *self, const char *gw, uint64_t conn, json_t *p)
+{
+    const char *action = "refreshConnection";
+    const char *sid = s_str(p, "sessionId");
+    const char *sub = s_str(p, "sub");
+    if (!sid || !tolk_session_id_valid(sid)) {
+        s_error(self, gw, conn, 400, "INVALID_PARAMETERS",
+                "sessionId must look like golden-eagle-427", action, 0, true);
+        return;
+    }
+    tolk_session_info_t info;
+    int rc = tolk_store_speaker_refresh(self->redis, sid, gw, conn, sub ? sub : "", tolk_now_ms(),
+                                        &info);
+    if (rc == TOLK_STORE_NOT_FOUND) {
+        s_error(self, gw, conn, 404, "SESSION_NOT_FOUND", "no live session has this id", action,
+                0, true);
+        return;
+    }
+    if (rc == TOLK_STORE_FORBIDDEN) {
+        s_error(self, gw, conn, 403, "UNAUTHORIZED", "only the session's speaker can resume it",
+                action, 0, true);
+        return;
+    }
+    if (rc != TOLK_STORE_OK) {
+        s_error(self, gw, conn, 503, "SERVICE_UNAVAILABLE", "could not refresh the connection",
+                action, 0, true);
+        return;
+    }
+    s_bind(self, gw, conn, sid, TOLK_ROLE_SPEAKER, info.source_language);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "type", "connectionRefreshComplete",
+                          "sessionId", sid, "role", "speaker", "sourceLanguage",
+                          info.source_language, "listenerCount", (int)info.listener_count);
+    json_object_set_new(o, "broadcastState", s_broadcast_state(&info));
+    s_reply_obj(self, gw, conn, o, 0, 0);
+    if (info.in_grace)
+        s_publish(self, sid, TOLK_AUDIENCE_LISTENERS,
+                  json_pack("{s:s, s:s}", "type", "speakerReconnected", "sessionId", sid));
+}
+
+static void s_connect(control_worker_t *self, const char *gw, const tolk_envelope_t *env)
+{
+    json_error_t jerr;
+    json_t *p = json_loadb((const char *)env->payload, env->payload_len, 0, &jerr);
+    const char *action = p ? s_str(p, "action") : NULL;
+    if (!action) {
+        s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS", "the connect request is malformed",
+                NULL, 0, true);
+    } else if (strcmp(action, "createSession") == 0) {
+        s_create(self, gw, env->conn, p);
+    } else if (strcmp(action, "joinSession") == 0) {
+        s_join(self, gw, env->conn, p, false);
+    } else if (strcmp(action, "refreshConnection") == 0) {
+        const char *role = s_str(p, "role");
+        if (role && strcmp(role, "speaker") == 0)
+            s_speaker_refresh(self, gw, env->conn, p);
+        else if (role && strcmp(role, "listener") == 0)
+            s_join(self, gw, env->conn, p, true);
+        else
+            s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS",
+                    "role must be speaker or listener", action, 0, true);
+    } else {
+        s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS", "unknown connect action", action,
+                0, true);
+    }
+    json_decref(p);
+}
+
+/* -------------------------------------------------------- end, leave */
+
+static void s_end(control_worker_t *self, const char *sid, const char *reason)
+{
+    char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];
+    int n = tolk_store_end(self->redis, sid, gws, TOLK_STORE_MAX_GWS);
+    if (n < 0)
+        return;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "type", "sessionEnded", "sessionId", sid,
+                          "reason", reason, "timestamp", (json_int_t)tolk_now_ms());
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (text)
+        tolk_store_publish(self->link, gws, n, sid, TOLK_AUDIENCE_ALL, text, 1000,
+                           TOLK_FLAG_UNBIND);
+    free(text);
+    self->sessions_ended++;
+    tolk_info("endSession", sid, "session ended (%s)", reason);
+}
+
+static void s_disconnect(control_worker_t *self, const char *gw, const tolk_envelope_t *env)
+{
+    if (!env->session[0])
+        return;
+    if (env->role == TOLK_ROLE_SPEAKER) {
+        bool clean = (env->flags & TOLK_FLAG_CLEAN) != 0;
+        int rc = tolk_store_speaker_gone(self->redis, env->session, gw, env->conn, clean,
+                                         tolk_now_ms(), self->cfg.grace_period_s);
+        if (rc == TOLK_SPEAKER_GONE_END)
+            s_end(self, env->session, "speakerEnded");
+        else if (rc == TOLK_SPEAKER_GONE_GRACE)
+            s_publish(self, env->session, TOLK_AUDIENCE_LISTENERS,
+                      json_pack("{s:s, s:s, s:i}", "type", "speakerDisconnected", "sessionId",
+                                env->session, "gracePeriod", self->cfg.grace_period_s));
+    } else {
+        tolk_store_leave(self->redis, env->session, gw, env->conn);
+    }
+}
+
+/* ------------------------------------------------- session controls */
+
+/* KEYS: session. ARGV: now, then field/value pairs. Returns the state. */
+static tolk_redis_script_t s_set_state = {
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
+    "redis.call('HSET', KEYS[1], 'lastStateChange', ARGV[1])\n"
+    "return redis.call('HMGET', KEYS[1], 'isActive', 'isPaused', 'isMuted', 'volume',\n"
+    "  'lastStateChange')\n",
+    ""};
+
+/* Apply field changes atomically and return the new state as JSON, or NULL. */
+static json_t *s_change_state(control_worker_t *self, const char *sid, const char **fields,
+                              int nfields)
+{
+    char key[TOLK_ID_MAX + 32], now[24];
+    snprintf(key, sizeof key, "tolk:{%s}:session", sid);
+    snprintf(now, sizeof now, "%lld", (long long)tolk_now_ms());
+    const char *argv[16] = {key, now};
+    for (int i = 0; i < nfields && i < 12; i++)
+        argv[2 + i] = fields[i];
+    redisReply *r = tolk_redis_eval(self->redis, &s_set_state, 1, 1 + nfields, argv);
+    json_t *state = NULL;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
+        const char *vol = tolk_reply_str(r->element[3]);
+        state = json_pack("{s:b, s:b, s:b, s:f, s:I}", "isActive",
+                          (int)tolk_reply_int(r->element[0], 1), "isPaused",
+                          (int)tolk_reply_int(r->element[1], 0), "isMuted",
+                          (int)tolk_reply_int(r->element[2], 0), "volume",
+                          vol ? atof(vol) : 1.0, "lastStateChange",
+                          (json_int_t)tolk_reply_int(r->element[4], 0));
+    }
+    if (r)
+        freeReplyObject(r);
+    return state;
+}
+
+/* Reply to the speaker and notify every listener with the same message. */
+static void s_state_message(control_worker_t *self, const char *gw, const tolk_envelope_t *env,
+                            const char *type, const char **fields, int nfields, const char *action)
+{
+    json_t *state = s_change_state(self, env->session, fields, nfields);
+    if (!state) {
+        s_error(self, gw, env->conn, 404, "SESSION_NOT_FOUND", "the session has ended", action, 0,
+                false);
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:O}", "type", type, "sessionId", env->session,
+                          "broadcastState", state);
+    if (strcmp(type, "volumeChanged") == 0)
+        json_object_set(o, "volumeLevel", json_object_get(state, "volume"));
+    if (strcmp(type, "speakerStateChanged") == 0)
+        json_object_set(o, "state", state);
+    json_decref(state);
+    s_publish(self, env->session, TOLK_AUDIENCE_ALL, o);
+}
+
+static bool s_is_number(json_t *v)
+{
+    return json_is_real(v) || json_is_integer(v);
+}
+
+static void s_speaker_action(control_worker_t *self, const char *gw, const tolk_envelope_t *env,
+                             const char *action, json_t *msg)
+{
+    if (strcmp(action, "endSession") == 0) {
+        s_end(self, env->session, "endSession");
+        return;
+    }
+    if (strcmp(action, "pauseBroadcast") == 0) {
+        const char *f[] = {"isPaused", "1"};
+        s_state_message(self, gw, env, "broadcastPaused", f, 2, action);
+    } else if (strcmp(action, "resumeBroadcast") == 0) {
+        const char *f[] = {"isPaused", "0"};
+        s_state_message(self, gw, env, "broadcastResumed", f, 2, action);
+    } else if (strcmp(action, "muteBroadcast") == 0) {
+        const char *f[] = {"isMuted", "1"};
+        s_state_message(self, gw, env, "broadcastMuted", f, 2, action);
+    } else if (strcmp(action, "unmuteBroadcast") == 0) {
+        const char *f[] = {"isMuted", "0"};
+        s_state_message(self, gw, env, "broadcastUnmuted", f, 2, action);
+    } else if (strcmp(action, "setVolume") == 0) {
+        json_t *v = json_object_get(msg, "volumeLevel");
+        double vol = s_is_number(v) ? json_number_value(v) : -1;
+        if (!s_is_number(v) || !(vol >= 0.0 && vol <= 1.0)) {
+            s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS",
+                    "volumeLevel must be a number from 0.0 to 1.0", action, 0, false);
+            return;
+        }
+        char vs[32];
+        snprintf(vs, sizeof vs, "%.4g", vol);
+        const char *f[] = {"volume", vs};
+        s_state_message(self, gw, env, "volumeChanged", f, 2, action);
+    } else if (strcmp(action, "speakerStateChange") == 0) {
+        json_t *st = json_object_get(msg, "state");
+        const char *f[6];
+        int n = 0;
+        char vs[32];
+        const char *bad = NULL;
+        const char *key;
+        json_t *val;
+        if (!json_is_object(st) || json_object_size(st) == 0)
+            bad = "state must be an object with isPaused, isMuted or volume";
+        json_object_foreach(st, key, val)
+        {
+            if (bad)
+                break;
+            if (strcmp(key, "isPaused") == 0 && json_is_boolean(val)) {
+                f[n++] = "isPaused";
+                f[n++] = json_is_true(val) ? "1" : "0";
+            } else if (strcmp(key, "isMuted") == 0 && json_is_boolean(val)) {
+                f[n++] = "isMuted";
+                f[n++] = json_is_true(val) ? "1" : "0";
+            } else if (strcmp(key, "volume") == 0 && s_is_number(val) &&
+                       json_number_value(val) >= 0.0 && json_number_value(val) <= 1.0) {
+                snprintf(vs, sizeof vs, "%.4g", json_number_value(val));
+                f[n++] = "volume";
+                f[n++] = vs;
+            } else {
+                bad = "state accepts isPaused and isMuted (booleans) and volume (0.0 to 1.0)";
+            }
+        }
+        if (bad) {
+            s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS", bad, action, 0, false);
+            return;
+        }
+        s_state_message(self, gw, env, "speakerStateChanged", f, n, action);
+    }
+}
+
+static void s_listener_action(control_worker_t *self, const char *gw, const tolk_envelope_t *env,
+                              const char *action, json_t *msg)
+{
+    if (strcmp(action, "pausePlayback") == 0 || strcmp(action, "resumePlayback") == 0) {
+        bool pause = action[0] == 'p';
+        s_reply_obj(self, gw, env->conn,
+                    json_pack("{s:s, s:s}", "type", pause ? "playbackPaused" : "playbackResumed",
+                              "sessionId", env->session),
+                    0, 0);
+        return;
+    }
+    /* changeLanguage */
+    const char *lang = s_str(msg, "targetLanguage");
+    if (!lang || !tolk_language_code_valid(lang) ||
+        !tolk_config_language_supported(&self->cfg, lang)) {
+        s_error(self, gw, env->conn, 400, "UNSUPPORTED_LANGUAGE",
+                "this target language is not supported", action, 0, false);
+        return;
+    }
+    tolk_session_info_t info;
+    /* a member moves by leaving and joining under the same id: the cap cannot refuse it since
+       the leave frees the slot in the same worker, one session at a time */
+    tolk_store_leave(self->redis, env->session, gw, env->conn);
+    int rc = tolk_store_join(self->redis, env->session, gw, env->conn, lang, INT32_MAX, &info);
+    if (rc != TOLK_STORE_OK) {
+        s_error(self, gw, env->conn, 404, "SESSION_NOT_FOUND", "the session has ended", action, 0,
+                false);
+        return;
+    }
+    s_bind(self, gw, env->conn, env->session, TOLK_ROLE_LISTENER, lang);
+    s_reply_obj(self, gw, env->conn,
+                json_pack("{s:s, s:s, s:s, s:s}", "type", "languageChanged", "sessionId",
+                          env->session, "targetLanguage", lang, "previousLanguage", env->lang),
+                0, 0);
+}
+
+static void s_message(control_worker_t *self, const char *gw, const tolk_envelope_t *env)
+{
+    json_error_t jerr;
+    json_t *msg = json_loadb((const char *)env->payload, env->payload_len, 0, &jerr);
+    const char *action = msg ? s_str(msg, "action") : NULL;
+    if (!action) {
+        s_error(self, gw, env->conn, 400, "INVALID_MESSAGE", "the message is not valid", NULL, 0,
+                false);
+        json_decref(msg);
+        return;
+    }
+    static const char *speaker_actions[] = {"endSession",     "pauseBroadcast",  "resumeBroadcast",
+                                            "muteBroadcast",  "unmuteBroadcast", "setVolume",
+                                            "speakerStateChange"};
+    static const char *listener_actions[] = {"pausePlayback", "resumePlayback", "changeLanguage"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof speaker_actions / sizeof *speaker_actions; i++)
+        if (strcmp(action, speaker_actions[i]) == 0) {
+            known = true;
+            if (env->role != TOLK_ROLE_SPEAKER)
+                s_error(self, gw, env->conn, 403, "UNAUTHORIZED", "only the speaker can do this",
+                        action, 0, false);
+            else
+                s_speaker_action(self, gw, env, action, msg);
+        }
+    for (size_t i = 0; i < sizeof listener_actions / sizeof *listener_actions; i++)
+        if (strcmp(action, listener_actions[i]) == 0) {
+            known = true;
+            if (env->role != TOLK_ROLE_LISTENER)
+                s_error(self, gw, env->conn, 403, "UNAUTHORIZED", "only a listener can do this",
+                        action, 0, false);
+            else
+                s_listener_action(self, gw, env, action, msg);
+        }
+    if (!known)
+        s_error(self, gw, env->conn, 400, "INVALID_ACTION", "unknown action", action, 0, false);
+    json_decref(msg);
+}
+
+/* ------------------------------------------------------------- core */
+
+void control_worker_handle(control_worker_t *self, const char *gw, const tolk_envelope_t *env)
+{
+    self->messages_in++;
+    switch (env->kind) {
+        case TOLK_KIND_CONNECT:
+            s_connect(self, gw, env);
+            break;
+        case TOLK_KIND_MESSAGE:
+            s_message(self, gw, env);
+            break;
+        case TOLK_KIND_DISCONNECT:
+            s_disconnect(self, gw, env);
+            break;
+        default:
+            break;
+    }
+}
+
+control_worker_t *control_worker_new(const tolk_config_t *cfg)
+{
+    control_worker_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cfg = *cfg;
+    tolk_make_id(self->id, sizeof self->id, "control");
+    self->redis = tolk_redis_new(cfg->redis_host, cfg->redis_port, cfg->redis_timeout_ms);
+    self->link = tolk_gwlink_new("control", self->id);
+    self->feed = tolk_statfeed_new(cfg->status_endpoint, "control", self->id);
+    if (!self->redis || !self->link) {
+        control_worker_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void control_worker_destroy(control_worker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    control_worker_t *self = *self_p;
+    tolk_gwlink_destroy(&self->link);
+    if (self->feed) {
+        redisContext *rc = self->redis ? tolk_redis_context(self->redis) : NULL;
+        if (rc)
+            tolk_statfeed_unregister(self->feed, rc);
+        tolk_statfeed_destroy(&self->feed);
+    }
+    tolk_redis_destroy(&self->redis);
+    free(self);
+    *self_p = NULL;
+}
+
+static void s_status(control_worker_t *self)
+{
+    if (!self->feed)
+        return;
+    tolk_statfeed_set(self->feed, "messages_in", self->messages_in);
+    tolk_statfeed_set(self->feed, "messages_out", self->messages_out);
+    tolk_statfeed_set(self->feed, "errors", self->errors);
+    tolk_statfeed_set(self->feed, "sessions_created", self->sessions_created);
+    tolk_statfeed_set(self->feed, "sessions_ended", self->sessions_ended);
+    tolk_statfeed_set(self->feed, "gateways", tolk_gwlink_count(self->link));
+    tolk_statfeed_publish(self->feed);
+    redisContext *rc = tolk_redis_context(self->redis);
+    if (rc)
+        tolk_statfeed_register(self->feed, rc, 5);
+}
+
+int control_worker_run(control_worker_t *self)
+{
+    int64_t next_tick = 0;
+    while (!zsys_interrupted) {
+        int64_t now = zclock_mono();
+        if (now >= next_tick) {
+            tolk_gwlink_tick(self->link, self->redis);
+            s_status(self);
+            next_tick = now + self->cfg.heartbeat_ms;
+        }
+        zframe_t *frame;
+        const char *gw;
+        int rc = tolk_gwlink_recv(self->link, (int)(next_tick - now), &frame, &gw);
+        if (rc < 0)
+            break;
+        if (rc == 0)
+            continue;
+        tolk_envelope_t env;
+        int drc = tolk_envelope_decode(&env, zframe_data(frame), zframe_size(frame));
+        if (drc == TOLK_ENV_OK) {
+            if (env.kind != TOLK_KIND_HEARTBEAT)
+                control_worker_handle(self, gw, &env);
+        } else {
+            self->errors++;
+            tolk_warn("receive", NULL, "bad envelope from gateway %s: %s", gw,
+                      tolk_envelope_strerror(drc));
+        }
+        zframe_destroy(&frame);
+    }
+    return 0;
+}

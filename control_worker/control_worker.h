@@ -1,0 +1,33 @@
+/*  control_worker.h -- the control worker: sessions, members, broadcast
+    state. The only writer of session state; many can run, each owns the
+    sessions the gateways' rendezvous hash gives it.
+*/
+#ifndef TOLK_CONTROL_WORKER_H
+#define TOLK_CONTROL_WORKER_H
+
+#include "config.h"
+#include "envelope.h"
+#include "gwlink.h"
+#include "redis_link.h"
+#include "statfeed.h"
+
+typedef struct {
+    tolk_config_t cfg;          /* settings */
+    char id[TOLK_ID_MAX + 1];   /* DEALER identity, unique per process */
+    tolk_redis_t *redis;        /* state */
+    tolk_gwlink_t *link;        /* the gateways */
+    tolk_statfeed_t *feed;      /* counters */
+    int64_t messages_in, messages_out, errors, sessions_created, sessions_ended;
+} control_worker_t;
+
+/* Connect to Redis and prepare the links; NULL on failure. */
+control_worker_t *control_worker_new(const tolk_config_t *cfg);
+void control_worker_destroy(control_worker_t **self_p);
+
+/* Handle one envelope that came from gateway gw. */
+void control_worker_handle(control_worker_t *self, const char *gw, const tolk_envelope_t *env);
+
+/* Serve until interrupted (SIGTERM/SIGINT). */
+int control_worker_run(control_worker_t *self);
+
+#endif

@@ -1,0 +1,35 @@
+/*  frame.h -- what the gateway decides about one text frame before any
+    worker sees it: is it JSON, does it name a known action, is it within
+    its size limit, and which worker kind it goes to. Pure, so it is unit
+    tested and fuzzed on its own.
+*/
+#ifndef TOLK_FRAME_H
+#define TOLK_FRAME_H
+
+#include <stddef.h>
+
+#define FRAME_CONTROL_MAX 4096 /* bytes of a control message (SPEC section 5) */
+
+/* Where a frame goes. Worker kinds match gw_kind_names. */
+typedef enum {
+    FRAME_ROUTE_NONE = -1,      /* refused: see status/code */
+    FRAME_ROUTE_CONTROL = 0,    /* control_worker */
+    FRAME_ROUTE_STATUS = 1,     /* status_worker */
+    FRAME_ROUTE_AUDIO = 2,      /* audio_worker */
+    FRAME_ROUTE_HEARTBEAT = 10, /* answered by the gateway itself */
+} frame_route_t;
+
+/* The verdict on one frame. */
+typedef struct {
+    frame_route_t route; /* where it goes, or NONE */
+    int status;          /* HTTP-like status of the refusal (400, 413) */
+    const char *code;    /* SPEC error code of the refusal */
+    const char *message; /* human-readable reason */
+    char action[48];     /* the action, when one could be read ("" otherwise) */
+    int rate_limited;    /* counts against the per-connection control rate */
+} frame_verdict_t;
+
+/* Judge a text frame of len bytes. Returns 0 (route set) or -1 (refusal). */
+int frame_check_text(const char *text, size_t len, frame_verdict_t *v);
+
+#endif

@@ -1,0 +1,141 @@
+/*  outq.c -- per-connection bounded send queues of shared messages.
+
+    A message to a whole session is serialised once and referenced by each
+    member's queue. lws_write is only ever called from the WRITEABLE
+    callback, one message per call. A connection whose queue is full is
+    closed: a listener that cannot keep up never slows down the others.
+*/
+#include "gateway.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+gw_msg_t *msg_new(const void *data, size_t len, bool binary)
+{
+    gw_msg_t *m = malloc(sizeof *m + LWS_PRE + len);
+    if (!m)
+        return NULL;
+    m->refs = 1;
+    m->len = len;
+    m->binary = binary;
+    m->partial = false;
+    memcpy(m->buf + LWS_PRE, data, len);
+    return m;
+}
+
+void msg_release(gw_msg_t **msg_p)
+{
+    if (!msg_p || !*msg_p)
+        return;
+    if (--(*msg_p)->refs == 0)
+        free(*msg_p);
+    *msg_p = NULL;
+}
+
+int conn_send(gateway_t *gw, gw_conn_t *c, gw_msg_t *msg)
+{
+    if (!c->wsi || c->closing)
+        return 0;
+    if (c->qlen == GW_OUTQ_MAX) {
+        tolk_warn("send", c->id_hash, "send queue full, closing the slow connection");
+        gw->errors++;
+        conn_clear_queue(c);
+        conn_close_after(gw, c, 1013 /* try again later */);
+        return -1;
+    }
+    msg->refs++;
+    c->q[(c->qhead + c->qlen) % GW_OUTQ_MAX] = msg;
+    c->qlen++;
+    lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+int conn_send_text(gateway_t *gw, gw_conn_t *c, const char *json)
+{
+    gw_msg_t *m = msg_new(json, strlen(json), false);
+    if (!m)
+        return -1;
+    int rc = conn_send(gw, c, m);
+    msg_release(&m);
+    return rc;
+}
+
+/* Escape s into a JSON string body (s is ours: short and ASCII). */
+static void s_json_escape(char *out, size_t cap, const char *s)
+{
+    size_t j = 0;
+    for (; s && *s && j + 2 < cap; s++) {
+        if (*s == '"' || *s == '\\')
+            out[j++] = '\\';
+        out[j++] = (unsigned char)*s < 0x20 ? ' ' : *s;
+    }
+    out[j] = 0;
+}
+
+void conn_error(gateway_t *gw, gw_conn_t *c, int status, const char *code, const char *message,
+                const char *action, int retry_after, bool close)
+{
+    char msg[256], act[80], json[600], extra[120] = "";
+    s_json_escape(msg, sizeof msg, message);
+    if (action) {
+        s_json_escape(act, sizeof act, action);
+        snprintf(extra, sizeof extra, ",\"action\":\"%s\"", act);
+    }
+    if (retry_after > 0) {
+        size_t n = strlen(extra);
+        snprintf(extra + n, sizeof extra - n, ",\"retryAfter\":%d", retry_after);
+    }
+    snprintf(json, sizeof json,
+             "{\"type\":\"error\",\"code\":\"%s\",\"status\":%d,\"message\":\"%s\"%s,"
+             "\"timestamp\":%lld}",
+             code, status, msg, extra, (long long)tolk_now_ms());
+    gw->errors++;
+    conn_send_text(gw, c, json);
+    if (close)
+        conn_close_after(gw, c, 4000 + status);
+}
+
+void conn_close_after(gateway_t *gw, gw_conn_t *c, int code)
+{
+    (void)gw;
+    if (!c->wsi || c->close_code)
+        return;
+    c->close_code = code;
+    lws_callback_on_writable(c->wsi);
+}
+
+void conn_clear_queue(gw_conn_t *c)
+{
+    while (c->qlen) {
+        msg_release(&c->q[c->qhead]);
+        c->qhead = (c->qhead + 1) % GW_OUTQ_MAX;
+        c->qlen--;
+    }
+    c->qhead = 0;
+}
+
+int conn_write_next(gateway_t *gw, gw_conn_t *c)
+{
+    if (c->qlen) {
+        gw_msg_t *m = c->q[c->qhead];
+        c->q[c->qhead] = NULL;
+        c->qhead = (c->qhead + 1) % GW_OUTQ_MAX;
+        c->qlen--;
+        int n = lws_write(c->wsi, m->buf + LWS_PRE, m->len,
+                          m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+        msg_release(&m);
+        if (n < 0)
+            return -1;
+        gw->messages_out++;
+        if (c->qlen || c->close_code)
+            lws_callback_on_writable(c->wsi);
+        return 0;
+    }
+    if (c->close_code) {
+        c->closing = true;
+        lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, NULL, 0);
+        return -1;
+    }
+    return 0;
+}

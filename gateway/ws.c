@@ -1,0 +1,475 @@
+/*  ws.c -- the gateway's lws protocol: HTTP endpoints, WebSocket frames.
+
+    Turns a WebSocket into envelopes and envelopes back into frames. It
+    checks what a gateway can check alone -- the connect URL, the speaker's
+    token, message sizes, JSON shape, the action name, the per-connection
+    control rate -- and leaves everything about sessions to the workers.
+*/
+#include "gateway.h"
+#include "frame.h"
+#include "jwt_check.h"
+#include "log.h"
+#include "query.h"
+
+#include <jansson.h>
+#include <string.h>
+
+extern tolk_jwt_policy_t g_jwt_policy; /* main.c: loaded once at start */
+
+/* ---------------------------------------------------------------- HTTP */
+
+static int s_http_reply(struct lws *wsi, gw_conn_t *c, int status, const char *type,
+                        const char *body)
+{
+    c->http_status = status;
+    c->http_type = type;
+    snprintf(c->http_body, sizeof c->http_body, "%s", body);
+    unsigned char buf[LWS_PRE + 512], *start = &buf[LWS_PRE], *p = start, *end = buf + sizeof buf;
+    if (lws_add_http_common_headers(wsi, (unsigned int)status, type, strlen(c->http_body), &p,
+                                    end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)"no-store", 8, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return 1;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int s_http(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const char *path)
+{
+    if (strcmp(path, "/healthz") == 0)
+        return s_http_reply(wsi, c, 200, "application/json", "{\"status\":\"ok\"}\n");
+    if (strcmp(path, "/readyz") == 0) {
+        char body[512];
+        bool ready = bridge_ready(gw);
+        snprintf(body, sizeof body,
+                 "{\"ready\":%s,\"redis\":%s,\"draining\":%s,\"workers\":{\"control\":%d,"
+                 "\"status\":%d,\"audio\":%d}}\n",
+                 ready ? "true" : "false", gw->redis_ok ? "true" : "false",
+                 gw->draining ? "true" : "false", bridge_live_count(gw, 0),
+                 bridge_live_count(gw, 1), bridge_live_count(gw, 2));
+        return s_http_reply(wsi, c, ready ? 200 : 503, "application/json", body);
+    }
+    return s_http_reply(wsi, c, 404, "application/json", "{\"error\":\"not found\"}\n");
+}
+
+static int s_http_write(struct lws *wsi, gw_conn_t *c)
+{
+    size_t n = strlen(c->http_body);
+    unsigned char buf[LWS_PRE + GW_HTTP_BODY];
+    memcpy(buf + LWS_PRE, c->http_body, n);
+    if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n)
+        return 1;
+    if (lws_http_transaction_completed(wsi))
+        return -1;
+    return 0;
+}
+
+/* --------------------------------------------------- upgrade filtering */
+
+/* Origin allowlist: empty list = same origin, or no Origin at all. */
+static bool s_origin_allowed(gateway_t *gw, struct lws *wsi)
+{
+    char origin[256] = "", host[256] = "";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
+        return true;
+    if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) < 0)
+        return false;
+    if (gw->cfg.origins[0]) {
+        const char *p = gw->cfg.origins;
+        size_t n = strlen(origin);
+        while (*p) {
+            const char *e = strchr(p, ',');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            if (len == n && strncmp(p, origin, n) == 0)
+                return true;
+            if (!e)
+                break;
+            p = e + 1;
+        }
+        return false;
+    }
+    if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) < 0)
+        return false;
+    const char *o = strstr(origin, "://");
+    return o && strcmp(o + 3, host) == 0;
+}
+
+static int s_filter(gateway_t *gw, struct lws *wsi)
+{
+    char uri[64] = "";
+    if (gw->draining)
+        return 1;
+    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws") != 0)
+        return 1;
+    if (!s_origin_allowed(gw, wsi)) {
+        tolk_warn("upgrade", NULL, "refused an upgrade from a foreign origin");
+        gw->errors++;
+        return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ connect */
+
+static void s_route_error(gateway_t *gw, gw_conn_t *c, const char *action, bool close)
+{
+    conn_error(gw, c, 503, "SERVICE_UNAVAILABLE", "no worker is available, try again shortly",
+               action, 0, close);
+}
+
+/* Read the connect URL, authenticate a speaker, and hand the rest to a
+   control worker. */
+static void s_connect(gateway_t *gw, struct lws *wsi, gw_conn_t *c)
+{
+    tolk_query_t q;
+    tolk_query_init(&q);
+    int rc = TOLK_QUERY_OK;
+    char *pair = malloc(TOLK_QUERY_KEY_MAX + TOLK_QUERY_VALUE_MAX + 3);
+    for (int i = 0; pair && rc == TOLK_QUERY_OK; i++) {
+        int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (flen <= 0)
+            break;
+        if (i >= TOLK_QUERY_MAX_PARAMS) {
+            rc = TOLK_QUERY_ETOOMANY;
+            break;
+        }
+        if (flen > TOLK_QUERY_KEY_MAX + TOLK_QUERY_VALUE_MAX + 1) {
+            rc = TOLK_QUERY_ETOOLONG;
+            /* a value over the cap: the token is the one that can be that long */
+            snprintf(q.failed_key, sizeof q.failed_key, "token");
+            break;
+        }
+        int n = lws_hdr_copy_fragment(wsi, pair, TOLK_QUERY_KEY_MAX + TOLK_QUERY_VALUE_MAX + 3,
+                                      WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        rc = tolk_query_add(&q, pair, (size_t)n);
+    }
+    free(pair);
+    const char *action = tolk_query_get(&q, "action");
+    if (rc == TOLK_QUERY_ETOOLONG && strcmp(q.failed_key, "token") == 0) {
+        conn_error(gw, c, 401, "UNAUTHENTICATED", "the token is too large", action, 0, true);
+        goto done;
+    }
+    if (rc != TOLK_QUERY_OK) {
+        conn_error(gw, c, 400, "INVALID_PARAMETERS", "the connect URL could not be read", NULL,
+                   0, true);
+        goto done;
+    }
+    if (!action || (strcmp(action, "createSession") && strcmp(action, "joinSession") &&
+                    strcmp(action, "refreshConnection"))) {
+        conn_error(gw, c, 400, "INVALID_PARAMETERS",
+                   "action must be createSession, joinSession or refreshConnection", NULL, 0,
+                   true);
+        goto done;
+    }
+    const char *role = tolk_query_get(&q, "role");
+    bool speaker = strcmp(action, "createSession") == 0 ||
+                   (strcmp(action, "refreshConnection") == 0 && role &&
+                    strcmp(role, "speaker") == 0);
+    tolk_jwt_claims_t claims = {.sub = ""};
+    if (speaker) {
+        const char *token = tolk_query_get(&q, "token");
+        const char *reason = "missing token";
+        if (!token || tolk_jwt_verify(&g_jwt_policy, token, time(NULL), &claims, &reason) != 0) {
+            tolk_warn("authenticate", c->id_hash, "speaker token refused: %s", reason);
+            conn_error(gw, c, 401, "UNAUTHENTICATED", "the speaker token is not valid", action,
+                       0, true);
+            goto done;
+        }
+    }
+    /* everything but the token goes to the worker */
+    json_t *params = json_object();
+    for (int i = 0; i < q.count; i++)
+        if (strcmp(q.params[i].key, "token") != 0)
+            json_object_set_new(params, q.params[i].key, json_string(q.params[i].value));
+    if (speaker)
+        json_object_set_new(params, "sub", json_string(claims.sub));
+    json_object_set_new(params, "clientHash", json_string(c->client_hash));
+    char *text = json_dumps(params, JSON_COMPACT);
+    json_decref(params);
+    if (!text) {
+        conn_error(gw, c, 500, "INTERNAL_ERROR", "out of memory", action, 0, true);
+        goto done;
+    }
+    tolk_envelope_t env;
+    tolk_envelope_init(&env, TOLK_KIND_CONNECT);
+    env.conn = c->id;
+    const char *sid = tolk_query_get(&q, "sessionId");
+    if (sid)
+        tolk_envelope_set_str(env.session, sizeof env.session, sid);
+    env.role = speaker ? TOLK_ROLE_SPEAKER : TOLK_ROLE_LISTENER;
+    env.payload = (const uint8_t *)text;
+    env.payload_len = strlen(text);
+    char key[TOLK_ID_MAX + 32];
+    if (env.session[0])
+        snprintf(key, sizeof key, "%s", env.session);
+    else
+        snprintf(key, sizeof key, "conn:%llu", (unsigned long long)c->id);
+    c->connecting = true;
+    if (bridge_route(gw, 0, key, &env) != 0) {
+        c->connecting = false;
+        s_route_error(gw, c, action, true);
+    }
+    free(text);
+done:
+    tolk_query_reset(&q);
+    (void)wsi;
+}
+
+/* --------------------------------------------------------- frames in */
+
+static bool s_rate_ok(gateway_t *gw, gw_conn_t *c)
+{
+    uint64_t now = tolk_now_ns();
+    double rate = gw->cfg.control_rate_per_s;
+    c->tokens += (double)(now - c->tokens_ns) / 1e9 * rate;
+    if (c->tokens > rate)
+        c->tokens = rate;
+    c->tokens_ns = now;
+    if (c->tokens < 1.0)
+        return false;
+    c->tokens -= 1.0;
+    return true;
+}
+
+static void s_heartbeat(gateway_t *gw, gw_conn_t *c)
+{
+    char json[256];
+    int64_t now = tolk_now_ms();
+    long age_s = (long)((now - c->opened_ms) / 1000);
+    snprintf(json, sizeof json, "{\"type\":\"heartbeatAck\",\"connectionAge\":%ld,\"timestamp\":%lld}",
+             age_s, (long long)now);
+    conn_send_text(gw, c, json);
+    if (age_s >= gw->cfg.refresh_warning_s) {
+        snprintf(json, sizeof json,
+                 "{\"type\":\"connectionWarning\",\"message\":\"the connection will be closed "
+                 "soon, refresh it now\",\"connectionAge\":%ld,\"timestamp\":%lld}",
+                 age_s, (long long)now);
+        conn_send_text(gw, c, json);
+    } else if (age_s >= gw->cfg.refresh_required_s) {
+        snprintf(json, sizeof json,
+                 "{\"type\":\"connectionRefreshRequired\",\"sessionId\":\"%s\",\"role\":\"%s\","
+                 "\"connectionAge\":%ld,\"timestamp\":%lld}",
+                 c->session, c->role == TOLK_ROLE_SPEAKER ? "speaker" : "listener", age_s,
+                 (long long)now);
+        conn_send_text(gw, c, json);
+    }
+}
+
+static void s_forward(gateway_t *gw, gw_conn_t *c, tolk_kind_t kind, int route, const char *action)
+{
+    tolk_envelope_t env;
+    tolk_envelope_init(&env, kind);
+    env.conn = c->id;
+    tolk_envelope_set_str(env.session, sizeof env.session, c->session);
+    env.role = c->role;
+    tolk_envelope_set_str(env.lang, sizeof env.lang, c->lang);
+    env.age_ms = (uint64_t)(tolk_now_ms() - c->opened_ms);
+    env.payload = c->rx;
+    env.payload_len = c->rx_len;
+    if (bridge_route(gw, route, c->session, &env) != 0)
+        s_route_error(gw, c, action, false);
+}
+
+static void s_text(gateway_t *gw, gw_conn_t *c)
+{
+    frame_verdict_t v;
+    if (frame_check_text((const char *)c->rx, c->rx_len, &v) != 0) {
+        conn_error(gw, c, v.status, v.code, v.message, v.action[0] ? v.action : NULL, 0, false);
+        return;
+    }
+    if (v.rate_limited && !s_rate_ok(gw, c)) {
+        conn_error(gw, c, 429, "RATE_LIMIT_EXCEEDED", "too many control messages", v.action, 1,
+                   false);
+        return;
+    }
+    if (v.route == FRAME_ROUTE_HEARTBEAT) {
+        s_heartbeat(gw, c);
+        return;
+    }
+    if (!c->bound) {
+        conn_error(gw, c, 400, "INVALID_MESSAGE", "the connection is not part of a session yet",
+                   v.action, 0, false);
+        return;
+    }
+    s_forward(gw, c, TOLK_KIND_MESSAGE, v.route, v.action);
+}
+
+static void s_binary(gateway_t *gw, gw_conn_t *c)
+{
+    if (!c->bound) {
+        conn_error(gw, c, 400, "INVALID_MESSAGE", "the connection is not part of a session yet",
+                   "sendAudio", 0, false);
+        return;
+    }
+    if (c->role != TOLK_ROLE_SPEAKER) {
+        conn_error(gw, c, 403, "UNAUTHORIZED", "only the speaker sends audio", "sendAudio", 0,
+                   false);
+        return;
+    }
+    s_forward(gw, c, TOLK_KIND_AUDIO, FRAME_ROUTE_AUDIO, "sendAudio");
+}
+
+/* Reassemble fragments, refusing anything over 128 KB before buffering it. */
+static int s_receive(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const void *in, size_t len)
+{
+    if (c->closing || c->close_code)
+        return 0;
+    if (lws_is_first_fragment(wsi)) {
+        c->rx_len = 0;
+        c->rx_binary = lws_frame_is_binary(wsi);
+    }
+    size_t remaining = lws_remaining_packet_payload(wsi);
+    if (c->rx_len + len + remaining > TOLK_PAYLOAD_MAX) {
+        tolk_warn("receive", c->id_hash, "message over 128 KB, closing with 1009");
+        gw->errors++;
+        c->closing = true;
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+                         (unsigned char *)"message too large", 17);
+        return -1;
+    }
+    if (c->rx_len + len > c->rx_cap) {
+        size_t want = c->rx_len + len + remaining;
+        size_t cap = c->rx_cap ? c->rx_cap : 4096;
+        while (cap < want)
+            cap *= 2;
+        if (cap > TOLK_PAYLOAD_MAX)
+            cap = TOLK_PAYLOAD_MAX;
+        unsigned char *rx = realloc(c->rx, cap);
+        if (!rx)
+            return -1;
+        c->rx = rx;
+        c->rx_cap = cap;
+    }
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += len;
+    if (remaining || !lws_is_final_fragment(wsi))
+        return 0;
+    gw->messages_in++;
+    if (c->rx_binary)
+        s_binary(gw, c);
+    else
+        s_text(gw, c);
+    /* keep small buffers, give back large ones */
+    if (c->rx_cap > 16384) {
+        free(c->rx);
+        c->rx = NULL;
+        c->rx_cap = 0;
+    }
+    c->rx_len = 0;
+    return 0;
+}
+
+/* --------------------------------------------------------- lifecycle */
+
+static void s_established(gateway_t *gw, struct lws *wsi, gw_conn_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->wsi = wsi;
+    c->id = ++gw->next_conn_id;
+    tolk_log_hash_u64(c->id ^ (uint64_t)(uintptr_t)gw, c->id_hash);
+    c->opened_ms = tolk_now_ms();
+    c->tokens = gw->cfg.control_rate_per_s;
+    c->tokens_ns = tolk_now_ns();
+    char peer[128] = "";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    tolk_log_hash(peer, strlen(peer), c->client_hash);
+    c->counted = true;
+    gw->connections++;
+    index_add_conn(gw, c);
+    s_connect(gw, wsi, c);
+}
+
+static void s_closed(gateway_t *gw, gw_conn_t *c)
+{
+    if (!c->counted)
+        return;
+    if (c->bound) {
+        tolk_envelope_t env;
+        tolk_envelope_init(&env, TOLK_KIND_DISCONNECT);
+        env.conn = c->id;
+        tolk_envelope_set_str(env.session, sizeof env.session, c->session);
+        env.role = c->role;
+        tolk_envelope_set_str(env.lang, sizeof env.lang, c->lang);
+        env.flags = c->peer_clean ? TOLK_FLAG_CLEAN : 0;
+        env.age_ms = (uint64_t)(tolk_now_ms() - c->opened_ms);
+        if (bridge_route(gw, 0, c->session, &env) != 0)
+            tolk_warn("disconnect", c->id_hash, "no control worker: the sweeper will clean up");
+    }
+    index_remove_conn(gw, c);
+    conn_clear_queue(c);
+    free(c->rx);
+    c->rx = NULL;
+    c->wsi = NULL;
+    c->counted = false;
+    gw->connections--;
+}
+
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                size_t len)
+{
+    gateway_t *gw = g_gateway;
+    gw_conn_t *c = user;
+    switch (reason) {
+        case LWS_CALLBACK_HTTP:
+            return s_http(gw, wsi, c, (const char *)in);
+        case LWS_CALLBACK_HTTP_WRITEABLE:
+            return s_http_write(wsi, c);
+        case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+            return s_filter(gw, wsi);
+        case LWS_CALLBACK_ESTABLISHED:
+            s_established(gw, wsi, c);
+            return 0;
+        case LWS_CALLBACK_RECEIVE:
+            return s_receive(gw, wsi, c, in, len);
+        case LWS_CALLBACK_SERVER_WRITEABLE:
+            return conn_write_next(gw, c) < 0 ? -1 : 0;
+        case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+            if (len >= 2) {
+                const unsigned char *b = in;
+                c->peer_clean = ((b[0] << 8) | b[1]) == 1000;
+            }
+            return 0;
+        case LWS_CALLBACK_CLOSED:
+            s_closed(gw, c);
+            return 0;
+        default:
+            break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+int zmq_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                 size_t len)
+{
+    (void)wsi;
+    (void)user;
+    (void)in;
+    (void)len;
+    if (reason == LWS_CALLBACK_RAW_RX_FILE && g_gateway)
+        bridge_drain(g_gateway);
+    return 0;
+}
+
+/* ------------------------------------------------------------ drain */
+
+void ws_drain_all(gateway_t *gw)
+{
+    char json[256];
+    for (gw_conn_t *c = zhashx_first(gw->conns); c; c = zhashx_next(gw->conns)) {
+        snprintf(json, sizeof json,
+                 "{\"type\":\"connectionRefreshRequired\",\"sessionId\":\"%s\",\"role\":\"%s\","
+                 "\"reason\":\"serverShutdown\",\"timestamp\":%lld}",
+                 c->session, c->role == TOLK_ROLE_SPEAKER ? "speaker" : "listener",
+                 (long long)tolk_now_ms());
+        conn_send_text(gw, c, json);
+    }
+}
+
+void ws_close_all(gateway_t *gw, int code)
+{
+    for (gw_conn_t *c = zhashx_first(gw->conns); c; c = zhashx_next(gw->conns))
+        conn_close_after(gw, c, code);
+}

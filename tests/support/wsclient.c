@@ -1,0 +1,969 @@
+/*  wsclient.c -- a small blocking RFC 6455 client for the integration tests.
+
+    One socket, one read buffer. Frames are parsed out of the buffer only when
+    whole, so a timeout never loses half a frame; control frames are handled
+    as they pass (pings answered, close recorded and echoed) while data
+    frames are reassembled into whole messages. The client is strict about
+    what the server sends, because the server is what the tests examine.
+*/
+#include "wsclient.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/sha.h>
+
+#define S_WS_GUID         "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define S_HEADER_MAX      16384             /* longest handshake answer we read */
+#define S_CLOSE_WAIT_MS   1000              /* how long ws_close waits for the server */
+#define S_HTTP_TIMEOUT_MS 5000              /* http_get's limit */
+#define S_SEND_TIMEOUT_MS 5000              /* a write blocked this long fails */
+#define S_HTTP_MAX        (4 * 1024 * 1024) /* largest HTTP answer http_get reads */
+#define S_READ_CHUNK      65536             /* free room kept in the read buffer */
+
+/* One WebSocket connection and what the tests may ask about it. */
+struct _ws_client_t {
+    int fd;                 /* TCP socket, -1 once destroyed */
+    bool close_sent;        /* we sent a close frame: no more data messages from us */
+    bool close_received;    /* the server's close frame arrived */
+    bool dropped;           /* TCP is gone (EOF, error, or the client failed it) */
+    int close_code;         /* 0, the server's code, 1005 or 1006 */
+    char close_reason[124]; /* the server's close reason (at most 123 bytes by RFC) */
+    char error[192];        /* what the server did wrong, "" if nothing */
+    int pongs;              /* pongs received, for ping tests */
+    unsigned char *rbuf;    /* bytes read but not yet consumed as frames */
+    size_t rlen;            /* valid bytes in rbuf */
+    size_t rcap;            /* capacity of rbuf */
+    unsigned char *msg;     /* data message being reassembled from fragments */
+    size_t msg_len;         /* its length so far */
+    int msg_opcode;         /* its opcode, 0 when no message is in progress */
+};
+
+/* One parsed frame header; the payload follows it in the read buffer. */
+typedef struct {
+    bool fin;       /* last fragment of its message */
+    int rsv;        /* the three reserved bits */
+    int opcode;     /* WS_OP_* */
+    bool masked;    /* mask bit (a server must not set it) */
+    uint64_t len;   /* payload length */
+    uint8_t key[4]; /* masking key when masked */
+    size_t hlen;    /* header length: payload starts here */
+} s_frame_t;
+
+/* Status and reason of this thread's last ws_connect, for tests of refusals. */
+static __thread int s_last_status;
+static __thread char s_last_error[256];
+
+/* Monotonic clock in ms, for deadlines that survive clock changes. */
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Deadline for a timeout: -1 means none. */
+static int64_t s_deadline(int timeout_ms)
+{
+    return timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms;
+}
+
+/* ms left before deadline, as poll() wants it (-1: forever, 0: passed). */
+static int s_remaining(int64_t deadline)
+{
+    if (deadline < 0)
+        return -1;
+    int64_t left = deadline - s_now_ms();
+    return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+/* Fill buf with random bytes: keys must be unpredictable (RFC 6455 10.3). */
+static void s_random(void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            for (size_t i = 0; i < len; i++)
+                p[i] = (unsigned char)rand();
+            return;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Base64 of len bytes into out (room for 4*ceil(len/3)+1), for the key. */
+static void s_base64(const unsigned char *in, size_t len, char *out)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < len)
+            v |= in[i + 2];
+        out[o++] = tab[(v >> 18) & 63];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? tab[v & 63] : '=';
+    }
+    out[o] = 0;
+}
+
+/* True when p[0..n) is well-formed UTF-8 (no overlongs, surrogates or
+   code points past U+10FFFF), as text messages and close reasons must be. */
+static bool s_utf8_valid(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char b = p[i];
+        size_t more;
+        uint32_t cp;
+        if (b < 0x80) {
+            i++;
+            continue;
+        } else if ((b & 0xE0) == 0xC0) {
+            more = 1;
+            cp = b & 0x1F;
+        } else if ((b & 0xF0) == 0xE0) {
+            more = 2;
+            cp = b & 0x0F;
+        } else if ((b & 0xF8) == 0xF0) {
+            more = 3;
+            cp = b & 0x07;
+        } else
+            return false;
+        if (n - i <= more)
+            return false;
+        for (size_t k = 1; k <= more; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i + k] & 0x3F);
+        }
+        if ((more == 1 && cp < 0x80) || (more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000))
+            return false;
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += more + 1;
+    }
+    return true;
+}
+
+/* Connect a TCP socket to host:port within timeout_ms; blocking (with a
+   send timeout) and close-on-exec once connected, so forked helpers do not
+   inherit it. Returns the fd, or -1 with a message in err. */
+static int s_tcp_connect(const char *host, int port, int timeout_ms, char *err, size_t errlen)
+{
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "getaddrinfo %s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    int64_t deadline = s_deadline(timeout_ms);
+    int fd = -1;
+    snprintf(err, errlen, "no address for %s", host);
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            snprintf(err, errlen, "socket: %s", strerror(errno));
+            continue;
+        }
+        int soerr = 0;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+            soerr = errno;
+            if (soerr == EINPROGRESS) {
+                struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+                int n;
+                do
+                    n = poll(&pfd, 1, s_remaining(deadline));
+                while (n < 0 && errno == EINTR);
+                socklen_t sl = sizeof soerr;
+                if (n == 0)
+                    soerr = ETIMEDOUT;
+                else if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+                    soerr = errno;
+            }
+        }
+        if (soerr != 0) {
+            snprintf(err, errlen, "connect %s:%d: %s", host, port, strerror(soerr));
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return -1;
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct timeval tv = {.tv_sec = S_SEND_TIMEOUT_MS / 1000,
+                         .tv_usec = (S_SEND_TIMEOUT_MS % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    err[0] = 0;
+    return fd;
+}
+
+/* Write all of buf; never raises SIGPIPE. Returns 0 or -1. */
+static int s_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Wait until fd is readable or deadline passes: 1 readable, 0 timeout, -1 error. */
+static int s_wait_readable(int fd, int64_t deadline)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    for (;;) {
+        int n = poll(&pfd, 1, s_remaining(deadline));
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 ? -1 : n;
+    }
+}
+
+/* Make room for at least need more bytes in the read buffer. Returns 0 or -1. */
+static int s_reserve(ws_client_t *c, size_t need)
+{
+    if (c->rcap - c->rlen >= need)
+        return 0;
+    size_t cap = c->rcap ? c->rcap : S_READ_CHUNK;
+    while (cap - c->rlen < need)
+        cap *= 2;
+    unsigned char *p = realloc(c->rbuf, cap);
+    if (!p)
+        return -1;
+    c->rbuf = p;
+    c->rcap = cap;
+    return 0;
+}
+
+/* Mark TCP as gone; without a close frame before, the code becomes 1006. */
+static void s_dropped(ws_client_t *c)
+{
+    c->dropped = true;
+    if (!c->close_received)
+        c->close_code = 1006;
+}
+
+/* Read whatever is available (waiting up to deadline) into the buffer:
+   1 read something, 0 timeout, -1 the connection is gone. */
+static int s_fill(ws_client_t *c, int64_t deadline)
+{
+    if (c->dropped || c->fd < 0)
+        return -1;
+    if (s_reserve(c, S_READ_CHUNK) != 0)
+        return -1;
+    for (;;) {
+        int r = s_wait_readable(c->fd, deadline);
+        if (r == 0)
+            return 0;
+        if (r < 0) {
+            s_dropped(c);
+            return -1;
+        }
+        ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+        if (n > 0) {
+            c->rlen += (size_t)n;
+            return 1;
+        }
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
+        s_dropped(c);
+        return -1;
+    }
+}
+
+/* Drop the first n bytes of the read buffer. */
+static void s_consume(ws_client_t *c, size_t n)
+{
+    memmove(c->rbuf, c->rbuf + n, c->rlen - n);
+    c->rlen -= n;
+}
+
+/* Build one frame and write it. Returns 0 or -1. */
+static int s_send_frame(int fd, int fin, int opcode, int rsv, int masked, const void *data,
+                        size_t len)
+{
+    unsigned char *buf = malloc(len + 14);
+    if (!buf)
+        return -1;
+    size_t h = 0;
+    buf[h++] = (unsigned char)((fin ? 0x80 : 0) | ((rsv & 7) << 4) | (opcode & 0x0F));
+    unsigned char mbit = masked ? 0x80 : 0;
+    if (len < 126)
+        buf[h++] = mbit | (unsigned char)len;
+    else if (len <= 0xFFFF) {
+        buf[h++] = mbit | 126;
+        buf[h++] = (unsigned char)(len >> 8);
+        buf[h++] = (unsigned char)len;
+    } else {
+        buf[h++] = mbit | 127;
+        for (int i = 7; i >= 0; i--)
+            buf[h++] = (unsigned char)((uint64_t)len >> (8 * i));
+    }
+    uint8_t key[4] = {0, 0, 0, 0};
+    if (masked) {
+        s_random(key, sizeof key);
+        memcpy(buf + h, key, 4);
+        h += 4;
+    }
+    const unsigned char *src = data;
+    for (size_t i = 0; i < len; i++)
+        buf[h + i] = src[i] ^ key[i & 3];
+    int rc = s_write_all(fd, buf, h + len);
+    free(buf);
+    return rc;
+}
+
+/* Fail the connection because the server broke the protocol: remember why,
+   send our close frame with code, and stop reading. Returns -1. */
+static int s_fail(ws_client_t *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->error, sizeof c->error, fmt, ap);
+    va_end(ap);
+    if (!c->close_sent && !c->dropped && c->fd >= 0) {
+        unsigned char body[2] = {(unsigned char)(code >> 8), (unsigned char)code};
+        s_send_frame(c->fd, 1, WS_OP_CLOSE, 0, 1, body, 2);
+    }
+    c->close_sent = true;
+    if (c->fd >= 0)
+        shutdown(c->fd, SHUT_RDWR);
+    s_dropped(c);
+    return -1;
+}
+
+/* Parse a frame header at the start of the buffer: 1 with f filled, 0 when
+   more bytes are needed. */
+static int s_parse_header(const ws_client_t *c, s_frame_t *f)
+{
+    if (c->rlen < 2)
+        return 0;
+    const unsigned char *p = c->rbuf;
+    f->fin = (p[0] & 0x80) != 0;
+    f->rsv = (p[0] >> 4) & 7;
+    f->opcode = p[0] & 0x0F;
+    f->masked = (p[1] & 0x80) != 0;
+    uint64_t len = p[1] & 0x7F;
+    size_t h = 2;
+    if (len == 126) {
+        if (c->rlen < 4)
+            return 0;
+        len = ((uint64_t)p[2] << 8) | p[3];
+        h = 4;
+    } else if (len == 127) {
+        if (c->rlen < 10)
+            return 0;
+        len = 0;
+        for (int i = 0; i < 8; i++)
+            len = (len << 8) | p[2 + i];
+        h = 10;
+    }
+    if (f->masked) {
+        if (c->rlen < h + 4)
+            return 0;
+        memcpy(f->key, p + h, 4);
+        h += 4;
+    }
+    f->len = len;
+    f->hlen = h;
+    return 1;
+}
+
+/* Wait until one whole frame is at the start of the buffer: 1 with f
+   filled, 0 on timeout, -1 when the connection is gone or failed. Refuses a
+   frame longer than WS_MAX_MESSAGE before buffering its payload. */
+static int s_next_frame(ws_client_t *c, int64_t deadline, s_frame_t *f)
+{
+    for (;;) {
+        if (s_parse_header(c, f)) {
+            if (f->len > WS_MAX_MESSAGE)
+                return s_fail(c, 1009, "server frame of %llu bytes exceeds %d",
+                              (unsigned long long)f->len, WS_MAX_MESSAGE);
+            if (c->rlen >= f->hlen + f->len)
+                return 1;
+        }
+        int r = s_fill(c, deadline);
+        if (r <= 0)
+            return r;
+    }
+}
+
+/* Handle one control frame whose payload is p[0..len): 0 to go on, -1 when
+   the connection has closed. */
+static int s_control(ws_client_t *c, const s_frame_t *f, const unsigned char *p, size_t len)
+{
+    if (!f->fin || len > 125)
+        return s_fail(c, 1002, "fragmented or long (%zu bytes) control frame", len);
+    if (f->opcode == WS_OP_PING) {
+        if (!c->close_sent)
+            s_send_frame(c->fd, 1, WS_OP_PONG, 0, 1, p, len);
+        return 0;
+    }
+    if (f->opcode == WS_OP_PONG) {
+        c->pongs++;
+        return 0;
+    }
+    if (f->opcode != WS_OP_CLOSE)
+        return s_fail(c, 1002, "unknown control opcode 0x%x", f->opcode);
+    if (len == 1)
+        return s_fail(c, 1002, "close frame with a 1-byte body");
+    int code = len >= 2 ? (p[0] << 8) | p[1] : 1005;
+    if (len > 2 && !s_utf8_valid(p + 2, len - 2))
+        return s_fail(c, 1007, "close reason is not UTF-8");
+    c->close_received = true;
+    c->close_code = code;
+    size_t rlen = len > 2 ? len - 2 : 0;
+    if (rlen)
+        memcpy(c->close_reason, p + 2, rlen);
+    c->close_reason[rlen] = 0;
+    if (!c->close_sent) {
+        s_send_frame(c->fd, 1, WS_OP_CLOSE, 0, 1, p, len >= 2 ? 2 : 0);
+        c->close_sent = true;
+    }
+    return -1;
+}
+
+/* Receive the next data message: 1 with *data (malloc'd, NUL terminated),
+   *len and *opcode set, 0 on timeout, -1 once the connection has closed. */
+static int s_recv_data(ws_client_t *c, int64_t deadline, int *opcode, unsigned char **data,
+                       size_t *len)
+{
+    for (;;) {
+        if (!c || c->dropped || c->close_received || c->fd < 0)
+            return -1;
+        s_frame_t f;
+        int r = s_next_frame(c, deadline, &f);
+        if (r <= 0)
+            return r;
+        const unsigned char *p = c->rbuf + f.hlen;
+        size_t flen = (size_t)f.len;
+        if (f.masked)
+            return s_fail(c, 1002, "server frame is masked");
+        if (f.rsv)
+            return s_fail(c, 1002, "reserved bits 0x%x set without an extension", f.rsv);
+        if (f.opcode >= 0x8) {
+            r = s_control(c, &f, p, flen);
+            s_consume(c, f.hlen + flen);
+            if (r < 0)
+                return -1;
+            continue;
+        }
+        if (f.opcode == WS_OP_CONT && !c->msg_opcode)
+            return s_fail(c, 1002, "continuation frame without a message");
+        if (f.opcode != WS_OP_CONT && c->msg_opcode)
+            return s_fail(c, 1002, "new message inside a fragmented one");
+        if (f.opcode != WS_OP_CONT && f.opcode != WS_OP_TEXT && f.opcode != WS_OP_BINARY)
+            return s_fail(c, 1002, "unknown data opcode 0x%x", f.opcode);
+        if (c->msg_len + flen > WS_MAX_MESSAGE)
+            return s_fail(c, 1009, "server message exceeds %d bytes", WS_MAX_MESSAGE);
+        unsigned char *m = realloc(c->msg, c->msg_len + flen + 1);
+        if (!m)
+            return s_fail(c, 1011, "out of memory");
+        c->msg = m;
+        memcpy(c->msg + c->msg_len, p, flen);
+        c->msg_len += flen;
+        c->msg[c->msg_len] = 0;
+        if (f.opcode != WS_OP_CONT)
+            c->msg_opcode = f.opcode;
+        s_consume(c, f.hlen + flen);
+        if (!f.fin)
+            continue;
+        if (c->msg_opcode == WS_OP_TEXT && !s_utf8_valid(c->msg, c->msg_len))
+            return s_fail(c, 1007, "text message is not UTF-8");
+        *opcode = c->msg_opcode;
+        *data = c->msg;
+        *len = c->msg_len;
+        c->msg = NULL;
+        c->msg_len = 0;
+        c->msg_opcode = 0;
+        return 1;
+    }
+}
+
+/* Value of header name in the header block hdr (case-insensitive name,
+   surrounding blanks trimmed) into out. Returns true when present. */
+static bool s_header(const char *hdr, const char *name, char *out, size_t outlen)
+{
+    size_t nlen = strlen(name);
+    const char *line = strstr(hdr, "\r\n");
+    while (line) {
+        line += 2;
+        const char *end = strstr(line, "\r\n");
+        if (!end || end == line)
+            return false;
+        if (strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
+            const char *v = line + nlen + 1;
+            while (v < end && (*v == ' ' || *v == '\t'))
+                v++;
+            const char *e = end;
+            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            size_t n = (size_t)(e - v) < outlen - 1 ? (size_t)(e - v) : outlen - 1;
+            memcpy(out, v, n);
+            out[n] = 0;
+            return true;
+        }
+        line = end;
+    }
+    return false;
+}
+
+/* Record why this thread's ws_connect failed. */
+static void s_connect_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s_last_error, sizeof s_last_error, fmt, ap);
+    va_end(ap);
+}
+
+ws_client_t *ws_connect(const char *host, int port, const char *path_and_query, const char *origin,
+                        int timeout_ms)
+{
+    return ws_connect_ex(host, port, path_and_query, origin, NULL, timeout_ms);
+}
+
+ws_client_t *ws_connect_ex(const char *host, int port, const char *path_and_query,
+                           const char *origin, const char *protocol, int timeout_ms)
+{
+    s_last_status = 0;
+    s_last_error[0] = 0;
+    int64_t deadline = s_deadline(timeout_ms);
+    char err[192];
+    int fd = s_tcp_connect(host, port, timeout_ms, err, sizeof err);
+    if (fd < 0) {
+        s_connect_error("%s", err);
+        return NULL;
+    }
+    ws_client_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        s_connect_error("out of memory");
+        return NULL;
+    }
+    c->fd = fd;
+
+    unsigned char raw[16];
+    char key[32], expect[32];
+    s_random(raw, sizeof raw);
+    s_base64(raw, sizeof raw, key);
+    char kg[96];
+    snprintf(kg, sizeof kg, "%s%s", key, S_WS_GUID);
+    unsigned char sha[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)kg, strlen(kg), sha);
+    s_base64(sha, sizeof sha, expect);
+
+    char *req = NULL;
+    int n = asprintf(&req,
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n%s%s%s%s%s%s\r\n",
+                     path_and_query, host, port, key, origin ? "Origin: " : "",
+                     origin ? origin : "", origin ? "\r\n" : "",
+                     protocol ? "Sec-WebSocket-Protocol: " : "", protocol ? protocol : "",
+                     protocol ? "\r\n" : "");
+    if (n < 0) {
+        s_connect_error("out of memory");
+        goto err;
+    }
+    int rc = s_write_all(fd, req, (size_t)n);
+    free(req);
+    if (rc != 0) {
+        s_connect_error("sending the handshake: %s", strerror(errno));
+        goto err;
+    }
+
+    /* Read the answer's header block; frames may follow it in the same read. */
+    char *hend = NULL;
+    while (!hend) {
+        int r = s_fill(c, deadline);
+        if (r <= 0) {
+            s_connect_error(r == 0 ? "no handshake answer in time" : "connection closed during "
+                                                                     "the handshake");
+            goto err;
+        }
+        hend = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
+        if (!hend && c->rlen > S_HEADER_MAX) {
+            s_connect_error("handshake answer longer than %d bytes", S_HEADER_MAX);
+            goto err;
+        }
+    }
+    size_t hlen = (size_t)(hend - (char *)c->rbuf) + 4;
+    char *hdr = strndup((char *)c->rbuf, hlen);
+    if (!hdr) {
+        s_connect_error("out of memory");
+        goto err;
+    }
+    s_consume(c, hlen);
+    int status = 0;
+    if (sscanf(hdr, "HTTP/%*d.%*d %d", &status) != 1) {
+        s_connect_error("not an HTTP answer");
+        free(hdr);
+        goto err;
+    }
+    s_last_status = status;
+    char upgrade[64] = "", connection[128] = "", accept[64] = "", proto[128] = "";
+    s_header(hdr, "Upgrade", upgrade, sizeof upgrade);
+    s_header(hdr, "Connection", connection, sizeof connection);
+    s_header(hdr, "Sec-WebSocket-Accept", accept, sizeof accept);
+    bool has_proto = s_header(hdr, "Sec-WebSocket-Protocol", proto, sizeof proto);
+    free(hdr);
+    if (status != 101) {
+        s_connect_error("handshake refused with HTTP %d", status);
+        goto err;
+    }
+    if (strcasecmp(upgrade, "websocket") != 0 || !strcasestr(connection, "upgrade")) {
+        s_connect_error("101 without Upgrade: websocket / Connection: Upgrade");
+        goto err;
+    }
+    if (strcmp(accept, expect) != 0) {
+        s_connect_error("bad Sec-WebSocket-Accept '%s', expected '%s'", accept, expect);
+        goto err;
+    }
+    if (has_proto && (!protocol || strcmp(proto, protocol) != 0)) {
+        s_connect_error("server chose subprotocol '%s' that was not asked for", proto);
+        goto err;
+    }
+    return c;
+err:
+    ws_destroy(&c);
+    return NULL;
+}
+
+int ws_last_http_status(void)
+{
+    return s_last_status;
+}
+
+const char *ws_last_error(void)
+{
+    return s_last_error;
+}
+
+int ws_send_text(ws_client_t *c, const char *text)
+{
+    if (!ws_is_open(c) || !text)
+        return -1;
+    return s_send_frame(c->fd, 1, WS_OP_TEXT, 0, 1, text, strlen(text));
+}
+
+int ws_send_binary(ws_client_t *c, const void *data, size_t len)
+{
+    if (!ws_is_open(c) || (!data && len))
+        return -1;
+    return s_send_frame(c->fd, 1, WS_OP_BINARY, 0, 1, data, len);
+}
+
+int ws_send_frame(ws_client_t *c, int fin, int opcode, int rsv, int masked, const void *data,
+                  size_t len)
+{
+    if (!c || c->fd < 0 || (!data && len))
+        return -1;
+    return s_send_frame(c->fd, fin, opcode, rsv, masked, data, len);
+}
+
+int ws_send_raw(ws_client_t *c, const void *data, size_t len)
+{
+    if (!c || c->fd < 0 || (!data && len))
+        return -1;
+    return s_write_all(c->fd, data, len);
+}
+
+int ws_close(ws_client_t *c, int code, const char *reason)
+{
+    if (!c)
+        return -1;
+    if (!c->close_sent && !c->dropped && c->fd >= 0) {
+        unsigned char body[125];
+        size_t len = 0;
+        if (code > 0) {
+            body[0] = (unsigned char)(code >> 8);
+            body[1] = (unsigned char)code;
+            len = 2;
+            size_t rlen = reason ? strlen(reason) : 0;
+            if (rlen > 123)
+                rlen = 123;
+            if (rlen)
+                memcpy(body + 2, reason, rlen);
+            len += rlen;
+        }
+        s_send_frame(c->fd, 1, WS_OP_CLOSE, 0, 1, body, len);
+        c->close_sent = true;
+    }
+    int64_t deadline = s_deadline(S_CLOSE_WAIT_MS);
+    for (;;) {
+        int opcode;
+        unsigned char *data;
+        size_t len;
+        int r = s_recv_data(c, deadline, &opcode, &data, &len);
+        if (r <= 0)
+            break;
+        free(data);
+    }
+    return c->close_received ? 0 : -1;
+}
+
+void *ws_recv_message(ws_client_t *c, int *opcode, size_t *len, int timeout_ms)
+{
+    int op;
+    unsigned char *data;
+    size_t n;
+    if (s_recv_data(c, s_deadline(timeout_ms), &op, &data, &n) != 1)
+        return NULL;
+    if (opcode)
+        *opcode = op;
+    if (len)
+        *len = n;
+    return data;
+}
+
+char *ws_recv_text(ws_client_t *c, int timeout_ms)
+{
+    int64_t deadline = s_deadline(timeout_ms);
+    for (;;) {
+        int op;
+        unsigned char *data;
+        size_t n;
+        if (s_recv_data(c, deadline, &op, &data, &n) != 1)
+            return NULL;
+        if (op == WS_OP_TEXT)
+            return (char *)data;
+        free(data);
+    }
+}
+
+char *ws_recv_type(ws_client_t *c, const char *type, int timeout_ms)
+{
+    int64_t deadline = s_deadline(timeout_ms);
+    for (;;) {
+        char *text = ws_recv_text(c, s_remaining(deadline));
+        if (!text)
+            return NULL;
+        json_t *root = json_loads(text, 0, NULL);
+        const char *t = json_string_value(json_object_get(root, "type"));
+        bool match = t && strcmp(t, type) == 0;
+        json_decref(root);
+        if (match)
+            return text;
+        free(text);
+    }
+}
+
+int ws_wait_closed(ws_client_t *c, int timeout_ms)
+{
+    if (!c)
+        return -1;
+    int64_t deadline = s_deadline(timeout_ms);
+    for (;;) {
+        int op;
+        unsigned char *data;
+        size_t n;
+        int r = s_recv_data(c, deadline, &op, &data, &n);
+        if (r < 0)
+            return c->close_code;
+        if (r == 0)
+            return -1;
+        free(data);
+    }
+}
+
+int ws_close_code(ws_client_t *c)
+{
+    return c ? c->close_code : 0;
+}
+
+const char *ws_close_reason(ws_client_t *c)
+{
+    return c ? c->close_reason : "";
+}
+
+const char *ws_error(ws_client_t *c)
+{
+    return c && c->error[0] ? c->error : NULL;
+}
+
+int ws_pongs(ws_client_t *c)
+{
+    return c ? c->pongs : 0;
+}
+
+int ws_fd(ws_client_t *c)
+{
+    return c ? c->fd : -1;
+}
+
+bool ws_is_open(ws_client_t *c)
+{
+    return c && c->fd >= 0 && !c->close_sent && !c->close_received && !c->dropped;
+}
+
+void ws_destroy(ws_client_t **c_p)
+{
+    if (!c_p || !*c_p)
+        return;
+    ws_client_t *c = *c_p;
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->rbuf);
+    free(c->msg);
+    free(c);
+    *c_p = NULL;
+}
+
+/* Append n bytes to the body being returned, truncating at cap-1. */
+static void s_body_append(char *body, size_t cap, size_t *used, const char *src, size_t n)
+{
+    if (!body || cap == 0)
+        return;
+    size_t room = cap - 1 - *used;
+    if (n > room)
+        n = room;
+    memcpy(body + *used, src, n);
+    *used += n;
+    body[*used] = 0;
+}
+
+/* Parse an HTTP answer read so far (eof: the server has closed). Returns the
+   status when the answer is complete (body copied), 0 when more is needed,
+   -1 when it is malformed or cut short. */
+static int s_http_parse(const char *buf, size_t len, bool eof, char *body, size_t cap)
+{
+    const char *hend = memmem(buf, len, "\r\n\r\n", 4);
+    if (!hend)
+        return eof ? -1 : 0;
+    int status;
+    if (sscanf(buf, "HTTP/%*d.%*d %d", &status) != 1)
+        return -1;
+    size_t hlen = (size_t)(hend - buf) + 4;
+    char *hdr = strndup(buf, hlen);
+    if (!hdr)
+        return -1;
+    char te[64] = "", cl[32] = "";
+    bool chunked = s_header(hdr, "Transfer-Encoding", te, sizeof te) && strcasestr(te, "chunked");
+    bool has_cl = s_header(hdr, "Content-Length", cl, sizeof cl);
+    free(hdr);
+    const char *p = buf + hlen, *end = buf + len;
+    size_t used = 0;
+    if (body && cap)
+        body[0] = 0;
+    if (status == 204 || status == 304 || (status >= 100 && status < 200))
+        return status;
+    if (chunked) {
+        for (;;) {
+            const char *nl = memmem(p, (size_t)(end - p), "\r\n", 2);
+            if (!nl)
+                return eof ? -1 : 0;
+            char *e;
+            unsigned long size = strtoul(p, &e, 16);
+            if (e == p)
+                return -1;
+            p = nl + 2;
+            if (size == 0)
+                return status;
+            if ((size_t)(end - p) < size + 2)
+                return eof ? -1 : 0;
+            s_body_append(body, cap, &used, p, size);
+            p += size + 2;
+        }
+    }
+    if (has_cl) {
+        size_t want = strtoul(cl, NULL, 10);
+        if ((size_t)(end - p) < want)
+            return eof ? -1 : 0;
+        s_body_append(body, cap, &used, p, want);
+        return status;
+    }
+    if (!eof)
+        return 0;
+    s_body_append(body, cap, &used, p, (size_t)(end - p));
+    return status;
+}
+
+int http_get(const char *host, int port, const char *path, char *body, size_t bodycap)
+{
+    return http_get_ex(host, port, path, body, bodycap, S_HTTP_TIMEOUT_MS);
+}
+
+int http_get_ex(const char *host, int port, const char *path, char *body, size_t bodycap,
+                int timeout_ms)
+{
+    if (body && bodycap)
+        body[0] = 0;
+    int64_t deadline = s_deadline(timeout_ms);
+    char err[192];
+    int fd = s_tcp_connect(host, port, timeout_ms, err, sizeof err);
+    if (fd < 0)
+        return -1;
+    char *req = NULL;
+    int n = asprintf(&req, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n", path,
+                     host, port);
+    int status = -1;
+    if (n < 0 || s_write_all(fd, req, (size_t)n) != 0)
+        goto done;
+    size_t len = 0, cap = 8192;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (s_wait_readable(fd, deadline) <= 0)
+            break;
+        if (cap - len < 4096) {
+            char *nb = cap >= S_HTTP_MAX ? NULL : realloc(buf, cap * 2);
+            if (!nb)
+                break;
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t got = recv(fd, buf + len, cap - len, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        bool eof = got <= 0;
+        if (got > 0)
+            len += (size_t)got;
+        int r = s_http_parse(buf, len, eof, body, bodycap);
+        if (r != 0 || eof) {
+            status = r > 0 ? r : -1;
+            break;
+        }
+    }
+    free(buf);
+done:
+    free(req);
+    close(fd);
+    return status;
+}
