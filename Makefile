@@ -14,7 +14,7 @@ PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson libcurl open
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DTOLK_VERSION=\"$(VERSION)\" \
-           -Icommon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           -Icommon -Itests/support $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 
 ifeq ($(SAN),1)

@@ -5,8 +5,8 @@
     when the header says HS256, and checks no claims. So every token goes
     through our own gate first: size, shape, a header decoded here whose
     alg must equal the pinned one, then libjwt's signature check, then the
-    alg again, then every claim read by us from the (now authenticated)
-    payload. Reasons are static strings: no token byte ever reaches them.
+    alg again, and only then every claim, read by us from the payload the
+    signature covers. Reasons are static strings: no token byte reaches them.
 */
 #include "jwt_check.h"
 
@@ -228,8 +228,8 @@ static const char *s_check_header(const s_parts_t *parts, const char *alg_name)
 }
 
 /* Constant-time HMAC-SHA256 check of the signature segment, so an HS256
-   forgery is refused before libjwt's own comparison, which is an
-   ordinary string compare, can leak timing. */
+   forgery is refused before libjwt's own comparison (not documented as
+   constant-time) can leak anything through timing. */
 static int s_hmac_ok(const s_parts_t *parts, const unsigned char *key, size_t key_len)
 {
     unsigned char mac[EVP_MAX_MD_SIZE];

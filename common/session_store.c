@@ -101,6 +101,17 @@ static tolk_redis_script_t s_end = {
     "return {gws, members}\n",
     ""};
 
+/* KEYS: session langs gws members. ARGV: now. Ends only an expired grace. */
+static tolk_redis_script_t s_end_expired = {
+    "local st = redis.call('HMGET', KEYS[1], 'state', 'graceUntil')\n"
+    "if not st[1] then return false end\n"
+    "if st[1] ~= 'grace' or tonumber(st[2]) > tonumber(ARGV[1]) then return 0 end\n"
+    "local gws = redis.call('HKEYS', KEYS[3])\n"
+    "local members = redis.call('HKEYS', KEYS[4])\n"
+    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])\n"
+    "return {gws, members}\n",
+    ""};
+
 /* KEYS: zset. ARGV: now window_ms limit record member. Sliding window. */
 static tolk_redis_script_t s_rate = {
     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])\n"
@@ -320,16 +331,22 @@ static int s_gw_list(const redisReply *a, char gws[][TOLK_ID_MAX + 1], int max_g
     return n;
 }
 
-int tolk_store_end(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws)
+/* Run an end script and clean the indexes; shared by the two ways to end. */
+static int s_end_with(tolk_redis_t *r, tolk_redis_script_t *script, const char *sid, int nargs,
+                      const char *arg, char gws[][TOLK_ID_MAX + 1], int max_gws)
 {
     keys_t k;
     s_keys(&k, sid);
-    const char *argv[] = {k.session, k.langs, k.gws, k.members};
-    redisReply *rep = tolk_redis_eval(r, &s_end, 4, 0, argv);
+    const char *argv[] = {k.session, k.langs, k.gws, k.members, arg};
+    redisReply *rep = tolk_redis_eval(r, script, 4, nargs, argv);
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         if (rep)
             freeReplyObject(rep);
         return TOLK_STORE_DOWN;
+    }
+    if (rep->type == REDIS_REPLY_INTEGER) {
+        freeReplyObject(rep);
+        return TOLK_STORE_EXISTS;
     }
     int n = TOLK_STORE_NOT_FOUND;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
@@ -353,6 +370,19 @@ int tolk_store_end(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1]
     s_cmd(r, "ZREM tolk:sessions %s", sid, "", "");
     s_cmd(r, "ZREM tolk:grace %s", sid, "", "");
     return n;
+}
+
+int tolk_store_end(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws)
+{
+    return s_end_with(r, &s_end, sid, 0, NULL, gws, max_gws);
+}
+
+int tolk_store_end_expired(tolk_redis_t *r, const char *sid, int64_t now_ms,
+                           char gws[][TOLK_ID_MAX + 1], int max_gws)
+{
+    char now_s[24];
+    snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
+    return s_end_with(r, &s_end_expired, sid, 1, now_s, gws, max_gws);
 }
 
 int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws)
@@ -437,4 +467,16 @@ void tolk_store_publish(tolk_gwlink_t *link, char gws[][TOLK_ID_MAX + 1], int n,
     for (int i = 0; i < n; i++)
         if (tolk_gwlink_send(link, gws[i], &env) != 0)
             tolk_warn("publish", sid, "could not reach gateway %s", gws[i]);
+}
+
+void tolk_store_publish_ended(tolk_gwlink_t *link, char gws[][TOLK_ID_MAX + 1], int n,
+                              const char *sid, const char *reason)
+{
+    char json[256];
+    /* sid and reason are ours: validated id shape and fixed words, no escaping needed */
+    snprintf(json, sizeof json,
+             "{\"type\":\"sessionEnded\",\"sessionId\":\"%s\",\"reason\":\"%s\","
+             "\"timestamp\":%lld}",
+             sid, reason, (long long)tolk_now_ms());
+    tolk_store_publish(link, gws, n, sid, TOLK_AUDIENCE_ALL, json, 1000, TOLK_FLAG_UNBIND);
 }

@@ -78,6 +78,12 @@ int tolk_store_speaker_refresh(tolk_redis_t *r, const char *sid, const char *gw,
    TOLK_STORE_NOT_FOUND, or DOWN. */
 int tolk_store_end(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws);
 
+/* End sid only if its speaker is still away and its grace deadline is
+   past (a speaker who came back at the last moment wins). Same results as
+   tolk_store_end, plus TOLK_STORE_EXISTS when the session is live again. */
+int tolk_store_end_expired(tolk_redis_t *r, const char *sid, int64_t now_ms,
+                           char gws[][TOLK_ID_MAX + 1], int max_gws);
+
 /* Gateways hosting members of sid. Returns the count or DOWN. */
 int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws);
 
@@ -100,5 +106,10 @@ bool tolk_language_code_valid(const char *code);
 void tolk_store_publish(tolk_gwlink_t *link, char gws[][TOLK_ID_MAX + 1], int n, const char *sid,
                         tolk_audience_t audience, const char *json, int close_code,
                         uint32_t flags);
+
+/* Tell every listed gateway that sid ended: sessionEnded to every member,
+   closed with 1000, unbound (so their closes do not come back as leaves). */
+void tolk_store_publish_ended(tolk_gwlink_t *link, char gws[][TOLK_ID_MAX + 1], int n,
+                              const char *sid, const char *reason);
 
 #endif

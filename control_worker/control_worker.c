@@ -313,14 +313,7 @@ static void s_end(control_worker_t *self, const char *sid, const char *reason)
     int n = tolk_store_end(self->redis, sid, gws, TOLK_STORE_MAX_GWS);
     if (n < 0)
         return;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "type", "sessionEnded", "sessionId", sid,
-                          "reason", reason, "timestamp", (json_int_t)tolk_now_ms());
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (text)
-        tolk_store_publish(self->link, gws, n, sid, TOLK_AUDIENCE_ALL, text, 1000,
-                           TOLK_FLAG_UNBIND);
-    free(text);
+    tolk_store_publish_ended(self->link, gws, n, sid, reason);
     self->sessions_ended++;
     tolk_info("endSession", sid, "session ended (%s)", reason);
 }

@@ -44,26 +44,26 @@
 
 /* One running system. */
 struct _harness_t {
-    char top[1024];         /* repository root: tools/tolk-stack lives there */
-    char bin[PATH_MAX];     /* directory of the tolk binaries in use */
-    char dir[1280];         /* private directory: configs, logs/, redis/ */
-    char conf[PATH_MAX];    /* DIR/supervisord.conf */
-    int gateways;           /* gateways started */
-    int base_port;          /* gateway i listens on base_port + i */
-    int redis_port;         /* the system's Redis */
-    char *env[S_MAX_ENV];   /* "K=V" to set, or "K" to unset, in every child */
-    int nenv;               /* entries used in env */
-    pid_t supervisord;      /* supervisord's pid, also its process group; 0 once gone */
-    pid_t owner;            /* process that forked supervisord: only it may reap it */
-    redisContext *redis;    /* connection handed out by harness_redis */
-    pid_t redis_owner;      /* process that opened it: a forked test needs its own */
+    char top[1024];       /* repository root: tools/tolk-stack lives there */
+    char bin[PATH_MAX];   /* directory of the tolk binaries in use */
+    char dir[1280];       /* private directory: configs, logs/, redis/ */
+    char conf[PATH_MAX];  /* DIR/supervisord.conf */
+    int gateways;         /* gateways started */
+    int base_port;        /* gateway i listens on base_port + i */
+    int redis_port;       /* the system's Redis */
+    char *env[S_MAX_ENV]; /* "K=V" to set, or "K" to unset, in every child */
+    int nenv;             /* entries used in env */
+    pid_t supervisord;    /* supervisord's pid, also its process group; 0 once gone */
+    pid_t owner;          /* process that forked supervisord: only it may reap it */
+    redisContext *redis;  /* connection handed out by harness_redis */
+    pid_t redis_owner;    /* process that opened it: a forked test needs its own */
 };
 
 /* Log patterns that mean a program hit a bug; a match fails harness_stop. */
 static const char *s_bad_patterns[] = {
-    "ERROR: AddressSanitizer",  "runtime error:",           "LeakSanitizer",
-    "terminated by SIGSEGV",    "terminated by SIGABRT",    "terminated by SIGBUS",
-    "terminated by SIGFPE",     "terminated by SIGILL",
+    "ERROR: AddressSanitizer", "runtime error:",        "LeakSanitizer",
+    "terminated by SIGSEGV",   "terminated by SIGABRT", "terminated by SIGBUS",
+    "terminated by SIGFPE",    "terminated by SIGILL",
 };
 
 /* Monotonic clock in ms, for deadlines. */
@@ -149,7 +149,8 @@ static bool s_port_free(int port)
         return false;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
     close(fd);
@@ -571,8 +572,8 @@ int harness_wait_ready(harness_t *h, int timeout_ms)
         int left = 0;
         for (int i = 0; i < h->gateways; i++) {
             if (!ready[i])
-                ready[i] = http_get_ex("127.0.0.1", h->base_port + i, "/readyz", NULL, 0, 1000) ==
-                           200;
+                ready[i] =
+                    http_get_ex("127.0.0.1", h->base_port + i, "/readyz", NULL, 0, 1000) == 200;
             left += !ready[i];
         }
         if (left == 0)

@@ -84,10 +84,11 @@ pid_t harness_pid(harness_t *h, const char *program);
    its exit status, or -1 when it could not run. */
 int harness_ctl(harness_t *h, const char *args);
 
-/* A speaker token for sub valid for ttl seconds (negative: already
-   expired), made by `tolk-token --sub SUB --ttl TTL` with
-   TOLK_CONFIG=DIR/tolk.conf and the system's environment. malloc'd; NULL on
-   failure. */
+/* A speaker token for sub valid for ttl seconds, made by
+   `tolk-token --sub SUB --ttl TTL` with TOLK_CONFIG=DIR/tolk.conf and the
+   system's environment. tolk-token takes only ttl > 0: for an expired token
+   use ttl 1, wait, and start the system with TOLK_JWT_LEEWAY_S=0.
+   malloc'd; NULL on failure (printed to stderr). */
 char *harness_token(harness_t *h, const char *sub, long ttl);
 
 /* First of count consecutive free TCP ports on 127.0.0.1, chosen at random

@@ -460,8 +460,9 @@ static int s_control(ws_client_t *c, const s_frame_t *f, const unsigned char *p,
     return -1;
 }
 
-/* Receive the next data message: 1 with *data (malloc'd, NUL terminated),
-   *len and *opcode set, 0 on timeout, -1 once the connection has closed. */
+/* Receive the next data message: 1 with the malloc'd, NUL terminated
+   message in data, its length in len and its opcode in opcode; 0 on
+   timeout; -1 once the connection has closed. */
 static int s_recv_data(ws_client_t *c, int64_t deadline, int *opcode, unsigned char **data,
                        size_t *len)
 {
@@ -591,14 +592,14 @@ ws_client_t *ws_connect_ex(const char *host, int port, const char *path_and_quer
     s_base64(sha, sizeof sha, expect);
 
     char *req = NULL;
-    int n = asprintf(&req,
-                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n%s%s%s%s%s%s\r\n",
-                     path_and_query, host, port, key, origin ? "Origin: " : "",
-                     origin ? origin : "", origin ? "\r\n" : "",
-                     protocol ? "Sec-WebSocket-Protocol: " : "", protocol ? protocol : "",
-                     protocol ? "\r\n" : "");
+    int n =
+        asprintf(&req,
+                 "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                 "Sec-WebSocket-Version: 13\r\n%s%s%s%s%s%s\r\n",
+                 path_and_query, host, port, key, origin ? "Origin: " : "", origin ? origin : "",
+                 origin ? "\r\n" : "", protocol ? "Sec-WebSocket-Protocol: " : "",
+                 protocol ? protocol : "", protocol ? "\r\n" : "");
     if (n < 0) {
         s_connect_error("out of memory");
         goto err;
@@ -615,8 +616,8 @@ ws_client_t *ws_connect_ex(const char *host, int port, const char *path_and_quer
     while (!hend) {
         int r = s_fill(c, deadline);
         if (r <= 0) {
-            s_connect_error(r == 0 ? "no handshake answer in time" : "connection closed during "
-                                                                     "the handshake");
+            s_connect_error(r == 0 ? "no handshake answer in time"
+                                   : "connection closed during the handshake");
             goto err;
         }
         hend = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);

@@ -1,0 +1,244 @@
+/*  sweeper.c -- grace expiry, maximum duration, dead gateways; see sweeper.h. */
+#include "sweeper.h"
+#include "ids.h"
+#include "log.h"
+#include "session_store.h"
+
+#include <string.h>
+
+#define SWEEP_BATCH 100 /* sessions or gateways handled per pass, so a pass stays short */
+
+/* KEYS: lease. ARGV: me, ttl_ms. Keep the lease if ours, take it if free. */
+static tolk_redis_script_t s_lease = {
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
+    "if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end\n"
+    "return 0\n",
+    ""};
+
+sweeper_t *sweeper_new(const tolk_config_t *cfg)
+{
+    sweeper_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cfg = *cfg;
+    tolk_make_id(self->id, sizeof self->id, "sweeper");
+    self->redis = tolk_redis_new(cfg->redis_host, cfg->redis_port, cfg->redis_timeout_ms);
+    self->link = tolk_gwlink_new("sweeper", self->id);
+    self->feed = tolk_statfeed_new(cfg->status_endpoint, "sweeper", self->id);
+    if (!self->redis || !self->link) {
+        sweeper_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void sweeper_destroy(sweeper_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sweeper_t *self = *self_p;
+    tolk_gwlink_destroy(&self->link);
+    tolk_statfeed_destroy(&self->feed);
+    tolk_redis_destroy(&self->redis);
+    free(self);
+    *self_p = NULL;
+}
+
+static bool s_hold_lease(sweeper_t *self)
+{
+    char ttl[16];
+    snprintf(ttl, sizeof ttl, "%d", self->cfg.sweep_interval_ms * 3);
+    const char *argv[] = {"tolk:sweeper:lease", self->id, ttl};
+    redisReply *r = tolk_redis_eval(self->redis, &s_lease, 1, 2, argv);
+    bool held = tolk_reply_int(r, 0) == 1;
+    if (r)
+        freeReplyObject(r);
+    if (held != self->leader)
+        tolk_info("lease", NULL, "%s the sweeper lease", held ? "took" : "lost");
+    self->leader = held;
+    return held;
+}
+
+/* Session ids from a ZRANGEBYSCORE -inf..max. */
+static redisReply *s_due(sweeper_t *self, const char *zset, int64_t max)
+{
+    redisReply *r = tolk_redis_command(self->redis, "ZRANGEBYSCORE %s -inf %lld LIMIT 0 %d", zset,
+                                       (long long)max, SWEEP_BATCH);
+    if (r && r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Speakers who did not come back in time. */
+static void s_expire_grace(sweeper_t *self, int64_t now)
+{
+    redisReply *due = s_due(self, "tolk:grace", now);
+    for (size_t i = 0; due && i < due->elements; i++) {
+        const char *sid = tolk_reply_str(due->element[i]);
+        if (!sid)
+            continue;
+        char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];
+        int n = tolk_store_end_expired(self->redis, sid, now, gws, TOLK_STORE_MAX_GWS);
+        if (n >= 0) {
+            tolk_store_publish_ended(self->link, gws, n, sid, "speakerTimeout");
+            self->sessions_expired++;
+            tolk_info("expire", sid, "the speaker did not come back: session ended");
+        } else if (n != TOLK_STORE_DOWN) {
+            /* gone already, or live again: the index entry is stale */
+            redisReply *r = tolk_redis_command(self->redis, "ZREM tolk:grace %s", sid);
+            if (r)
+                freeReplyObject(r);
+        }
+    }
+    if (due)
+        freeReplyObject(due);
+}
+
+/* Sessions not refreshed within the maximum duration. */
+static void s_expire_old(sweeper_t *self, int64_t now)
+{
+    redisReply *due = s_due(self, "tolk:sessions", now - (int64_t)self->cfg.max_session_s * 1000);
+    for (size_t i = 0; due && i < due->elements; i++) {
+        const char *sid = tolk_reply_str(due->element[i]);
+        if (!sid)
+            continue;
+        char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];
+        int n = tolk_store_end(self->redis, sid, gws, TOLK_STORE_MAX_GWS);
+        if (n >= 0) {
+            tolk_store_publish_ended(self->link, gws, n, sid, "maxDuration");
+            self->sessions_expired++;
+            tolk_info("expire", sid, "maximum session duration reached: session ended");
+        } else if (n == TOLK_STORE_NOT_FOUND) {
+            redisReply *r = tolk_redis_command(self->redis, "ZREM tolk:sessions %s", sid);
+            if (r)
+                freeReplyObject(r);
+        }
+    }
+    if (due)
+        freeReplyObject(due);
+}
+
+/* A gateway's registration expired: its connections are gone with it. */
+static void s_clean_gateway(sweeper_t *self, const char *gw, int64_t now)
+{
+    redisReply *conns = tolk_redis_command(self->redis, "HGETALL tolk:gwconns:%s", gw);
+    if (!conns || conns->type != REDIS_REPLY_ARRAY) {
+        if (conns)
+            freeReplyObject(conns);
+        return;
+    }
+    for (size_t i = 0; i + 1 < conns->elements; i += 2) {
+        const char *conn_s = tolk_reply_str(conns->element[i]);
+        const char *sid = tolk_reply_str(conns->element[i + 1]);
+        if (!conn_s || !sid)
+            continue;
+        uint64_t conn = strtoull(conn_s, NULL, 10);
+        redisReply *m = tolk_redis_command(self->redis, "HGET tolk:{%s}:members %s/%s", sid, gw,
+                                           conn_s);
+        const char *what = tolk_reply_str(m);
+        bool speaker = what && strcmp(what, "S") == 0;
+        if (m)
+            freeReplyObject(m);
+        if (speaker) {
+            int rc = tolk_store_speaker_gone(self->redis, sid, gw, conn, false, now,
+                                             self->cfg.grace_period_s);
+            if (rc == TOLK_SPEAKER_GONE_GRACE) {
+                char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1], json[256];
+                int n = tolk_store_gateways(self->redis, sid, gws, TOLK_STORE_MAX_GWS);
+                snprintf(json, sizeof json,
+                         "{\"type\":\"speakerDisconnected\",\"sessionId\":\"%s\","
+                         "\"gracePeriod\":%d,\"timestamp\":%lld}",
+                         sid, self->cfg.grace_period_s, (long long)tolk_now_ms());
+                if (n > 0)
+                    tolk_store_publish(self->link, gws, n, sid, TOLK_AUDIENCE_LISTENERS, json, 0,
+                                       0);
+            }
+        } else {
+            tolk_store_leave(self->redis, sid, gw, conn);
+        }
+        self->connections_cleaned++;
+    }
+    freeReplyObject(conns);
+    redisReply *r = tolk_redis_command(self->redis, "DEL tolk:gwconns:%s", gw);
+    if (r)
+        freeReplyObject(r);
+    r = tolk_redis_command(self->redis, "SREM tolk:gateways %s", gw);
+    if (r)
+        freeReplyObject(r);
+    self->gateways_cleaned++;
+    tolk_info("gateway", NULL, "cleaned up after gateway %s", gw);
+}
+
+static void s_dead_gateways(sweeper_t *self, int64_t now)
+{
+    redisReply *ids = tolk_redis_command(self->redis, "SMEMBERS tolk:gateways");
+    for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {
+        const char *gw = tolk_reply_str(ids->element[i]);
+        if (!gw)
+            continue;
+        redisReply *alive = tolk_redis_command(self->redis, "EXISTS tolk:gw:%s", gw);
+        long long exists = tolk_reply_int(alive, 1);
+        if (alive)
+            freeReplyObject(alive);
+        if (exists == 0)
+            s_clean_gateway(self, gw, now);
+    }
+    if (ids)
+        freeReplyObject(ids);
+}
+
+void sweeper_sweep(sweeper_t *self)
+{
+    tolk_gwlink_tick(self->link, self->redis);
+    if (!s_hold_lease(self))
+        return;
+    int64_t now = tolk_now_ms();
+    s_dead_gateways(self, now);
+    s_expire_grace(self, now);
+    s_expire_old(self, now);
+    self->sweeps++;
+}
+
+static void s_status(sweeper_t *self)
+{
+    if (!self->feed)
+        return;
+    tolk_statfeed_set(self->feed, "leader", self->leader);
+    tolk_statfeed_set(self->feed, "sweeps", self->sweeps);
+    tolk_statfeed_set(self->feed, "sessions_expired", self->sessions_expired);
+    tolk_statfeed_set(self->feed, "gateways_cleaned", self->gateways_cleaned);
+    tolk_statfeed_set(self->feed, "connections_cleaned", self->connections_cleaned);
+    tolk_statfeed_set(self->feed, "errors", self->errors);
+    tolk_statfeed_publish(self->feed);
+    redisContext *rc = tolk_redis_context(self->redis);
+    if (rc)
+        tolk_statfeed_register(self->feed, rc, 5);
+}
+
+int sweeper_run(sweeper_t *self)
+{
+    while (!zsys_interrupted) {
+        sweeper_sweep(self);
+        s_status(self);
+        /* drain anything the gateways sent (heartbeats) and wait for the next pass */
+        int64_t until = zclock_mono() + self->cfg.sweep_interval_ms;
+        while (!zsys_interrupted && zclock_mono() < until) {
+            zframe_t *frame;
+            const char *gw;
+            int rc = tolk_gwlink_recv(self->link, (int)(until - zclock_mono()), &frame, &gw);
+            if (rc < 0)
+                break;
+            zframe_destroy(&frame);
+        }
+    }
+    redisReply *r = tolk_redis_command(self->redis, "EVAL %s 1 tolk:sweeper:lease %s",
+                                       "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                                       "return redis.call('DEL', KEYS[1]) end return 0",
+                                       self->id);
+    if (r)
+        freeReplyObject(r);
+    return 0;
+}

@@ -1,0 +1,697 @@
+/*  itest_session.c -- sessions and connections end to end: a real
+    redis-server, two gateways, two control workers and the sweeper under
+    supervisord, driven over real WebSockets.
+
+    Covers the spine issue's list: create/join/end with 100 listeners on two
+    gateways, the 500 cap under 600 racing joins, the JWT attack list, frame
+    refusals and rate limits, disconnects, grace and refresh, heartbeat ages,
+    and a control worker killed with SIGKILL under traffic.
+*/
+#include "harness.h"
+#include "jwt_check.h"
+#include "wsclient.h"
+
+#include <check.h>
+#include <jansson.h>
+#include <openssl/hmac.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SECRET   "integration-test-secret-0123456789"
+#define ISSUER   "tolk-test"
+#define AUDIENCE "tolk"
+#define WAIT_MS  5000
+
+static harness_t *s_h;
+static int s_problems; /* sanitizer findings reported by harness_stop */
+
+static void s_setup(void)
+{
+    harness_opts_t opts = {.gateways = 2,
+                           .control_workers = 2,
+                           .extra_env = {"TOLK_JWT_SECRET=" SECRET, "TOLK_JWT_ISSUER=" ISSUER,
+                                         "TOLK_JWT_AUDIENCE=" AUDIENCE, "TOLK_GRACE_PERIOD_S=2",
+                                         "TOLK_REFRESH_REQUIRED_S=2", "TOLK_REFRESH_WARNING_S=4",
+                                         "TOLK_FAILED_JOINS_PER_MINUTE=30",
+                                         "TOLK_SESSION_CREATE_PER_HOUR=10", NULL}};
+    s_h = harness_start(&opts);
+    if (!s_h) {
+        fprintf(stderr, "itest_session: the system did not start\n");
+        exit(1);
+    }
+}
+
+static void s_teardown(void)
+{
+    s_problems += harness_stop(&s_h);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static char *s_mint(const char *sub)
+{
+    return tolk_jwt_mint(TOLK_JWT_HS256, (const unsigned char *)SECRET, strlen(SECRET), sub,
+                         ISSUER, AUDIENCE, 3600, time(NULL));
+}
+
+static json_t *s_json(char *text)
+{
+    ck_assert_msg(text != NULL, "expected a message, got none");
+    json_t *j = json_loads(text, 0, NULL);
+    ck_assert_msg(j != NULL, "not JSON: %s", text);
+    free(text);
+    return j;
+}
+
+static const char *s_get(json_t *j, const char *key)
+{
+    json_t *v = json_object_get(j, key);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static ws_client_t *s_open(int gw, const char *fmt, ...)
+{
+    char path[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    ws_client_t *c = ws_connect("127.0.0.1", harness_gateway_port(s_h, gw), path, NULL, WAIT_MS);
+    ck_assert_msg(c != NULL, "cannot connect to gateway %d: %s", gw, ws_last_error());
+    return c;
+}
+
+/* A speaker on gateway gw creates a session; its id goes to sid. */
+static ws_client_t *s_speaker(int gw, const char *sub, char *sid)
+{
+    char *token = s_mint(sub);
+    ws_client_t *c = s_open(gw, "/ws?action=createSession&sourceLanguage=en&qualityTier=standard&token=%s",
+                            token);
+    free(token);
+    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
+    ck_assert_str_eq(s_get(j, "type"), "sessionCreated");
+    strcpy(sid, s_get(j, "sessionId"));
+    ck_assert_str_eq(s_get(j, "sourceLanguage"), "en");
+    ck_assert_str_eq(s_get(j, "qualityTier"), "standard");
+    json_decref(j);
+    return c;
+}
+
+static ws_client_t *s_listener(int gw, const char *sid, const char *lang)
+{
+    ws_client_t *c = s_open(gw, "/ws?action=joinSession&sessionId=%s&targetLanguage=%s", sid, lang);
+    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
+    ck_assert_msg(strcmp(s_get(j, "type"), "sessionJoined") == 0, "join: %s", s_get(j, "message"));
+    ck_assert_str_eq(s_get(j, "sessionId"), sid);
+    ck_assert_str_eq(s_get(j, "targetLanguage"), lang);
+    json_decref(j);
+    return c;
+}
+
+/* The next message is an error with this status and code. */
+static void s_expect_error(ws_client_t *c, int status, const char *code)
+{
+    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
+    ck_assert_str_eq(s_get(j, "type"), "error");
+    ck_assert_str_eq(s_get(j, "code"), code);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), status);
+    json_decref(j);
+}
+
+/* A refused connect: one error, then close 4000 + status. */
+static void s_expect_refusal(ws_client_t *c, int status, const char *code)
+{
+    s_expect_error(c, status, code);
+    ck_assert_int_eq(ws_wait_closed(c, WAIT_MS), 4000 + status);
+}
+
+static long long s_redis_int(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(harness_redis(s_h), fmt, ap);
+    va_end(ap);
+    ck_assert_ptr_nonnull(r);
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer
+                  : r->type == REDIS_REPLY_STRING ? atoll(r->str)
+                                                  : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+/* Keys of one session left in Redis, plus its index entries. */
+static long long s_session_keys(const char *sid)
+{
+    redisReply *r = redisCommand(harness_redis(s_h), "KEYS tolk:{%s}:*", sid);
+    long long n = (long long)r->elements;
+    freeReplyObject(r);
+    n += s_redis_int("ZSCORE tolk:sessions %s", sid) >= 0;
+    n += s_redis_int("ZSCORE tolk:grace %s", sid) >= 0;
+    return n;
+}
+
+/* Poll until a Redis integer reaches want (state is written asynchronously). */
+static long long s_wait_int(long long want, const char *cmd, const char *arg)
+{
+    long long v = -2;
+    for (int i = 0; i < 100; i++) {
+        v = s_redis_int(cmd, arg);
+        if (v == want)
+            break;
+        usleep(50000);
+    }
+    return v;
+}
+
+/* -------------------------------------------------------------- tests */
+
+START_TEST(test_create_join_end_100_listeners)
+{
+    char sid[80];
+    ws_client_t *spk = s_speaker(0, "speaker-100", sid);
+    ws_client_t *ls[100];
+    for (int i = 0; i < 100; i++)
+        ls[i] = s_listener(i % 2, sid, i % 3 ? "es" : "ca");
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 100);
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:langs es", sid), 66);
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:langs ca", sid), 34);
+    ck_assert_int_eq(ws_send_text(spk, "{\"action\":\"endSession\"}"), 0);
+    for (int i = 0; i < 100; i++) {
+        json_t *j = s_json(ws_recv_type(ls[i], "sessionEnded", WAIT_MS));
+        ck_assert_str_eq(s_get(j, "sessionId"), sid);
+        ck_assert_str_eq(s_get(j, "reason"), "endSession");
+        json_decref(j);
+        ck_assert_int_eq(ws_wait_closed(ls[i], WAIT_MS), 1000);
+        ws_destroy(&ls[i]);
+    }
+    json_t *j = s_json(ws_recv_type(spk, "sessionEnded", WAIT_MS));
+    json_decref(j);
+    ck_assert_int_eq(ws_wait_closed(spk, WAIT_MS), 1000);
+    ws_destroy(&spk);
+    usleep(300000);
+    ck_assert_int_eq(s_session_keys(sid), 0);
+}
+END_TEST
+
+START_TEST(test_600_joins_race_for_500_slots)
+{
+    char sid[80];
+    ws_client_t *spk = s_speaker(1, "speaker-race", sid);
+    static ws_client_t *ls[600];
+    /* open all 600 first: their joins are in flight together on both gateways */
+    for (int i = 0; i < 600; i++)
+        ls[i] = s_open(i % 2, "/ws?action=joinSession&sessionId=%s&targetLanguage=es", sid);
+    int joined = 0, full = 0;
+    for (int i = 0; i < 600; i++) {
+        json_t *j = s_json(ws_recv_text(ls[i], WAIT_MS));
+        if (strcmp(s_get(j, "type"), "sessionJoined") == 0)
+            joined++;
+        else if (strcmp(s_get(j, "code"), "SESSION_FULL") == 0 &&
+                 json_integer_value(json_object_get(j, "status")) == 409) {
+            full++;
+            ck_assert_int_eq(ws_wait_closed(ls[i], WAIT_MS), 4409);
+        }
+        json_decref(j);
+    }
+    ck_assert_int_eq(joined, 500);
+    ck_assert_int_eq(full, 100);
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 500);
+    ck_assert_int_eq(s_redis_int("HLEN tolk:{%s}:members", sid), 501);
+    for (int i = 0; i < 600; i++)
+        ws_destroy(&ls[i]);
+    ck_assert_int_eq(s_wait_int(0, "HGET tolk:{%s}:session listenerCount", sid), 0);
+    ws_close(spk, 1000, "done");
+    ws_destroy(&spk);
+    usleep(300000);
+    ck_assert_int_eq(s_session_keys(sid), 0);
+}
+END_TEST
+
+/* base64url without padding */
+static void s_b64url(const unsigned char *in, size_t len, char *out)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t j = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0) |
+                     (i + 2 < len ? in[i + 2] : 0);
+        out[j++] = tbl[(v >> 18) & 63];
+        out[j++] = tbl[(v >> 12) & 63];
+        if (i + 1 < len)
+            out[j++] = tbl[(v >> 6) & 63];
+        if (i + 2 < len)
+            out[j++] = tbl[v & 63];
+    }
+    out[j] = 0;
+}
+
+/* A token with this header and payload, HS256-signed with key (NULL: no signature). */
+static char *s_forge(const char *header, const char *payload, const char *key)
+{
+    char *tok = malloc(16384), h[4096], p[8192];
+    s_b64url((const unsigned char *)header, strlen(header), h);
+    s_b64url((const unsigned char *)payload, strlen(payload), p);
+    int n = snprintf(tok, 16384, "%s.%s.", h, p);
+    if (key) {
+        unsigned char mac[32];
+        unsigned maclen = 0;
+        HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)tok, (size_t)n - 1, mac,
+             &maclen);
+        s_b64url(mac, maclen, tok + n);
+    }
+    return tok;
+}
+
+START_TEST(test_jwt_attack_list)
+{
+    long now = (long)time(NULL);
+    const char *hs = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    char good[512], expired[512], future[512], noexp[512], strexp[512], badiss[512], badaud[512],
+        big[6000];
+    snprintf(good, sizeof good, "{\"sub\":\"mallory\",\"iss\":\"%s\",\"aud\":\"%s\",\"exp\":%ld}",
+             ISSUER, AUDIENCE, now + 600);
+    snprintf(expired, sizeof expired,
+             "{\"sub\":\"mallory\",\"iss\":\"%s\",\"aud\":\"%s\",\"exp\":%ld}", ISSUER, AUDIENCE,
+             now - 3600);
+    snprintf(future, sizeof future,
+             "{\"sub\":\"mallory\",\"iss\":\"%s\",\"aud\":\"%s\",\"exp\":%ld,\"nbf\":%ld}", ISSUER,
+             AUDIENCE, now + 7200, now + 3600);
+    snprintf(noexp, sizeof noexp, "{\"sub\":\"mallory\",\"iss\":\"%s\",\"aud\":\"%s\"}", ISSUER,
+             AUDIENCE);
+    snprintf(strexp, sizeof strexp,
+             "{\"sub\":\"mallory\",\"iss\":\"%s\",\"aud\":\"%s\",\"exp\":\"%ld\"}", ISSUER,
+             AUDIENCE, now + 600);
+    snprintf(badiss, sizeof badiss, "{\"sub\":\"mallory\",\"iss\":\"evil\",\"aud\":\"%s\",\"exp\":%ld}",
+             AUDIENCE, now + 600);
+    snprintf(badaud, sizeof badaud, "{\"sub\":\"mallory\",\"iss\":\"%s\",\"aud\":\"evil\",\"exp\":%ld}",
+             ISSUER, now + 600);
+    int n = snprintf(big, sizeof big, "{\"sub\":\"mallory\",\"iss\":\"%s\",\"aud\":\"%s\",\"exp\":%ld,\"pad\":\"",
+                     ISSUER, AUDIENCE, now + 600);
+    memset(big + n, 'x', 3500);
+    strcpy(big + n + 3500, "\"}");
+
+    char *tampered_payload = s_forge(hs, good, SECRET);
+    {
+        /* swap the payload for another one, keep the signature */
+        char *other = s_forge(hs, badiss, SECRET);
+        char *p1 = strchr(tampered_payload, '.'), *s1 = strrchr(tampered_payload, '.');
+        char *p2 = strchr(other, '.'), *s2 = strrchr(other, '.');
+        char buf[16384];
+        snprintf(buf, sizeof buf, "%.*s%.*s%s", (int)(p1 - tampered_payload), tampered_payload,
+                 (int)(s2 - p2), p2, s1);
+        strcpy(tampered_payload, buf);
+        free(other);
+    }
+    char *tampered_sig = s_forge(hs, good, SECRET);
+    char *last = tampered_sig + strlen(tampered_sig) - 2;
+    *last = *last == 'A' ? 'B' : 'A';
+
+    char *attacks[] = {
+        s_forge("{\"alg\":\"none\",\"typ\":\"JWT\"}", good, NULL),
+        s_forge(hs, good, "-----BEGIN PUBLIC KEY-----\nnot the secret\n-----END PUBLIC KEY-----\n"),
+        tampered_payload,
+        tampered_sig,
+        s_forge(hs, expired, SECRET),
+        s_forge(hs, future, SECRET),
+        s_forge(hs, noexp, SECRET),
+        s_forge(hs, strexp, SECRET),
+        s_forge(hs, badiss, SECRET),
+        s_forge(hs, badaud, SECRET),
+        s_forge(hs, big, SECRET),
+    };
+    size_t count = sizeof attacks / sizeof *attacks;
+    ck_assert_int_gt((int)strlen(attacks[count - 1]), 4096);
+    for (size_t i = 0; i < count; i++) {
+        ws_client_t *c = s_open((int)i % 2,
+                                "/ws?action=createSession&sourceLanguage=en&qualityTier=standard&token=%s",
+                                attacks[i]);
+        s_expect_refusal(c, 401, "UNAUTHENTICATED");
+        ws_destroy(&c);
+    }
+    /* the control: the same claims, properly signed, are accepted */
+    char *ok = s_forge(hs, good, SECRET);
+    ws_client_t *c = s_open(0, "/ws?action=createSession&sourceLanguage=en&token=%s", ok);
+    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
+    ck_assert_str_eq(s_get(j, "type"), "sessionCreated");
+    json_decref(j);
+    ws_close(c, 1000, "done");
+    ws_destroy(&c);
+    free(ok);
+    /* no token reaches a log: look for each signature in every log */
+    char cmd[512];
+    for (size_t i = 0; i < count; i++) {
+        const char *sig = strrchr(attacks[i], '.') + 1;
+        if (strlen(sig) >= 16) {
+            snprintf(cmd, sizeof cmd, "grep -rqF -- '%.40s' %s/logs", sig, harness_dir(s_h));
+            ck_assert_msg(system(cmd) != 0, "a token appears in the logs");
+        }
+        free(attacks[i]);
+    }
+}
+END_TEST
+
+START_TEST(test_connect_refusals)
+{
+    ws_client_t *c = s_open(0, "/ws?action=joinSession&sessionId=nope&targetLanguage=es");
+    s_expect_refusal(c, 400, "INVALID_PARAMETERS");
+    ws_destroy(&c);
+    c = s_open(1, "/ws?action=joinSession&sessionId=quiet-lake-123&targetLanguage=es");
+    s_expect_refusal(c, 404, "SESSION_NOT_FOUND");
+    ws_destroy(&c);
+    c = s_open(0, "/ws?action=dance");
+    s_expect_refusal(c, 400, "INVALID_PARAMETERS");
+    ws_destroy(&c);
+    c = s_open(0, "/ws");
+    s_expect_refusal(c, 400, "INVALID_PARAMETERS");
+    ws_destroy(&c);
+    char *token = s_mint("refusals");
+    c = s_open(0, "/ws?action=createSession&sourceLanguage=xx&token=%s", token);
+    s_expect_refusal(c, 400, "UNSUPPORTED_LANGUAGE");
+    ws_destroy(&c);
+    c = s_open(0, "/ws?action=createSession&sourceLanguage=english&token=%s", token);
+    s_expect_refusal(c, 400, "INVALID_PARAMETERS");
+    ws_destroy(&c);
+    c = s_open(0, "/ws?action=createSession&sourceLanguage=en&qualityTier=gold&token=%s", token);
+    s_expect_refusal(c, 400, "INVALID_PARAMETERS");
+    ws_destroy(&c);
+    c = s_open(0, "/ws?action=createSession&sourceLanguage=en");
+    s_expect_refusal(c, 401, "UNAUTHENTICATED");
+    ws_destroy(&c);
+    char sid[80];
+    ws_client_t *spk = s_speaker(0, "refusals", sid);
+    c = s_open(1, "/ws?action=joinSession&sessionId=%s&targetLanguage=zz", sid);
+    s_expect_refusal(c, 400, "UNSUPPORTED_LANGUAGE");
+    ws_destroy(&c);
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 0);
+    /* a speaker refresh with another identity's token */
+    char *other = s_mint("somebody-else");
+    c = s_open(1, "/ws?action=refreshConnection&sessionId=%s&role=speaker&token=%s", sid, other);
+    s_expect_refusal(c, 403, "UNAUTHORIZED");
+    ws_destroy(&c);
+    free(other);
+    free(token);
+    ws_close(spk, 1000, "done");
+    ws_destroy(&spk);
+}
+END_TEST
+
+START_TEST(test_bad_frames_and_rate_limit)
+{
+    char sid[80];
+    ws_client_t *spk = s_speaker(0, "frames", sid);
+    ws_client_t *l = s_listener(1, sid, "es");
+    ws_send_text(spk, "this is not json");
+    s_expect_error(spk, 400, "INVALID_MESSAGE");
+    ws_send_text(spk, "{\"volumeLevel\":0.5}");
+    s_expect_error(spk, 400, "INVALID_MESSAGE");
+    ws_send_text(spk, "{\"action\":\"teleport\"}");
+    s_expect_error(spk, 400, "INVALID_ACTION");
+    char big[5000];
+    snprintf(big, sizeof big, "{\"action\":\"setVolume\",\"volumeLevel\":0.5,\"pad\":\"%04500d\"}", 0);
+    ws_send_text(spk, big);
+    s_expect_error(spk, 413, "PAYLOAD_TOO_LARGE");
+    ws_send_text(l, "{\"action\":\"pauseBroadcast\"}");
+    s_expect_error(l, 403, "UNAUTHORIZED");
+    ws_send_text(spk, "{\"action\":\"changeLanguage\",\"targetLanguage\":\"ca\"}");
+    s_expect_error(spk, 403, "UNAUTHORIZED");
+    char pcm[3200] = {0};
+    ws_send_binary(l, pcm, sizeof pcm);
+    s_expect_error(l, 403, "UNAUTHORIZED");
+    ws_send_text(spk, "{\"action\":\"setVolume\",\"volumeLevel\":1.5}");
+    s_expect_error(spk, 400, "INVALID_PARAMETERS");
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session volume", sid), 1);
+    /* the connection still works after every refusal */
+    ws_send_text(spk, "{\"action\":\"heartbeat\"}");
+    json_t *j = s_json(ws_recv_text(spk, WAIT_MS));
+    ck_assert_str_eq(s_get(j, "type"), "heartbeatAck");
+    json_decref(j);
+    sleep(1); /* refill the bucket */
+    /* 15 control messages at once: 10 pass, 5 get 429 with retryAfter */
+    for (int i = 0; i < 15; i++)
+        ws_send_text(l, "{\"action\":\"heartbeat\"}");
+    int acks = 0, limited = 0;
+    for (int i = 0; i < 15; i++) {
+        j = s_json(ws_recv_text(l, WAIT_MS));
+        if (strcmp(s_get(j, "type"), "heartbeatAck") == 0)
+            acks++;
+        else if (strcmp(s_get(j, "code"), "RATE_LIMIT_EXCEEDED") == 0 &&
+                 json_integer_value(json_object_get(j, "retryAfter")) >= 1)
+            limited++;
+        json_decref(j);
+    }
+    ck_assert_int_eq(acks, 10);
+    ck_assert_int_eq(limited, 5);
+    /* over 128 KB: closed with 1009 */
+    size_t huge = 129 * 1024;
+    char *h = malloc(huge);
+    memset(h, 'a', huge);
+    ws_send_binary(spk, h, huge);
+    free(h);
+    ck_assert_int_eq(ws_wait_closed(spk, WAIT_MS), 1009);
+    ws_destroy(&spk);
+    ws_destroy(&l);
+}
+END_TEST
+
+START_TEST(test_controls_reach_listeners_on_both_gateways)
+{
+    char sid[80];
+    ws_client_t *spk = s_speaker(0, "controls", sid);
+    ws_client_t *a = s_listener(0, sid, "es"), *b = s_listener(1, sid, "ca");
+    ws_send_text(spk, "{\"action\":\"pauseBroadcast\"}");
+    ws_client_t *all[] = {spk, a, b};
+    for (int i = 0; i < 3; i++) {
+        json_t *j = s_json(ws_recv_type(all[i], "broadcastPaused", WAIT_MS));
+        ck_assert(json_is_true(json_object_get(json_object_get(j, "broadcastState"), "isPaused")));
+        json_decref(j);
+    }
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session isPaused", sid), 1);
+    ws_send_text(b, "{\"action\":\"changeLanguage\",\"targetLanguage\":\"es\"}");
+    json_t *j = s_json(ws_recv_type(b, "languageChanged", WAIT_MS));
+    ck_assert_str_eq(s_get(j, "targetLanguage"), "es");
+    json_decref(j);
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:langs es", sid), 2);
+    ck_assert_int_eq(s_redis_int("HEXISTS tolk:{%s}:langs ca", sid), 0);
+    ws_close(spk, 1000, "done");
+    for (int i = 1; i < 3; i++) {
+        j = s_json(ws_recv_type(all[i], "sessionEnded", WAIT_MS));
+        ck_assert_str_eq(s_get(j, "reason"), "speakerEnded");
+        json_decref(j);
+    }
+    for (int i = 0; i < 3; i++)
+        ws_destroy(&all[i]);
+}
+END_TEST
+
+START_TEST(test_listener_leave_and_refresh)
+{
+    char sid[80];
+    ws_client_t *spk = s_speaker(1, "leave", sid);
+    ws_client_t *a = s_listener(0, sid, "es"), *b = s_listener(1, sid, "es");
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 2);
+    ws_close(a, 1000, "bye");
+    ws_destroy(&a);
+    ck_assert_int_eq(s_wait_int(1, "HGET tolk:{%s}:session listenerCount", sid), 1);
+    /* b refreshes onto the other gateway, then drops the old connection */
+    ws_client_t *b2 = s_open(0, "/ws?action=refreshConnection&sessionId=%s&role=listener&targetLanguage=es", sid);
+    json_t *j = s_json(ws_recv_text(b2, WAIT_MS));
+    ck_assert_str_eq(s_get(j, "type"), "connectionRefreshComplete");
+    json_decref(j);
+    ws_close(b, 1000, "refreshed");
+    ws_destroy(&b);
+    ck_assert_int_eq(s_wait_int(1, "HGET tolk:{%s}:session listenerCount", sid), 1);
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:langs es", sid), 1);
+    ws_close(spk, 1000, "done");
+    ws_destroy(&spk);
+    ws_destroy(&b2);
+}
+END_TEST
+
+START_TEST(test_speaker_drop_grace_and_return)
+{
+    char sid[80];
+    ws_client_t *spk = s_speaker(0, "grace", sid);
+    ws_client_t *l = s_listener(1, sid, "es");
+    ws_destroy(&spk); /* abnormal drop: no close frame */
+    json_t *j = s_json(ws_recv_type(l, "speakerDisconnected", WAIT_MS));
+    json_decref(j);
+    char *token = s_mint("grace");
+    spk = s_open(1, "/ws?action=refreshConnection&sessionId=%s&role=speaker&token=%s", sid, token);
+    j = s_json(ws_recv_text(spk, WAIT_MS));
+    ck_assert_str_eq(s_get(j, "type"), "connectionRefreshComplete");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "listenerCount")), 1);
+    json_decref(j);
+    j = s_json(ws_recv_type(l, "speakerReconnected", WAIT_MS));
+    json_decref(j);
+    /* the grace deadline passes without effect: the session lives on */
+    sleep(3);
+    ck_assert_int_eq(s_redis_int("EXISTS tolk:{%s}:session", sid), 1);
+    /* drop again and stay away: the sweeper ends it after the grace period */
+    ws_destroy(&spk);
+    j = s_json(ws_recv_type(l, "sessionEnded", 8000));
+    ck_assert_str_eq(s_get(j, "reason"), "speakerTimeout");
+    json_decref(j);
+    ck_assert_int_eq(ws_wait_closed(l, WAIT_MS), 1000);
+    ws_destroy(&l);
+    ck_assert_int_eq(s_session_keys(sid), 0);
+    free(token);
+}
+END_TEST
+
+START_TEST(test_heartbeat_connection_age)
+{
+    char sid[80];
+    ws_client_t *spk = s_speaker(0, "heartbeat", sid);
+    ws_send_text(spk, "{\"action\":\"heartbeat\"}");
+    json_t *j = s_json(ws_recv_text(spk, WAIT_MS));
+    ck_assert_str_eq(s_get(j, "type"), "heartbeatAck");
+    json_decref(j);
+    sleep(2); /* refresh_required_s = 2 */
+    ws_send_text(spk, "{\"action\":\"heartbeat\"}");
+    j = s_json(ws_recv_text(spk, WAIT_MS));
+    ck_assert_str_eq(s_get(j, "type"), "heartbeatAck");
+    json_decref(j);
+    j = s_json(ws_recv_text(spk, WAIT_MS));
+    ck_assert_str_eq(s_get(j, "type"), "connectionRefreshRequired");
+    ck_assert_str_eq(s_get(j, "sessionId"), sid);
+    json_decref(j);
+    sleep(2); /* refresh_warning_s = 4 */
+    ws_send_text(spk, "{\"action\":\"heartbeat\"}");
+    free(ws_recv_text(spk, WAIT_MS));
+    j = s_json(ws_recv_text(spk, WAIT_MS));
+    ck_assert_str_eq(s_get(j, "type"), "connectionWarning");
+    json_decref(j);
+    ws_close(spk, 1000, "done");
+    ws_destroy(&spk);
+}
+END_TEST
+
+START_TEST(test_control_worker_killed_under_traffic)
+{
+    char sid[80];
+    ws_client_t *spk = s_speaker(0, "kill", sid);
+    ws_client_t *ls[10];
+    for (int i = 0; i < 10; i++)
+        ls[i] = s_listener(i % 2, sid, "es");
+    pid_t victim = harness_pid(s_h, "control-worker:control-worker-0");
+    ck_assert_int_gt(victim, 0);
+    kill(victim, SIGKILL);
+    /* traffic right through the failure: every control gets its answer */
+    for (int i = 0; i < 20; i++) {
+        ws_send_text(spk, i % 2 ? "{\"action\":\"resumeBroadcast\"}" : "{\"action\":\"pauseBroadcast\"}");
+        char *m = ws_recv_type(spk, i % 2 ? "broadcastResumed" : "broadcastPaused", WAIT_MS);
+        ck_assert_msg(m != NULL, "control %d lost", i);
+        free(m);
+        usleep(100000);
+    }
+    /* supervisord restarted it */
+    pid_t now = -1;
+    for (int i = 0; i < 50 && now <= 0; i++) {
+        now = harness_pid(s_h, "control-worker:control-worker-0");
+        if (now <= 0 || now == victim) {
+            now = -1;
+            usleep(100000);
+        }
+    }
+    ck_assert_int_gt(now, 0);
+    ck_assert_int_ne(now, victim);
+    /* no state lost: counts intact, joins and leaves work */
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 10);
+    ws_client_t *late = s_listener(1, sid, "ca");
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 11);
+    ws_destroy(&late);
+    ck_assert_int_eq(s_wait_int(10, "HGET tolk:{%s}:session listenerCount", sid), 10);
+    ws_send_text(spk, "{\"action\":\"endSession\"}");
+    for (int i = 0; i < 10; i++) {
+        char *m = ws_recv_type(ls[i], "sessionEnded", WAIT_MS);
+        ck_assert_ptr_nonnull(m);
+        free(m);
+        ws_destroy(&ls[i]);
+    }
+    ws_destroy(&spk);
+}
+END_TEST
+
+START_TEST(test_session_creation_rate_limit)
+{
+    char sid[80];
+    for (int i = 0; i < 10; i++) {
+        ws_client_t *c = s_speaker(i % 2, "prolific", sid);
+        ws_close(c, 1000, "done");
+        ws_destroy(&c);
+    }
+    char *token = s_mint("prolific");
+    ws_client_t *c = s_open(0, "/ws?action=createSession&sourceLanguage=en&token=%s", token);
+    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
+    ck_assert_str_eq(s_get(j, "code"), "RATE_LIMIT_EXCEEDED");
+    ck_assert_int_ge(json_integer_value(json_object_get(j, "retryAfter")), 1);
+    json_decref(j);
+    ck_assert_int_eq(ws_wait_closed(c, WAIT_MS), 4429);
+    ws_destroy(&c);
+    free(token);
+}
+END_TEST
+
+START_TEST(test_failed_joins_rate_limited)
+{
+    /* runs last: it spends this address's failed-join budget (30 per minute) */
+    int limited = 0;
+    for (int i = 0; i < 40 && !limited; i++) {
+        ws_client_t *c = s_open(i % 2, "/ws?action=joinSession&sessionId=lost-code-%03d&targetLanguage=es", 100 + i);
+        json_t *j = s_json(ws_recv_text(c, WAIT_MS));
+        if (strcmp(s_get(j, "code"), "RATE_LIMIT_EXCEEDED") == 0) {
+            limited = i;
+            ck_assert_int_eq(ws_wait_closed(c, WAIT_MS), 4429);
+        } else
+            ck_assert_str_eq(s_get(j, "code"), "SESSION_NOT_FOUND");
+        json_decref(j);
+        ws_destroy(&c);
+    }
+    ck_assert_int_ge(limited, 25); /* earlier tests may have spent a few */
+    ck_assert_int_le(limited, 30);
+}
+END_TEST
+
+START_TEST(test_health_and_readiness)
+{
+    char body[1024];
+    ck_assert_int_eq(http_get("127.0.0.1", harness_gateway_port(s_h, 0), "/healthz", body, sizeof body), 200);
+    ck_assert_int_eq(http_get("127.0.0.1", harness_gateway_port(s_h, 1), "/readyz", body, sizeof body), 200);
+    ck_assert_ptr_nonnull(strstr(body, "\"ready\":true"));
+    ck_assert_int_eq(http_get("127.0.0.1", harness_gateway_port(s_h, 0), "/nothing", body, sizeof body), 404);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("session");
+    TCase *tc = tcase_create("system");
+    tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, s_setup, s_teardown);
+    tcase_add_test(tc, test_health_and_readiness);
+    tcase_add_test(tc, test_create_join_end_100_listeners);
+    tcase_add_test(tc, test_600_joins_race_for_500_slots);
+    tcase_add_test(tc, test_jwt_attack_list);
+    tcase_add_test(tc, test_connect_refusals);
+    tcase_add_test(tc, test_bad_frames_and_rate_limit);
+    tcase_add_test(tc, test_controls_reach_listeners_on_both_gateways);
+    tcase_add_test(tc, test_listener_leave_and_refresh);
+    tcase_add_test(tc, test_speaker_drop_grace_and_return);
+    tcase_add_test(tc, test_heartbeat_connection_age);
+    tcase_add_test(tc, test_control_worker_killed_under_traffic);
+    tcase_add_test(tc, test_session_creation_rate_limit);
+    tcase_add_test(tc, test_failed_joins_rate_limited);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    if (s_problems)
+        fprintf(stderr, "itest_session: %d sanitizer or crash reports in the logs\n", s_problems);
+    return failed || s_problems ? 1 : 0;
+}
