@@ -37,7 +37,9 @@ int bridge_start(gateway_t *gw)
         zsock_destroy(&gw->router);
         return -1;
     }
-    snprintf(gw->endpoint, sizeof gw->endpoint, "%s", zsock_last_endpoint(gw->router));
+    char *endpoint = zsock_last_endpoint(gw->router); /* ours to free */
+    snprintf(gw->endpoint, sizeof gw->endpoint, "%s", endpoint ? endpoint : "");
+    free(endpoint);
     return 0;
 }
 
