@@ -8,8 +8,9 @@ VERSION := 0.1.0
 PREFIX  ?= /usr/local
 DESTDIR ?=
 SAN     ?= 0
+.DEFAULT_GOAL := all
 
-PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson libcurl openssl
+PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson openssl
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g

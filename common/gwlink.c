@@ -59,6 +59,19 @@ static gw_t *s_find(tolk_gwlink_t *self, const char *id)
     return NULL;
 }
 
+/* Drop the link to whatever gateway was at endpoint before. */
+static void s_unfollow_endpoint(tolk_gwlink_t *self, const char *endpoint)
+{
+    for (int i = 0; i < self->count; i++) {
+        if (strcmp(self->gws[i].endpoint, endpoint) == 0) {
+            tolk_info("gwlink", NULL, "gateway %s was replaced at %s", self->gws[i].id, endpoint);
+            zsock_destroy(&self->gws[i].dealer);
+            self->gws[i] = self->gws[--self->count];
+            return;
+        }
+    }
+}
+
 /* Open a DEALER to a newly registered gateway. */
 static void s_follow(tolk_gwlink_t *self, const char *id, const char *endpoint)
 {
@@ -109,8 +122,12 @@ int tolk_gwlink_tick(tolk_gwlink_t *self, tolk_redis_t *redis)
             gw_t *gw = s_find(self, id);
             if (gw && strcmp(gw->endpoint, endpoint) == 0)
                 gw->seen = true;
-            else if (!gw)
+            else if (!gw) {
+                /* a restarted gateway may reuse a dead one's port: one link per endpoint,
+                   or the ROUTER would see our identity twice and ignore the newcomer */
+                s_unfollow_endpoint(self, endpoint);
                 s_follow(self, id, endpoint);
+            }
         }
         if (ep)
             freeReplyObject(ep);

@@ -40,6 +40,20 @@ static tolk_redis_script_t s_join = {
     "return {0, redis.call('HMGET', KEYS[1], " INFO_FIELDS ")}\n",
     ""};
 
+/* KEYS: session langs gws members. ARGV: gw conn newlang */
+static tolk_redis_script_t s_change_lang = {
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return -404 end\n"
+    "local member = ARGV[1] .. '/' .. ARGV[2]\n"
+    "local v = redis.call('HGET', KEYS[4], member)\n"
+    "if not v or string.sub(v, 1, 2) ~= 'L:' then return -404 end\n"
+    "local old = string.sub(v, 3)\n"
+    "if old == ARGV[3] then return 0 end\n"
+    "redis.call('HSET', KEYS[4], member, 'L:' .. ARGV[3])\n"
+    "if redis.call('HINCRBY', KEYS[2], old, -1) <= 0 then redis.call('HDEL', KEYS[2], old) end\n"
+    "redis.call('HINCRBY', KEYS[2], ARGV[3], 1)\n"
+    "return 0\n",
+    ""};
+
 /* Shared by leave and speaker_gone: drop one member and its counts. */
 #define DROP_MEMBER                                                                              \
     "local function drop(member, gw)\n"                                                          \
@@ -278,6 +292,21 @@ int tolk_store_leave(tolk_redis_t *r, const char *sid, const char *gw, uint64_t 
     if (rep)
         freeReplyObject(rep);
     s_cmd(r, "HDEL tolk:gwconns:%s %s", gw, conn_s, "");
+    return rc;
+}
+
+int tolk_store_change_language(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
+                               const char *lang)
+{
+    keys_t k;
+    s_keys(&k, sid);
+    char conn_s[24];
+    snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
+    const char *argv[] = {k.session, k.langs, k.gws, k.members, gw, conn_s, lang};
+    redisReply *rep = tolk_redis_eval(r, &s_change_lang, 4, 3, argv);
+    int rc = rep && rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : TOLK_STORE_DOWN;
+    if (rep)
+        freeReplyObject(rep);
     return rc;
 }
 

@@ -65,6 +65,11 @@ int tolk_store_join(tolk_redis_t *r, const char *sid, const char *gw, uint64_t c
 /* Remove a listener (idempotent). Returns 1 if it was there, 0 if not, or DOWN. */
 int tolk_store_leave(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn);
 
+/* Move a listener to another language: its counts move in one step.
+   Returns TOLK_STORE_OK, NOT_FOUND (no session or not a listener), or DOWN. */
+int tolk_store_change_language(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
+                               const char *lang);
+
 /* A speaker connection went away (clean: closed with 1000). */
 int tolk_store_speaker_gone(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
                             bool clean, int64_t now_ms, int grace_s);

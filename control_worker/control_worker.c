@@ -486,11 +486,12 @@ static void s_listener_action(control_worker_t *self, const char *gw, const tolk
                 "this target language is not supported", action, 0, false);
         return;
     }
-    tolk_session_info_t info;
-    /* a member moves by leaving and joining under the same id: the cap cannot refuse it since
-       the leave frees the slot in the same worker, one session at a time */
-    tolk_store_leave(self->redis, env->session, gw, env->conn);
-    int rc = tolk_store_join(self->redis, env->session, gw, env->conn, lang, INT32_MAX, &info);
+    int rc = tolk_store_change_language(self->redis, env->session, gw, env->conn, lang);
+    if (rc == TOLK_STORE_DOWN) {
+        s_error(self, gw, env->conn, 503, "SERVICE_UNAVAILABLE", "state store unavailable", action,
+                0, false);
+        return;
+    }
     if (rc != TOLK_STORE_OK) {
         s_error(self, gw, env->conn, 404, "SESSION_NOT_FOUND", "the session has ended", action, 0,
                 false);

@@ -29,6 +29,8 @@ int bridge_start(gateway_t *gw)
     if (!gw->router)
         return -1;
     zsock_set_router_mandatory(gw->router, 1);
+    /* a worker that reconnects under its identity takes over its old pipe */
+    zsock_set_router_handover(gw->router, 1);
     zsock_set_linger(gw->router, 1000);
     zsock_set_sndhwm(gw->router, 100000);
     zsock_set_rcvhwm(gw->router, 100000);

@@ -2,7 +2,7 @@
 # install-deps.sh -- install the Debian packages tolk needs, only those missing.
 set -e
 PACKAGES="build-essential pkg-config libczmq-dev libzmq3-dev libmsgpack-dev libhiredis-dev
- libwebsockets-dev libcurl4-openssl-dev check libsubunit-dev libjwt-dev libjansson-dev libssl-dev
+ libwebsockets-dev check libsubunit-dev libjwt-dev libjansson-dev libssl-dev
  redis-server supervisor openssl curl"
 missing=""
 for p in $PACKAGES; do

@@ -38,7 +38,7 @@ static void s_setup(void)
                                          "TOLK_JWT_AUDIENCE=" AUDIENCE, "TOLK_GRACE_PERIOD_S=2",
                                          "TOLK_REFRESH_REQUIRED_S=2", "TOLK_REFRESH_WARNING_S=4",
                                          "TOLK_FAILED_JOINS_PER_MINUTE=30",
-                                         "TOLK_SESSION_CREATE_PER_HOUR=10", NULL}};
+                                         "TOLK_SESSION_CREATE_PER_HOUR=10", "TOLK_DRAIN_TIMEOUT_MS=1500", NULL}};
     s_h = harness_start(&opts);
     if (!s_h) {
         fprintf(stderr, "itest_session: the system did not start\n");
@@ -678,6 +678,88 @@ START_TEST(test_health_and_readiness)
 }
 END_TEST
 
+START_TEST(test_monitor_snapshot)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "TOLK_CONFIG=%s/tolk.conf %s/tolk-monitor --once --json",
+             harness_dir(s_h), harness_bin(s_h));
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char *out = calloc(1, 1 << 20);
+    size_t n = fread(out, 1, (1 << 20) - 1, p);
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_int_gt((int)n, 0);
+    json_t *j = s_json(out);
+    json_t *procs = json_object_get(j, "processes");
+    ck_assert(json_is_array(procs));
+    /* two gateways, two control workers, the sweeper */
+    ck_assert_int_ge((int)json_array_size(procs), 5);
+    int gateways = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(procs, i, row) gateways += strcmp(s_get(row, "kind"), "gateway") == 0;
+    ck_assert_int_eq(gateways, 2);
+    ck_assert(json_is_object(json_object_get(j, "totals")));
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(test_gateway_drains_on_sigterm)
+{
+    char sid[80];
+    ws_client_t *spk = s_speaker(0, "drain", sid);
+    ws_client_t *l = s_listener(1, sid, "es");
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 1);
+    /* supervisorctl stop sends SIGTERM and waits for the drain to finish */
+    ck_assert_int_eq(harness_ctl(s_h, "stop gateway-1"), 0);
+    json_t *j = s_json(ws_recv_type(l, "connectionRefreshRequired", WAIT_MS));
+    ck_assert_str_eq(s_get(j, "reason"), "serverShutdown");
+    json_decref(j);
+    ck_assert_int_eq(ws_wait_closed(l, WAIT_MS), 1001);
+    ws_destroy(&l);
+    ck_assert_int_eq(s_wait_int(0, "HGET tolk:{%s}:session listenerCount", sid), 0);
+    /* the listener comes back through the other gateway */
+    ws_client_t *back = s_open(0, "/ws?action=refreshConnection&sessionId=%s&role=listener&targetLanguage=es", sid);
+    j = s_json(ws_recv_text(back, WAIT_MS));
+    ck_assert_str_eq(s_get(j, "type"), "connectionRefreshComplete");
+    json_decref(j);
+    ck_assert_int_eq(harness_ctl(s_h, "start gateway-1"), 0);
+    ck_assert_int_eq(harness_wait_ready(s_h, 20000), 0);
+    ws_close(spk, 1000, "done");
+    ws_destroy(&spk);
+    ws_destroy(&back);
+}
+END_TEST
+
+START_TEST(test_gateway_killed_is_cleaned_up)
+{
+    char sid[80];
+    /* the speaker and two listeners on gateway 1, one listener on gateway 0 */
+    ws_client_t *spk = s_speaker(1, "killed-gateway", sid);
+    ws_client_t *a = s_listener(1, sid, "es"), *b = s_listener(1, sid, "ca");
+    ws_client_t *c = s_listener(0, sid, "es");
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 3);
+    pid_t victim = harness_pid(s_h, "gateway-1");
+    ck_assert_int_gt(victim, 0);
+    kill(victim, SIGKILL);
+    /* within the registration TTL plus a sweep: counts corrected, the speaker's grace begins */
+    json_t *j = s_json(ws_recv_type(c, "speakerDisconnected", 8000));
+    json_decref(j);
+    ck_assert_int_eq(s_wait_int(1, "HGET tolk:{%s}:session listenerCount", sid), 1);
+    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:langs ca", sid), -1);
+    /* the speaker never returns: the session ends for the survivor */
+    j = s_json(ws_recv_type(c, "sessionEnded", 8000));
+    ck_assert_str_eq(s_get(j, "reason"), "speakerTimeout");
+    json_decref(j);
+    ws_destroy(&c);
+    ws_destroy(&spk);
+    ws_destroy(&a);
+    ws_destroy(&b);
+    ck_assert_int_eq(s_session_keys(sid), 0);
+    ck_assert_int_eq(harness_wait_ready(s_h, 20000), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("session");
@@ -695,6 +777,9 @@ int main(void)
     tcase_add_test(tc, test_speaker_drop_grace_and_return);
     tcase_add_test(tc, test_heartbeat_connection_age);
     tcase_add_test(tc, test_control_worker_killed_under_traffic);
+    tcase_add_test(tc, test_monitor_snapshot);
+    tcase_add_test(tc, test_gateway_drains_on_sigterm);
+    tcase_add_test(tc, test_gateway_killed_is_cleaned_up);
     tcase_add_test(tc, test_session_creation_rate_limit);
     tcase_add_test(tc, test_failed_joins_rate_limited);
     suite_add_tcase(s, tc);
