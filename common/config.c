@@ -143,6 +143,13 @@ static int s_load_file(tolk_config_t *cfg, const char *path, char *err, size_t e
     int lineno = 0, rc = 0;
     while (fgets(line, sizeof line, f)) {
         lineno++;
+        size_t n = strlen(line);
+        if (n == sizeof line - 1 && line[n - 1] != '\n' && !feof(f)) {
+            /* a line longer than the buffer: its tail must never parse as a line of its own */
+            snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+            rc = -1;
+            break;
+        }
         char *s = s_trim(line);
         if (*s == 0 || *s == '#')
             continue;

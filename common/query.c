@@ -102,14 +102,26 @@ int tolk_query_parse(tolk_query_t *q, const char *raw, size_t len)
         const char *amp = memchr(raw + pos, '&', len - pos);
         size_t plen = amp ? (size_t)(amp - (raw + pos)) : len - pos;
         if (plen > 0) {
-            if (plen > TOLK_QUERY_KEY_MAX + 1 + TOLK_QUERY_VALUE_MAX * 3)
-                return TOLK_QUERY_ETOOLONG;
-            char *buf = malloc(plen + 1);
-            if (!buf)
-                return TOLK_QUERY_ETOOMANY;
             const char *pair = raw + pos;
             const char *eq = memchr(pair, '=', plen);
             size_t klen = eq ? (size_t)(eq - pair) : plen, kdl, vdl = 0;
+            /* every decoded byte takes at most 3 raw ones: refuse before allocating */
+            if (klen > TOLK_QUERY_KEY_MAX * 3)
+                return TOLK_QUERY_EKEY;
+            if (plen - klen > TOLK_QUERY_VALUE_MAX * 3 + 1) {
+                char key[TOLK_QUERY_KEY_MAX * 3 + 1];
+                size_t kcopy = 0;
+                q->failed_key[0] = 0;
+                if (s_decode(key, pair, klen, &kcopy) == TOLK_QUERY_OK &&
+                    kcopy <= TOLK_QUERY_KEY_MAX) {
+                    memcpy(q->failed_key, key, kcopy);
+                    q->failed_key[kcopy] = 0;
+                }
+                return TOLK_QUERY_ETOOLONG;
+            }
+            char *buf = malloc(plen + 1);
+            if (!buf)
+                return TOLK_QUERY_ETOOMANY;
             int rc = s_decode(buf, pair, klen, &kdl);
             if (rc == TOLK_QUERY_OK && eq) {
                 rc = s_decode(buf + kdl + 1, eq + 1, plen - klen - 1, &vdl);
