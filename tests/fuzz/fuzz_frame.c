@@ -54,21 +54,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0 || v.status != 0 || v.code || !v.action[0])
         abort();
     switch (v.route) {
-    case FRAME_ROUTE_AUDIO:
-        if (v.rate_limited || strcmp(v.action, "sendAudio") != 0)
+        case FRAME_ROUTE_AUDIO:
+            if (v.rate_limited || strcmp(v.action, "sendAudio") != 0)
+                abort();
+            break;
+        case FRAME_ROUTE_HEARTBEAT:
+            if (!v.rate_limited || strcmp(v.action, "heartbeat") != 0 || size > FRAME_CONTROL_MAX)
+                abort();
+            break;
+        case FRAME_ROUTE_CONTROL:
+        case FRAME_ROUTE_STATUS:
+            if (!v.rate_limited || size > FRAME_CONTROL_MAX)
+                abort();
+            break;
+        default:
             abort();
-        break;
-    case FRAME_ROUTE_HEARTBEAT:
-        if (!v.rate_limited || strcmp(v.action, "heartbeat") != 0 || size > FRAME_CONTROL_MAX)
-            abort();
-        break;
-    case FRAME_ROUTE_CONTROL:
-    case FRAME_ROUTE_STATUS:
-        if (!v.rate_limited || size > FRAME_CONTROL_MAX)
-            abort();
-        break;
-    default:
-        abort();
     }
     return 0;
 }

@@ -268,8 +268,8 @@ START_TEST(test_invalid_utf8)
 
     /* valid multi-byte text is fine */
     frame_verdict_t v;
-    ck_assert_int_eq(s_check("{\"action\":\"setVolume\",\"note\":\"caf\xc3\xa9 \xe2\x82\xac\"}", &v),
-                     0);
+    ck_assert_int_eq(
+        s_check("{\"action\":\"setVolume\",\"note\":\"caf\xc3\xa9 \xe2\x82\xac\"}", &v), 0);
 }
 END_TEST
 

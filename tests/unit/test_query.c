@@ -356,11 +356,11 @@ START_TEST(test_too_long_keeps_earlier)
 }
 END_TEST
 
-/* BUG (query.c, tolk_query_parse): a pair longer than the raw pre-check
+/* Regression (query.c, tolk_query_parse, fixed): a pair longer than the raw pre-check
    bound (KEY_MAX + 1 + 3 * VALUE_MAX bytes) returns ETOOLONG before the key
    is looked at, so failed_key stays empty. A caller telling a too-long token
    (401) from other errors (400) by failed_key then gets the wrong answer. */
-START_TEST(test_bug_huge_value_sets_failed_key)
+START_TEST(test_huge_value_sets_failed_key)
 {
     char *raw = s_repeat("token=", 'x', 3 * TOLK_QUERY_VALUE_MAX + 64);
     ck_assert_int_eq(s_parse(raw), TOLK_QUERY_ETOOLONG);
@@ -369,11 +369,11 @@ START_TEST(test_bug_huge_value_sets_failed_key)
 }
 END_TEST
 
-/* BUG (query.c, tolk_query_parse): the raw pre-check allows only
+/* Regression (query.c, tolk_query_parse, fixed): the raw pre-check allows only
    KEY_MAX raw bytes of key, but a key may be escaped (3 raw bytes per
    decoded byte). A 32-byte escaped key with an 8192-byte escaped value is
    within every documented bound, yet it is refused with ETOOLONG. */
-START_TEST(test_bug_escaped_key_and_value_at_limits)
+START_TEST(test_escaped_key_and_value_at_limits)
 {
     char *key = s_repeat_str("", "%6b", TOLK_QUERY_KEY_MAX);
     char *head = s_repeat_str(key, "=", 1);
@@ -394,17 +394,16 @@ END_TEST
 START_TEST(test_bad_escapes)
 {
     static const char *const bad[] = {
-        "k=%4",   /* truncated at the end */
-        "k=%",    /* bare percent at the end */
-        "k=%4&x", /* truncated before the next pair */
-        "k=%zz",  /* not hex */
-        "k=%4g",  /* second digit not hex */
-        "k=%g4",  /* first digit not hex */
-        "k=% 41", /* space inside */
-        "k=%00",  /* escaped NUL */
-        "k=a%00b",
-        "%00=v", /* escaped NUL in the key */
-        "k%4=v", /* truncated escape in the key */
+        "k=%4",             /* truncated at the end */
+        "k=%",              /* bare percent at the end */
+        "k=%4&x",           /* truncated before the next pair */
+        "k=%zz",            /* not hex */
+        "k=%4g",            /* second digit not hex */
+        "k=%g4",            /* first digit not hex */
+        "k=% 41",           /* space inside */
+        "k=%00",            /* escaped NUL */
+        "k=a%00b", "%00=v", /* escaped NUL in the key */
+        "k%4=v",            /* truncated escape in the key */
         "k%=v",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -574,8 +573,8 @@ static Suite *s_suite(void)
     tcase_add_test(tc, test_value_length);
     tcase_add_test(tc, test_value_length_escaped);
     tcase_add_test(tc, test_too_long_keeps_earlier);
-    tcase_add_test(tc, test_bug_huge_value_sets_failed_key);
-    tcase_add_test(tc, test_bug_escaped_key_and_value_at_limits);
+    tcase_add_test(tc, test_huge_value_sets_failed_key);
+    tcase_add_test(tc, test_escaped_key_and_value_at_limits);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("escapes");
