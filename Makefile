@@ -15,7 +15,7 @@ PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson openssl
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DTOLK_VERSION=\"$(VERSION)\" \
-           -Icommon -Itests/support $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           -Icommon -Igateway -Itests/support $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 
 ifeq ($(SAN),1)
@@ -54,7 +54,12 @@ CHECK_LIBS  := $(shell pkg-config --libs check 2>/dev/null)
 # program modules that are pure functions, unit tested on their own
 PROGRAM_LIB_OBJ := $(BUILD)/gateway/frame.o
 
-.PHONY: all deps run test check check-unit check-integration install format clean
+# every fuzz target's saved corpus is replayed by the ordinary suites
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+REPLAY_TESTS := $(patsubst %,$(BUILD)/tests/replay_%,$(FUZZ_NAMES))
+FUZZ_TIME    ?= 60
+
+.PHONY: all deps run test check check-unit check-integration install format clean fuzz
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h) $(wildcard */*.h) $(wildcard tests/support/*.h)
@@ -75,6 +80,25 @@ $(BUILD)/tests/itest_%: $(BUILD)/tests/integration/itest_%.o $(SUPPORT_OBJ) $(LI
 
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/itest_*.c))
 
+$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(PROGRAM_LIB_OBJ) $(LIBTOLK)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# libFuzzer runs: each target for FUZZ_TIME seconds, memory-capped so an
+# allocation bomb is a finding; new inputs land in a scratch corpus
+fuzz:
+	@tools/install-deps.sh
+	@for name in $(FUZZ_NAMES); do \
+	    mkdir -p build-fuzz/corpus/$$name && \
+	    clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
+	        -DTOLK_VERSION=\"$(VERSION)\" -Icommon -Igateway \
+	        $$(pkg-config --cflags $(PKGS)) tests/fuzz/fuzz_$$name.c common/*.c gateway/frame.c \
+	        $$(pkg-config --libs $(PKGS)) -lm -o build-fuzz/fuzz_$$name && \
+	    build-fuzz/fuzz_$$name -max_total_time=$(FUZZ_TIME) -malloc_limit_mb=256 \
+	        -rss_limit_mb=1024 -max_len=140000 -print_final_stats=1 \
+	        build-fuzz/corpus/$$name tests/fuzz/corpus/$$name || exit 1; \
+	done
+
 deps:
 	@tools/install-deps.sh
 
@@ -86,8 +110,8 @@ test: deps
 	$(MAKE) SAN=1 check
 
 # build and run every suite with the current flags (no dependency install)
-check: all $(UNIT_TESTS) $(INTEG_TESTS)
-	@BUILD=$(BUILD) tests/run-suites.sh $(UNIT_TESTS) $(INTEG_TESTS)
+check: all $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS)
+	@BUILD=$(BUILD) tests/run-suites.sh $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/tolk/web $(DESTDIR)$(PREFIX)/share/tolk/deploy
@@ -99,4 +123,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

@@ -22,9 +22,18 @@ typedef struct {
     bool secret;       /* masked when printed */
 } field_t;
 
-#define FI(n) {#n, T_INT, offsetof(tolk_config_t, n), sizeof(int), false}
-#define FS(n) {#n, T_STR, offsetof(tolk_config_t, n), sizeof(((tolk_config_t *)0)->n), false}
-#define FX(n) {#n, T_STR, offsetof(tolk_config_t, n), sizeof(((tolk_config_t *)0)->n), true}
+#define FI(n)                                                                                      \
+    {                                                                                              \
+#n, T_INT, offsetof(tolk_config_t, n), sizeof(int), false                                  \
+    }
+#define FS(n)                                                                                      \
+    {                                                                                              \
+#n, T_STR, offsetof(tolk_config_t, n), sizeof(((tolk_config_t *)0)->n), false              \
+    }
+#define FX(n)                                                                                      \
+    {                                                                                              \
+#n, T_STR, offsetof(tolk_config_t, n), sizeof(((tolk_config_t *)0)->n), true               \
+    }
 
 static const field_t s_fields[] = {
     FS(bind_address),
@@ -192,8 +201,7 @@ int tolk_config_load(tolk_config_t *cfg, const char *path, char *err, size_t err
     }
     if (!*cfg->public_url)
         snprintf(cfg->public_url, sizeof cfg->public_url, "http://%s:%d",
-                 strcmp(cfg->bind_address, "0.0.0.0") ? cfg->bind_address : "localhost",
-                 cfg->port);
+                 strcmp(cfg->bind_address, "0.0.0.0") ? cfg->bind_address : "localhost", cfg->port);
     return 0;
 }
 

@@ -15,45 +15,45 @@
 
 typedef struct {
     /* gateway */
-    char bind_address[64];          /* where the HTTP/WebSocket port listens */
-    int port;                       /* TOLK_PORT: public HTTP/WebSocket port */
+    char bind_address[64];            /* where the HTTP/WebSocket port listens */
+    int port;                         /* TOLK_PORT: public HTTP/WebSocket port */
     char public_url[TOLK_CONFIG_STR]; /* base URL printed and sent in sessionCreated */
-    char backend_host[64];          /* address the gateway's ROUTER binds on */
-    char web_root[TOLK_CONFIG_STR]; /* static pages directory */
-    char origins[1024];             /* comma separated allowlist; empty = same origin */
-    int drain_timeout_ms;           /* how long a draining gateway waits before closing */
+    char backend_host[64];            /* address the gateway's ROUTER binds on */
+    char web_root[TOLK_CONFIG_STR];   /* static pages directory */
+    char origins[1024];               /* comma separated allowlist; empty = same origin */
+    int drain_timeout_ms;             /* how long a draining gateway waits before closing */
     /* redis */
     char redis_host[64];
-    int redis_port;                 /* TOLK_REDIS_PORT */
-    int redis_timeout_ms;           /* per-command timeout, so Redis trouble never hangs us */
+    int redis_port;       /* TOLK_REDIS_PORT */
+    int redis_timeout_ms; /* per-command timeout, so Redis trouble never hangs us */
     /* status feed */
     char status_endpoint[TOLK_CONFIG_STR]; /* PUB endpoints bind ephemeral, registered in Redis */
     /* authentication */
-    char jwt_alg[16];               /* HS256, RS256 or ES256: pinned */
-    char jwt_secret[TOLK_CONFIG_STR]; /* TOLK_JWT_SECRET for HS256 */
-    char jwt_public_key_file[TOLK_CONFIG_STR]; /* PEM for RS256/ES256 */
+    char jwt_alg[16];                           /* HS256, RS256 or ES256: pinned */
+    char jwt_secret[TOLK_CONFIG_STR];           /* TOLK_JWT_SECRET for HS256 */
+    char jwt_public_key_file[TOLK_CONFIG_STR];  /* PEM for RS256/ES256 */
     char jwt_private_key_file[TOLK_CONFIG_STR]; /* only tolk-token uses it */
-    char jwt_issuer[TOLK_CONFIG_STR];   /* checked when non-empty */
-    char jwt_audience[TOLK_CONFIG_STR]; /* checked when non-empty */
+    char jwt_issuer[TOLK_CONFIG_STR];           /* checked when non-empty */
+    char jwt_audience[TOLK_CONFIG_STR];         /* checked when non-empty */
     int jwt_leeway_s;
     /* sessions */
-    int max_listeners;              /* per session */
-    int grace_period_s;             /* speaker drop grace before the session ends */
-    int max_session_s;              /* sessions older than this without a refresh end */
-    int session_create_per_hour;    /* per speaker sub */
-    int failed_joins_per_minute;    /* per client address */
-    char languages[512];            /* comma separated supported ISO 639-1 codes */
+    int max_listeners;           /* per session */
+    int grace_period_s;          /* speaker drop grace before the session ends */
+    int max_session_s;           /* sessions older than this without a refresh end */
+    int session_create_per_hour; /* per speaker sub */
+    int failed_joins_per_minute; /* per client address */
+    char languages[512];         /* comma separated supported ISO 639-1 codes */
     /* connections */
-    int refresh_required_s;         /* connection age that asks for a refresh */
-    int refresh_warning_s;          /* connection age that warns of the hard limit */
+    int refresh_required_s; /* connection age that asks for a refresh */
+    int refresh_warning_s;  /* connection age that warns of the hard limit */
     int idle_timeout_s;
-    int control_rate_per_s;         /* control messages per connection */
+    int control_rate_per_s; /* control messages per connection */
     /* heartbeats between processes */
-    int heartbeat_ms;               /* worker and gateway beat interval */
-    int heartbeat_misses;           /* beats missed before a peer is dead */
+    int heartbeat_ms;     /* worker and gateway beat interval */
+    int heartbeat_misses; /* beats missed before a peer is dead */
     int sweep_interval_ms;
     /* logging */
-    char log_level[16];             /* debug, info, warn, error */
+    char log_level[16]; /* debug, info, warn, error */
 } tolk_config_t;
 
 /* Fill cfg with defaults, then the file at path (NULL: $TOLK_CONFIG, else

@@ -13,10 +13,10 @@ typedef struct {
 } gw_t;
 
 struct tolk_gwlink_t {
-    char kind[16];                 /* what we announce in READY */
-    char id[TOLK_ID_MAX + 1];      /* our DEALER identity */
-    gw_t gws[TOLK_GWLINK_MAX];     /* followed gateways */
-    int count;                     /* used entries of gws */
+    char kind[16];                         /* what we announce in READY */
+    char id[TOLK_ID_MAX + 1];              /* our DEALER identity */
+    gw_t gws[TOLK_GWLINK_MAX];             /* followed gateways */
+    int count;                             /* used entries of gws */
     zmq_pollitem_t items[TOLK_GWLINK_MAX]; /* poll set matching gws */
 };
 
@@ -147,8 +147,7 @@ int tolk_gwlink_tick(tolk_gwlink_t *self, tolk_redis_t *redis)
     return self->count;
 }
 
-int tolk_gwlink_recv(tolk_gwlink_t *self, int timeout_ms, zframe_t **frame,
-                     const char **gateway_id)
+int tolk_gwlink_recv(tolk_gwlink_t *self, int timeout_ms, zframe_t **frame, const char **gateway_id)
 {
     *frame = NULL;
     if (self->count == 0) {

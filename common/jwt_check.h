@@ -17,12 +17,12 @@ typedef enum { TOLK_JWT_HS256 = 1, TOLK_JWT_RS256 = 2, TOLK_JWT_ES256 = 3 } tolk
 
 /* What a token must satisfy. Strings may be NULL or "" for "not checked". */
 typedef struct {
-    tolk_jwt_alg_t alg;     /* the only algorithm accepted */
+    tolk_jwt_alg_t alg;       /* the only algorithm accepted */
     const unsigned char *key; /* HS256 secret, or PEM public key for RS/ES */
     size_t key_len;
-    const char *issuer;     /* required iss when set */
-    const char *audience;   /* required aud (string or member of array) when set */
-    long leeway_s;          /* clock skew allowed on exp and nbf */
+    const char *issuer;   /* required iss when set */
+    const char *audience; /* required aud (string or member of array) when set */
+    long leeway_s;        /* clock skew allowed on exp and nbf */
 } tolk_jwt_policy_t;
 
 /* The claims tolk uses from a valid token. */

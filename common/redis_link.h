@@ -43,8 +43,8 @@ redisReply *tolk_redis_argv(tolk_redis_t *self, int argc, const char **argv, con
 void tolk_redis_script_init(tolk_redis_script_t *script);
 
 /* EVALSHA script with keys and args; on NOSCRIPT, EVAL it. */
-redisReply *tolk_redis_eval(tolk_redis_t *self, tolk_redis_script_t *script, int nkeys,
-                            int nargs, const char **keys_and_args);
+redisReply *tolk_redis_eval(tolk_redis_t *self, tolk_redis_script_t *script, int nkeys, int nargs,
+                            const char **keys_and_args);
 
 /* Helpers to read replies without repeating type checks. */
 long long tolk_reply_int(const redisReply *r, long long fallback);

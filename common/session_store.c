@@ -21,8 +21,8 @@ static tolk_redis_script_t s_create = {
     ""};
 
 /* The fields returned to a joining or returning member, in this order. */
-#define INFO_FIELDS                                                                              \
-    "'sourceLanguage', 'qualityTier', 'isActive', 'isPaused', 'isMuted', 'volume', "            \
+#define INFO_FIELDS                                                                                \
+    "'sourceLanguage', 'qualityTier', 'isActive', 'isPaused', 'isMuted', 'volume', "               \
     "'lastStateChange', 'listenerCount', 'state'"
 
 /* KEYS: session langs gws members. ARGV: gw conn lang max */
@@ -55,39 +55,38 @@ static tolk_redis_script_t s_change_lang = {
     ""};
 
 /* Shared by leave and speaker_gone: drop one member and its counts. */
-#define DROP_MEMBER                                                                              \
-    "local function drop(member, gw)\n"                                                          \
-    "  local v = redis.call('HGET', KEYS[4], member)\n"                                          \
-    "  if not v then return nil end\n"                                                           \
-    "  redis.call('HDEL', KEYS[4], member)\n"                                                    \
-    "  if redis.call('HINCRBY', KEYS[3], gw, -1) <= 0 then redis.call('HDEL', KEYS[3], gw) end\n" \
-    "  if string.sub(v, 1, 2) == 'L:' then\n"                                                    \
-    "    local lang = string.sub(v, 3)\n"                                                        \
-    "    redis.call('HINCRBY', KEYS[1], 'listenerCount', -1)\n"                                  \
-    "    if redis.call('HINCRBY', KEYS[2], lang, -1) <= 0 then redis.call('HDEL', KEYS[2], lang) end\n" \
-    "  end\n"                                                                                    \
-    "  return v\n"                                                                               \
+#define DROP_MEMBER                                                                                \
+    "local function drop(member, gw)\n"                                                            \
+    "  local v = redis.call('HGET', KEYS[4], member)\n"                                            \
+    "  if not v then return nil end\n"                                                             \
+    "  redis.call('HDEL', KEYS[4], member)\n"                                                      \
+    "  if redis.call('HINCRBY', KEYS[3], gw, -1) <= 0 then redis.call('HDEL', KEYS[3], gw) end\n"  \
+    "  if string.sub(v, 1, 2) == 'L:' then\n"                                                      \
+    "    local lang = string.sub(v, 3)\n"                                                          \
+    "    redis.call('HINCRBY', KEYS[1], 'listenerCount', -1)\n"                                    \
+    "    if redis.call('HINCRBY', KEYS[2], lang, -1) <= 0 then redis.call('HDEL', KEYS[2], lang) " \
+    "end\n"                                                                                        \
+    "  end\n"                                                                                      \
+    "  return v\n"                                                                                 \
     "end\n"
 
 /* KEYS: session langs gws members. ARGV: gw conn */
 static tolk_redis_script_t s_leave = {
-    DROP_MEMBER
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
-    "if drop(ARGV[1] .. '/' .. ARGV[2], ARGV[1]) then return 1 end\n"
-    "return 0\n",
+    DROP_MEMBER "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+                "if drop(ARGV[1] .. '/' .. ARGV[2], ARGV[1]) then return 1 end\n"
+                "return 0\n",
     ""};
 
 /* KEYS: session langs gws members. ARGV: gw conn clean graceUntil */
 static tolk_redis_script_t s_speaker_gone = {
-    DROP_MEMBER
-    "local cur = redis.call('HMGET', KEYS[1], 'speakerGw', 'speakerConn')\n"
-    "if not cur[1] then return 0 end\n"
-    "drop(ARGV[1] .. '/' .. ARGV[2], ARGV[1])\n"
-    "if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 1 end\n"
-    "if ARGV[3] == '1' then return 2 end\n"
-    "redis.call('HSET', KEYS[1], 'state', 'grace', 'graceUntil', ARGV[4],\n"
-    "  'speakerGw', '', 'speakerConn', '')\n"
-    "return 3\n",
+    DROP_MEMBER "local cur = redis.call('HMGET', KEYS[1], 'speakerGw', 'speakerConn')\n"
+                "if not cur[1] then return 0 end\n"
+                "drop(ARGV[1] .. '/' .. ARGV[2], ARGV[1])\n"
+                "if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 1 end\n"
+                "if ARGV[3] == '1' then return 2 end\n"
+                "redis.call('HSET', KEYS[1], 'state', 'grace', 'graceUntil', ARGV[4],\n"
+                "  'speakerGw', '', 'speakerConn', '')\n"
+                "return 3\n",
     ""};
 
 /* KEYS: session langs gws members. ARGV: gw conn sub now */
@@ -107,13 +106,12 @@ static tolk_redis_script_t s_speaker_refresh = {
     ""};
 
 /* KEYS: session langs gws members. Returns {gateways, members} or false. */
-static tolk_redis_script_t s_end = {
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
-    "local gws = redis.call('HKEYS', KEYS[3])\n"
-    "local members = redis.call('HKEYS', KEYS[4])\n"
-    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])\n"
-    "return {gws, members}\n",
-    ""};
+static tolk_redis_script_t s_end = {"if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+                                    "local gws = redis.call('HKEYS', KEYS[3])\n"
+                                    "local members = redis.call('HKEYS', KEYS[4])\n"
+                                    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])\n"
+                                    "return {gws, members}\n",
+                                    ""};
 
 /* KEYS: session langs gws members. ARGV: now. Ends only an expired grace. */
 static tolk_redis_script_t s_end_expired = {
@@ -165,23 +163,23 @@ static void s_cmd(tolk_redis_t *r, const char *fmt, const char *a, const char *b
 }
 
 static const char *s_adjectives[] = {
-    "amber",  "ancient", "autumn", "bold",   "brave",  "bright", "calm",   "clever", "cosmic",
-    "crimson", "crystal", "curious", "dancing", "daring", "dawn", "eager", "early",  "electric",
-    "emerald", "fancy",  "fierce", "gentle", "gilded", "golden", "grand",  "happy",  "hidden",
-    "humble", "icy",     "jolly",  "kind",   "lively", "lucky",  "lunar",  "magic",  "mellow",
-    "misty",  "noble",   "olive",  "polar",  "proud",  "quick",  "quiet",  "rapid",  "royal",
-    "rustic", "scarlet", "silent", "silver", "solar",  "spring", "steady", "stormy", "sunny",
-    "swift",  "tidy",    "vivid",  "warm",   "wild",   "wise",   "witty",  "young",  "zesty",
-    "velvet"};
+    "amber",  "ancient",  "autumn",  "bold",    "brave",   "bright", "calm",    "clever",
+    "cosmic", "crimson",  "crystal", "curious", "dancing", "daring", "dawn",    "eager",
+    "early",  "electric", "emerald", "fancy",   "fierce",  "gentle", "gilded",  "golden",
+    "grand",  "happy",    "hidden",  "humble",  "icy",     "jolly",  "kind",    "lively",
+    "lucky",  "lunar",    "magic",   "mellow",  "misty",   "noble",  "olive",   "polar",
+    "proud",  "quick",    "quiet",   "rapid",   "royal",   "rustic", "scarlet", "silent",
+    "silver", "solar",    "spring",  "steady",  "stormy",  "sunny",  "swift",   "tidy",
+    "vivid",  "warm",     "wild",    "wise",    "witty",   "young",  "zesty",   "velvet"};
 static const char *s_nouns[] = {
-    "badger", "bear",   "beaver", "bison",  "canyon", "cedar",  "comet",  "condor", "coral",
-    "crane",  "delta",  "dolphin", "eagle", "falcon", "fern",   "fjord",  "forest", "fox",
-    "garden", "glacier", "harbor", "hawk",  "heron",  "island", "jaguar", "lagoon", "lake",
-    "lark",   "lion",   "lynx",   "maple",  "meadow", "meteor", "moose",  "nebula", "oak",
-    "ocean",  "orca",   "otter",  "owl",    "panda",  "pine",   "planet", "puffin", "raven",
-    "reef",   "river",  "robin",  "salmon", "sparrow", "spruce", "summit", "swan",  "tiger",
-    "tundra", "valley", "violet", "walrus", "whale",  "willow", "wolf",   "wren",   "yak",
-    "zebra"};
+    "badger", "bear",    "beaver", "bison",   "canyon", "cedar",  "comet",  "condor",
+    "coral",  "crane",   "delta",  "dolphin", "eagle",  "falcon", "fern",   "fjord",
+    "forest", "fox",     "garden", "glacier", "harbor", "hawk",   "heron",  "island",
+    "jaguar", "lagoon",  "lake",   "lark",    "lion",   "lynx",   "maple",  "meadow",
+    "meteor", "moose",   "nebula", "oak",     "ocean",  "orca",   "otter",  "owl",
+    "panda",  "pine",    "planet", "puffin",  "raven",  "reef",   "river",  "robin",
+    "salmon", "sparrow", "spruce", "summit",  "swan",   "tiger",  "tundra", "valley",
+    "violet", "walrus",  "whale",  "willow",  "wolf",   "wren",   "yak",    "zebra"};
 
 static void s_new_id(char *sid)
 {
@@ -209,8 +207,8 @@ int tolk_store_create(tolk_redis_t *r, char *sid, const char *source, const char
         s_new_id(sid);
         keys_t k;
         s_keys(&k, sid);
-        const char *argv[] = {k.session, k.langs, k.gws, k.members, sid, source, tier, sub,
-                              gw, conn_s, now_s};
+        const char *argv[] = {k.session, k.langs, k.gws, k.members, sid,  source,
+                              tier,      sub,     gw,    conn_s,    now_s};
         redisReply *rep = tolk_redis_eval(r, &s_create, 4, 7, argv);
         if (!rep || rep->type != REDIS_REPLY_INTEGER) {
             if (rep)
@@ -318,8 +316,8 @@ int tolk_store_speaker_gone(tolk_redis_t *r, const char *sid, const char *gw, ui
     char conn_s[24], until_s[24];
     snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
     snprintf(until_s, sizeof until_s, "%lld", (long long)(now_ms + (int64_t)grace_s * 1000));
-    const char *argv[] = {k.session, k.langs, k.gws, k.members, gw, conn_s, clean ? "1" : "0",
-                          until_s};
+    const char *argv[] = {k.session, k.langs,           k.gws,  k.members, gw,
+                          conn_s,    clean ? "1" : "0", until_s};
     redisReply *rep = tolk_redis_eval(r, &s_speaker_gone, 4, 4, argv);
     int rc = rep && rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : TOLK_STORE_DOWN;
     if (rep)
@@ -424,8 +422,8 @@ int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX
     return n;
 }
 
-int tolk_store_rate_check(tolk_redis_t *r, const char *key, int limit, int window_s,
-                          int64_t now_ms, bool record)
+int tolk_store_rate_check(tolk_redis_t *r, const char *key, int limit, int window_s, int64_t now_ms,
+                          bool record)
 {
     char now_s[24], window_s_ms[24], limit_s[16], member[48];
     static unsigned counter;

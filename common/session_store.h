@@ -95,8 +95,8 @@ int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX
 /* Sliding-window limiter: may `key` act again (limit per window_s)? Returns
    0 when allowed (and counts it), else the seconds until it may, or DOWN.
    count_only_failures: callers that record failures use tolk_store_rate_hit. */
-int tolk_store_rate_check(tolk_redis_t *r, const char *key, int limit, int window_s,
-                          int64_t now_ms, bool record);
+int tolk_store_rate_check(tolk_redis_t *r, const char *key, int limit, int window_s, int64_t now_ms,
+                          bool record);
 
 /* Record one event for key without checking. */
 void tolk_store_rate_hit(tolk_redis_t *r, const char *key, int window_s, int64_t now_ms);
@@ -109,8 +109,7 @@ bool tolk_language_code_valid(const char *code);
 
 /* Send one JSON message to the members of sid on every gateway listed. */
 void tolk_store_publish(tolk_gwlink_t *link, char gws[][TOLK_ID_MAX + 1], int n, const char *sid,
-                        tolk_audience_t audience, const char *json, int close_code,
-                        uint32_t flags);
+                        tolk_audience_t audience, const char *json, int close_code, uint32_t flags);
 
 /* Tell every listed gateway that sid ended: sessionEnded to every member,
    closed with 1000, unbound (so their closes do not come back as leaves). */

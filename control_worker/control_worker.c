@@ -115,8 +115,8 @@ static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json
     if (!tier)
         tier = "standard";
     if (!sub || !*sub) {
-        s_error(self, gw, conn, 401, "UNAUTHENTICATED", "the speaker is not authenticated",
-                action, 0, true);
+        s_error(self, gw, conn, 401, "UNAUTHENTICATED", "the speaker is not authenticated", action,
+                0, true);
         return;
     }
     if (!source || !tolk_language_code_valid(source)) {
@@ -125,8 +125,8 @@ static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json
         return;
     }
     if (!tolk_config_language_supported(&self->cfg, source)) {
-        s_error(self, gw, conn, 400, "UNSUPPORTED_LANGUAGE", "this source language is not supported",
-                action, 0, true);
+        s_error(self, gw, conn, 400, "UNSUPPORTED_LANGUAGE",
+                "this source language is not supported", action, 0, true);
         return;
     }
     if (strcmp(tier, "standard") && strcmp(tier, "premium")) {
@@ -151,8 +151,8 @@ static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json
     char sid[TOLK_ID_MAX + 1];
     int rc = tolk_store_create(self->redis, sid, source, tier, sub, gw, conn, tolk_now_ms());
     if (rc != TOLK_STORE_OK) {
-        s_error(self, gw, conn, 503, "SERVICE_UNAVAILABLE", "could not create the session",
-                action, 0, true);
+        s_error(self, gw, conn, 503, "SERVICE_UNAVAILABLE", "could not create the session", action,
+                0, true);
         return;
     }
     self->sessions_created++;
@@ -174,8 +174,7 @@ static void s_join_failed(control_worker_t *self, const char *client)
     tolk_store_rate_hit(self->redis, key, 60, tolk_now_ms());
 }
 
-static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t *p,
-                   bool refresh)
+static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t *p, bool refresh)
 {
     const char *action = refresh ? "refreshConnection" : "joinSession";
     const char *sid = s_str(p, "sessionId");
@@ -202,16 +201,16 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
         return;
     }
     if (!tolk_config_language_supported(&self->cfg, lang)) {
-        s_error(self, gw, conn, 400, "UNSUPPORTED_LANGUAGE", "this target language is not supported",
-                action, 0, true);
+        s_error(self, gw, conn, 400, "UNSUPPORTED_LANGUAGE",
+                "this target language is not supported", action, 0, true);
         return;
     }
     tolk_session_info_t info;
     int rc = tolk_store_join(self->redis, sid, gw, conn, lang, self->cfg.max_listeners, &info);
     if (rc == TOLK_STORE_NOT_FOUND) {
         s_join_failed(self, client);
-        s_error(self, gw, conn, 404, "SESSION_NOT_FOUND", "no live session has this id", action,
-                0, true);
+        s_error(self, gw, conn, 404, "SESSION_NOT_FOUND", "no live session has this id", action, 0,
+                true);
         return;
     }
     if (rc == TOLK_STORE_FULL) {
@@ -220,8 +219,8 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
         return;
     }
     if (rc != TOLK_STORE_OK) {
-        s_error(self, gw, conn, 503, "SERVICE_UNAVAILABLE", "could not join the session", action,
-                0, true);
+        s_error(self, gw, conn, 503, "SERVICE_UNAVAILABLE", "could not join the session", action, 0,
+                true);
         return;
     }
     s_bind(self, gw, conn, sid, TOLK_ROLE_LISTENER, lang);
@@ -252,8 +251,8 @@ static void s_speaker_refresh(control_worker_t *self, const char *gw, uint64_t c
     int rc = tolk_store_speaker_refresh(self->redis, sid, gw, conn, sub ? sub : "", tolk_now_ms(),
                                         &info);
     if (rc == TOLK_STORE_NOT_FOUND) {
-        s_error(self, gw, conn, 404, "SESSION_NOT_FOUND", "no live session has this id", action,
-                0, true);
+        s_error(self, gw, conn, 404, "SESSION_NOT_FOUND", "no live session has this id", action, 0,
+                true);
         return;
     }
     if (rc == TOLK_STORE_FORBIDDEN) {
@@ -299,8 +298,8 @@ static void s_connect(control_worker_t *self, const char *gw, const tolk_envelop
             s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS",
                     "role must be speaker or listener", action, 0, true);
     } else {
-        s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS", "unknown connect action", action,
-                0, true);
+        s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS", "unknown connect action", action, 0,
+                true);
     }
     json_decref(p);
 }
@@ -365,9 +364,8 @@ static json_t *s_change_state(control_worker_t *self, const char *sid, const cha
         state = json_pack("{s:b, s:b, s:b, s:f, s:I}", "isActive",
                           (int)tolk_reply_int(r->element[0], 1), "isPaused",
                           (int)tolk_reply_int(r->element[1], 0), "isMuted",
-                          (int)tolk_reply_int(r->element[2], 0), "volume",
-                          vol ? atof(vol) : 1.0, "lastStateChange",
-                          (json_int_t)tolk_reply_int(r->element[4], 0));
+                          (int)tolk_reply_int(r->element[2], 0), "volume", vol ? atof(vol) : 1.0,
+                          "lastStateChange", (json_int_t)tolk_reply_int(r->element[4], 0));
     }
     if (r)
         freeReplyObject(r);
@@ -515,9 +513,9 @@ static void s_message(control_worker_t *self, const char *gw, const tolk_envelop
         json_decref(msg);
         return;
     }
-    static const char *speaker_actions[] = {"endSession",     "pauseBroadcast",  "resumeBroadcast",
-                                            "muteBroadcast",  "unmuteBroadcast", "setVolume",
-                                            "speakerStateChange"};
+    static const char *speaker_actions[] = {
+        "endSession",      "pauseBroadcast", "resumeBroadcast",   "muteBroadcast",
+        "unmuteBroadcast", "setVolume",      "speakerStateChange"};
     static const char *listener_actions[] = {"pausePlayback", "resumePlayback", "changeLanguage"};
     bool known = false;
     for (size_t i = 0; i < sizeof speaker_actions / sizeof *speaker_actions; i++)

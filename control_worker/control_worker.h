@@ -12,11 +12,11 @@
 #include "statfeed.h"
 
 typedef struct {
-    tolk_config_t cfg;          /* settings */
-    char id[TOLK_ID_MAX + 1];   /* DEALER identity, unique per process */
-    tolk_redis_t *redis;        /* state */
-    tolk_gwlink_t *link;        /* the gateways */
-    tolk_statfeed_t *feed;      /* counters */
+    tolk_config_t cfg;        /* settings */
+    char id[TOLK_ID_MAX + 1]; /* DEALER identity, unique per process */
+    tolk_redis_t *redis;      /* state */
+    tolk_gwlink_t *link;      /* the gateways */
+    tolk_statfeed_t *feed;    /* counters */
     int64_t messages_in, messages_out, errors, sessions_created, sessions_ended;
 } control_worker_t;
 

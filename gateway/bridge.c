@@ -302,7 +302,8 @@ void bridge_drain(gateway_t *gw)
 void bridge_beat(gateway_t *gw)
 {
     uint64_t now = tolk_now_ns();
-    uint64_t limit = (uint64_t)gw->cfg.heartbeat_ms * (uint64_t)gw->cfg.heartbeat_misses * 1000000ULL;
+    uint64_t limit =
+        (uint64_t)gw->cfg.heartbeat_ms * (uint64_t)gw->cfg.heartbeat_misses * 1000000ULL;
     tolk_envelope_t env;
     tolk_envelope_init(&env, TOLK_KIND_HEARTBEAT);
     tolk_envelope_set_str(env.gateway, sizeof env.gateway, gw->id);
@@ -326,8 +327,8 @@ void bridge_beat(gateway_t *gw)
 
     /* registry: we are alive at this endpoint */
     int ttl_ms = gw->cfg.heartbeat_ms * gw->cfg.heartbeat_misses;
-    redisReply *r = tolk_redis_command(gw->redis, "SET tolk:gw:%s %s PX %d", gw->id, gw->endpoint,
-                                       ttl_ms);
+    redisReply *r =
+        tolk_redis_command(gw->redis, "SET tolk:gw:%s %s PX %d", gw->id, gw->endpoint, ttl_ms);
     bool ok = r && r->type != REDIS_REPLY_ERROR;
     if (r)
         freeReplyObject(r);

@@ -44,7 +44,8 @@ int frame_check_text(const char *text, size_t len, frame_verdict_t *v)
     if (!root || !json_is_object(root)) {
         json_decref(root);
         if (len > FRAME_CONTROL_MAX)
-            return s_refuse(v, 413, "PAYLOAD_TOO_LARGE", "control messages are limited to 4096 bytes");
+            return s_refuse(v, 413, "PAYLOAD_TOO_LARGE",
+                            "control messages are limited to 4096 bytes");
         return s_refuse(v, 400, "INVALID_MESSAGE", "the message is not a JSON object");
     }
     json_t *action = json_object_get(root, "action");
@@ -61,7 +62,8 @@ int frame_check_text(const char *text, size_t len, frame_verdict_t *v)
             continue;
         /* audio in JSON form carries base64 up to 32 KB: only the 128 KB cap applies */
         if (s_actions[i].route != FRAME_ROUTE_AUDIO && len > FRAME_CONTROL_MAX)
-            return s_refuse(v, 413, "PAYLOAD_TOO_LARGE", "control messages are limited to 4096 bytes");
+            return s_refuse(v, 413, "PAYLOAD_TOO_LARGE",
+                            "control messages are limited to 4096 bytes");
         v->route = s_actions[i].route;
         v->rate_limited = s_actions[i].route != FRAME_ROUTE_AUDIO;
         return 0;

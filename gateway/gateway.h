@@ -17,51 +17,51 @@
 #include <libwebsockets.h>
 #include <stdbool.h>
 
-#define GW_OUTQ_MAX    512 /* messages queued per connection before it is closed */
-#define GW_HTTP_BODY   2048
+#define GW_OUTQ_MAX     512 /* messages queued per connection before it is closed */
+#define GW_HTTP_BODY    2048
 #define GW_WORKER_KINDS 3 /* control, status, audio */
 
 typedef struct gw_session_s gw_session_t;
 
 /* A message serialised once and shared by every connection it goes to. */
 typedef struct {
-    int refs;       /* connections still holding it */
-    size_t len;     /* bytes of JSON after the LWS_PRE headroom */
-    bool binary;    /* sent as a binary frame */
-    bool partial;   /* a partial caption: may be replaced by a newer one */
+    int refs;            /* connections still holding it */
+    size_t len;          /* bytes of JSON after the LWS_PRE headroom */
+    bool binary;         /* sent as a binary frame */
+    bool partial;        /* a partial caption: may be replaced by a newer one */
     unsigned char buf[]; /* LWS_PRE headroom then the message */
 } gw_msg_t;
 
 /* One WebSocket (or HTTP request: then only http_* is used). */
 typedef struct gw_conn_s {
-    struct lws *wsi;          /* lws handle, for writes and closes */
-    uint64_t id;              /* unique within this gateway, never reused */
-    char id_hash[17];         /* what logs show instead of the id */
-    int64_t opened_ms;        /* wall clock at open, for the connection age */
-    char client_hash[17];     /* hashed peer address: per-address limits without the address */
+    struct lws *wsi;      /* lws handle, for writes and closes */
+    uint64_t id;          /* unique within this gateway, never reused */
+    char id_hash[17];     /* what logs show instead of the id */
+    int64_t opened_ms;    /* wall clock at open, for the connection age */
+    char client_hash[17]; /* hashed peer address: per-address limits without the address */
     /* session binding, set by a worker's BIND */
-    bool bound;               /* part of a session */
-    tolk_role_t role;         /* speaker or listener */
+    bool bound;       /* part of a session */
+    tolk_role_t role; /* speaker or listener */
     char session[TOLK_ID_MAX + 1];
     char lang[TOLK_LANG_MAX + 1];
-    gw_session_t *sess;       /* index entry of the session */
-    struct gw_conn_s *snext;  /* next member of the session */
-    struct gw_conn_s *sprev;  /* previous member of the session */
-    bool connecting;          /* CONNECT sent, waiting for the worker's answer */
+    gw_session_t *sess;      /* index entry of the session */
+    struct gw_conn_s *snext; /* next member of the session */
+    struct gw_conn_s *sprev; /* previous member of the session */
+    bool connecting;         /* CONNECT sent, waiting for the worker's answer */
     /* outbound */
     gw_msg_t *q[GW_OUTQ_MAX]; /* ring of messages to write */
     int qhead, qlen;          /* ring position and fill */
     int close_code;           /* close after the queue drains (0: stay open) */
     bool closing;             /* close requested; ignore further input */
     /* inbound reassembly, bounded by TOLK_PAYLOAD_MAX */
-    unsigned char *rx;        /* message being reassembled */
+    unsigned char *rx; /* message being reassembled */
     size_t rx_len, rx_cap;
     bool rx_binary;
     /* control message rate limit: token bucket */
-    double tokens;            /* messages still allowed now */
-    uint64_t tokens_ns;       /* when tokens was last refilled */
-    bool peer_clean;          /* the peer closed with 1000 */
-    bool counted;             /* counted in the connections gauge */
+    double tokens;      /* messages still allowed now */
+    uint64_t tokens_ns; /* when tokens was last refilled */
+    bool peer_clean;    /* the peer closed with 1000 */
+    bool counted;       /* counted in the connections gauge */
     /* HTTP */
     char http_body[GW_HTTP_BODY]; /* small dynamic responses */
     int http_status;
@@ -86,29 +86,29 @@ typedef struct {
 #define GW_MAX_WORKERS 256
 
 typedef struct {
-    tolk_config_t cfg;          /* settings */
-    char id[TOLK_ID_MAX + 1];   /* this gateway instance, unique across restarts */
-    struct lws_context *lws;    /* the event loop */
+    tolk_config_t cfg;        /* settings */
+    char id[TOLK_ID_MAX + 1]; /* this gateway instance, unique across restarts */
+    struct lws_context *lws;  /* the event loop */
     struct lws_vhost *vhost;
-    zsock_t *router;            /* backend the workers connect to */
+    zsock_t *router;                /* backend the workers connect to */
     char endpoint[TOLK_ID_MAX + 1]; /* its resolved address, registered in Redis */
-    struct lws *router_wsi;     /* the ROUTER's ZMQ_FD inside the lws loop */
-    tolk_redis_t *redis;        /* registry and readiness */
-    bool redis_ok;              /* the last registry refresh worked */
-    tolk_statfeed_t *feed;      /* counters */
-    zhashx_t *conns;            /* id (as string) -> gw_conn_t */
-    zhashx_t *sessions;         /* session id -> gw_session_t */
+    struct lws *router_wsi;         /* the ROUTER's ZMQ_FD inside the lws loop */
+    tolk_redis_t *redis;            /* registry and readiness */
+    bool redis_ok;                  /* the last registry refresh worked */
+    tolk_statfeed_t *feed;          /* counters */
+    zhashx_t *conns;                /* id (as string) -> gw_conn_t */
+    zhashx_t *sessions;             /* session id -> gw_session_t */
     uint64_t next_conn_id;
     gw_worker_t workers[GW_MAX_WORKERS];
     int worker_count;
-    bool kind_required[GW_WORKER_KINDS]; /* kinds that must be live for /readyz */
-    lws_sorted_usec_list_t tick_sul;  /* the 100 ms cron */
-    lws_sorted_usec_list_t drain_sul; /* drain the ROUTER soon */
-    uint64_t last_beat_ns;      /* last heartbeat/registry round */
+    bool kind_required[GW_WORKER_KINDS];  /* kinds that must be live for /readyz */
+    lws_sorted_usec_list_t tick_sul;      /* the 100 ms cron */
+    lws_sorted_usec_list_t drain_sul;     /* drain the ROUTER soon */
+    uint64_t last_beat_ns;                /* last heartbeat/registry round */
     volatile sig_atomic_t stop_requested; /* SIGTERM/SIGINT seen */
-    bool draining;              /* refusing new connections */
+    bool draining;                        /* refusing new connections */
     uint64_t drain_deadline_ns;
-    bool done;                  /* leave the loop */
+    bool done; /* leave the loop */
     /* counters mirrored into the status feed */
     int64_t connections, messages_in, messages_out, errors, sessions_local;
 } gateway_t;

@@ -28,11 +28,10 @@ static struct lws_protocols s_protocols[] = {
 
 static void s_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: tolk-gateway [--config FILE] [--help] [--version]\n\n"
-            "The WebSocket/HTTP gateway of tolk: serves /ws, /healthz and /readyz on\n"
-            "TOLK_PORT and hands messages to the workers over ZeroMQ.\n"
-            "Settings come from FILE (or $TOLK_CONFIG) and TOLK_<KEY> variables:\n");
+    fprintf(out, "usage: tolk-gateway [--config FILE] [--help] [--version]\n\n"
+                 "The WebSocket/HTTP gateway of tolk: serves /ws, /healthz and /readyz on\n"
+                 "TOLK_PORT and hands messages to the workers over ZeroMQ.\n"
+                 "Settings come from FILE (or $TOLK_CONFIG) and TOLK_<KEY> variables:\n");
 }
 
 static void s_on_signal(int sig)
@@ -216,8 +215,8 @@ int main(int argc, char **argv)
     /* the ROUTER joins the lws loop through a duplicate of its ZMQ_FD */
     lws_sock_file_fd_type fd;
     fd.filefd = dup(zsock_fd(gw->router));
-    gw->router_wsi = lws_adopt_descriptor_vhost(gw->vhost, LWS_ADOPT_RAW_FILE_DESC, fd,
-                                                "tolk-zmq", NULL);
+    gw->router_wsi =
+        lws_adopt_descriptor_vhost(gw->vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "tolk-zmq", NULL);
     if (!gw->router_wsi) {
         tolk_error("start", NULL, "cannot add the ZeroMQ socket to the event loop");
         return 1;

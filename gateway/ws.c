@@ -153,29 +153,28 @@ static void s_connect(gateway_t *gw, struct lws *wsi, gw_conn_t *c)
         goto done;
     }
     if (rc != TOLK_QUERY_OK) {
-        conn_error(gw, c, 400, "INVALID_PARAMETERS", "the connect URL could not be read", NULL,
-                   0, true);
+        conn_error(gw, c, 400, "INVALID_PARAMETERS", "the connect URL could not be read", NULL, 0,
+                   true);
         goto done;
     }
     if (!action || (strcmp(action, "createSession") && strcmp(action, "joinSession") &&
                     strcmp(action, "refreshConnection"))) {
         conn_error(gw, c, 400, "INVALID_PARAMETERS",
-                   "action must be createSession, joinSession or refreshConnection", NULL, 0,
-                   true);
+                   "action must be createSession, joinSession or refreshConnection", NULL, 0, true);
         goto done;
     }
     const char *role = tolk_query_get(&q, "role");
-    bool speaker = strcmp(action, "createSession") == 0 ||
-                   (strcmp(action, "refreshConnection") == 0 && role &&
-                    strcmp(role, "speaker") == 0);
+    bool speaker =
+        strcmp(action, "createSession") == 0 ||
+        (strcmp(action, "refreshConnection") == 0 && role && strcmp(role, "speaker") == 0);
     tolk_jwt_claims_t claims = {.sub = ""};
     if (speaker) {
         const char *token = tolk_query_get(&q, "token");
         const char *reason = "missing token";
         if (!token || tolk_jwt_verify(&g_jwt_policy, token, time(NULL), &claims, &reason) != 0) {
             tolk_warn("authenticate", c->id_hash, "speaker token refused: %s", reason);
-            conn_error(gw, c, 401, "UNAUTHENTICATED", "the speaker token is not valid", action,
-                       0, true);
+            conn_error(gw, c, 401, "UNAUTHENTICATED", "the speaker token is not valid", action, 0,
+                       true);
             goto done;
         }
     }
@@ -239,8 +238,9 @@ static void s_heartbeat(gateway_t *gw, gw_conn_t *c)
     char json[256];
     int64_t now = tolk_now_ms();
     long age_s = (long)((now - c->opened_ms) / 1000);
-    snprintf(json, sizeof json, "{\"type\":\"heartbeatAck\",\"connectionAge\":%ld,\"timestamp\":%lld}",
-             age_s, (long long)now);
+    snprintf(json, sizeof json,
+             "{\"type\":\"heartbeatAck\",\"connectionAge\":%ld,\"timestamp\":%lld}", age_s,
+             (long long)now);
     conn_send_text(gw, c, json);
     if (age_s >= gw->cfg.refresh_warning_s) {
         snprintf(json, sizeof json,
@@ -407,8 +407,7 @@ static void s_closed(gateway_t *gw, gw_conn_t *c)
     gw->connections--;
 }
 
-int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                size_t len)
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     gateway_t *gw = g_gateway;
     gw_conn_t *c = user;

@@ -136,8 +136,8 @@ static void s_clean_gateway(sweeper_t *self, const char *gw, int64_t now)
         if (!conn_s || !sid)
             continue;
         uint64_t conn = strtoull(conn_s, NULL, 10);
-        redisReply *m = tolk_redis_command(self->redis, "HGET tolk:{%s}:members %s/%s", sid, gw,
-                                           conn_s);
+        redisReply *m =
+            tolk_redis_command(self->redis, "HGET tolk:{%s}:members %s/%s", sid, gw, conn_s);
         const char *what = tolk_reply_str(m);
         bool speaker = what && strcmp(what, "S") == 0;
         if (m)

@@ -3,7 +3,7 @@
 set -e
 PACKAGES="build-essential pkg-config libczmq-dev libzmq3-dev libmsgpack-dev libhiredis-dev
  libwebsockets-dev check libsubunit-dev libjwt-dev libjansson-dev libssl-dev
- redis-server supervisor openssl curl"
+ redis-server supervisor openssl curl clang"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -38,7 +38,8 @@ static void s_setup(void)
                                          "TOLK_JWT_AUDIENCE=" AUDIENCE, "TOLK_GRACE_PERIOD_S=2",
                                          "TOLK_REFRESH_REQUIRED_S=2", "TOLK_REFRESH_WARNING_S=4",
                                          "TOLK_FAILED_JOINS_PER_MINUTE=30",
-                                         "TOLK_SESSION_CREATE_PER_HOUR=10", "TOLK_DRAIN_TIMEOUT_MS=1500", NULL}};
+                                         "TOLK_SESSION_CREATE_PER_HOUR=10",
+                                         "TOLK_DRAIN_TIMEOUT_MS=1500", NULL}};
     s_h = harness_start(&opts);
     if (!s_h) {
         fprintf(stderr, "itest_session: the system did not start\n");
@@ -55,8 +56,8 @@ static void s_teardown(void)
 
 static char *s_mint(const char *sub)
 {
-    return tolk_jwt_mint(TOLK_JWT_HS256, (const unsigned char *)SECRET, strlen(SECRET), sub,
-                         ISSUER, AUDIENCE, 3600, time(NULL));
+    return tolk_jwt_mint(TOLK_JWT_HS256, (const unsigned char *)SECRET, strlen(SECRET), sub, ISSUER,
+                         AUDIENCE, 3600, time(NULL));
 }
 
 static json_t *s_json(char *text)
@@ -90,8 +91,8 @@ static ws_client_t *s_open(int gw, const char *fmt, ...)
 static ws_client_t *s_speaker(int gw, const char *sub, char *sid)
 {
     char *token = s_mint(sub);
-    ws_client_t *c = s_open(gw, "/ws?action=createSession&sourceLanguage=en&qualityTier=standard&token=%s",
-                            token);
+    ws_client_t *c = s_open(
+        gw, "/ws?action=createSession&sourceLanguage=en&qualityTier=standard&token=%s", token);
     free(token);
     json_t *j = s_json(ws_recv_text(c, WAIT_MS));
     ck_assert_str_eq(s_get(j, "type"), "sessionCreated");
@@ -137,7 +138,7 @@ static long long s_redis_int(const char *fmt, ...)
     redisReply *r = redisvCommand(harness_redis(s_h), fmt, ap);
     va_end(ap);
     ck_assert_ptr_nonnull(r);
-    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer
+    long long v = r->type == REDIS_REPLY_INTEGER  ? r->integer
                   : r->type == REDIS_REPLY_STRING ? atoll(r->str)
                                                   : -1;
     freeReplyObject(r);
@@ -286,11 +287,14 @@ START_TEST(test_jwt_attack_list)
     snprintf(strexp, sizeof strexp,
              "{\"sub\":\"mallory\",\"iss\":\"%s\",\"aud\":\"%s\",\"exp\":\"%ld\"}", ISSUER,
              AUDIENCE, now + 600);
-    snprintf(badiss, sizeof badiss, "{\"sub\":\"mallory\",\"iss\":\"evil\",\"aud\":\"%s\",\"exp\":%ld}",
-             AUDIENCE, now + 600);
-    snprintf(badaud, sizeof badaud, "{\"sub\":\"mallory\",\"iss\":\"%s\",\"aud\":\"evil\",\"exp\":%ld}",
-             ISSUER, now + 600);
-    int n = snprintf(big, sizeof big, "{\"sub\":\"mallory\",\"iss\":\"%s\",\"aud\":\"%s\",\"exp\":%ld,\"pad\":\"",
+    snprintf(badiss, sizeof badiss,
+             "{\"sub\":\"mallory\",\"iss\":\"evil\",\"aud\":\"%s\",\"exp\":%ld}", AUDIENCE,
+             now + 600);
+    snprintf(badaud, sizeof badaud,
+             "{\"sub\":\"mallory\",\"iss\":\"%s\",\"aud\":\"evil\",\"exp\":%ld}", ISSUER,
+             now + 600);
+    int n = snprintf(big, sizeof big,
+                     "{\"sub\":\"mallory\",\"iss\":\"%s\",\"aud\":\"%s\",\"exp\":%ld,\"pad\":\"",
                      ISSUER, AUDIENCE, now + 600);
     memset(big + n, 'x', 3500);
     strcpy(big + n + 3500, "\"}");
@@ -327,9 +331,9 @@ START_TEST(test_jwt_attack_list)
     size_t count = sizeof attacks / sizeof *attacks;
     ck_assert_int_gt((int)strlen(attacks[count - 1]), 4096);
     for (size_t i = 0; i < count; i++) {
-        ws_client_t *c = s_open((int)i % 2,
-                                "/ws?action=createSession&sourceLanguage=en&qualityTier=standard&token=%s",
-                                attacks[i]);
+        ws_client_t *c = s_open(
+            (int)i % 2, "/ws?action=createSession&sourceLanguage=en&qualityTier=standard&token=%s",
+            attacks[i]);
         s_expect_refusal(c, 401, "UNAUTHENTICATED");
         ws_destroy(&c);
     }
@@ -412,7 +416,8 @@ START_TEST(test_bad_frames_and_rate_limit)
     ws_send_text(spk, "{\"action\":\"teleport\"}");
     s_expect_error(spk, 400, "INVALID_ACTION");
     char big[5000];
-    snprintf(big, sizeof big, "{\"action\":\"setVolume\",\"volumeLevel\":0.5,\"pad\":\"%04500d\"}", 0);
+    snprintf(big, sizeof big, "{\"action\":\"setVolume\",\"volumeLevel\":0.5,\"pad\":\"%04500d\"}",
+             0);
     ws_send_text(spk, big);
     s_expect_error(spk, 413, "PAYLOAD_TOO_LARGE");
     ws_send_text(l, "{\"action\":\"pauseBroadcast\"}");
@@ -498,7 +503,8 @@ START_TEST(test_listener_leave_and_refresh)
     ws_destroy(&a);
     ck_assert_int_eq(s_wait_int(1, "HGET tolk:{%s}:session listenerCount", sid), 1);
     /* b refreshes onto the other gateway, then drops the old connection */
-    ws_client_t *b2 = s_open(0, "/ws?action=refreshConnection&sessionId=%s&role=listener&targetLanguage=es", sid);
+    ws_client_t *b2 =
+        s_open(0, "/ws?action=refreshConnection&sessionId=%s&role=listener&targetLanguage=es", sid);
     json_t *j = s_json(ws_recv_text(b2, WAIT_MS));
     ck_assert_str_eq(s_get(j, "type"), "connectionRefreshComplete");
     json_decref(j);
@@ -587,7 +593,8 @@ START_TEST(test_control_worker_killed_under_traffic)
        answered, and at most the one in flight at the kill may need asking twice. */
     int retries = 0;
     for (int i = 0; i < 20; i++) {
-        const char *ask = i % 2 ? "{\"action\":\"resumeBroadcast\"}" : "{\"action\":\"pauseBroadcast\"}";
+        const char *ask =
+            i % 2 ? "{\"action\":\"resumeBroadcast\"}" : "{\"action\":\"pauseBroadcast\"}";
         const char *want = i % 2 ? "broadcastResumed" : "broadcastPaused";
         char *m = NULL;
         for (int attempt = 0; attempt < 3 && !m; attempt++) {
@@ -653,7 +660,8 @@ START_TEST(test_failed_joins_rate_limited)
     /* runs last: it spends this address's failed-join budget (30 per minute) */
     int limited = 0;
     for (int i = 0; i < 40 && !limited; i++) {
-        ws_client_t *c = s_open(i % 2, "/ws?action=joinSession&sessionId=lost-code-%03d&targetLanguage=es", 100 + i);
+        ws_client_t *c = s_open(
+            i % 2, "/ws?action=joinSession&sessionId=lost-code-%03d&targetLanguage=es", 100 + i);
         json_t *j = s_json(ws_recv_text(c, WAIT_MS));
         if (strcmp(s_get(j, "code"), "RATE_LIMIT_EXCEEDED") == 0) {
             limited = i;
@@ -671,10 +679,13 @@ END_TEST
 START_TEST(test_health_and_readiness)
 {
     char body[1024];
-    ck_assert_int_eq(http_get("127.0.0.1", harness_gateway_port(s_h, 0), "/healthz", body, sizeof body), 200);
-    ck_assert_int_eq(http_get("127.0.0.1", harness_gateway_port(s_h, 1), "/readyz", body, sizeof body), 200);
+    ck_assert_int_eq(
+        http_get("127.0.0.1", harness_gateway_port(s_h, 0), "/healthz", body, sizeof body), 200);
+    ck_assert_int_eq(
+        http_get("127.0.0.1", harness_gateway_port(s_h, 1), "/readyz", body, sizeof body), 200);
     ck_assert_ptr_nonnull(strstr(body, "\"ready\":true"));
-    ck_assert_int_eq(http_get("127.0.0.1", harness_gateway_port(s_h, 0), "/nothing", body, sizeof body), 404);
+    ck_assert_int_eq(
+        http_get("127.0.0.1", harness_gateway_port(s_h, 0), "/nothing", body, sizeof body), 404);
 }
 END_TEST
 
@@ -719,7 +730,8 @@ START_TEST(test_gateway_drains_on_sigterm)
     ws_destroy(&l);
     ck_assert_int_eq(s_wait_int(0, "HGET tolk:{%s}:session listenerCount", sid), 0);
     /* the listener comes back through the other gateway */
-    ws_client_t *back = s_open(0, "/ws?action=refreshConnection&sessionId=%s&role=listener&targetLanguage=es", sid);
+    ws_client_t *back =
+        s_open(0, "/ws?action=refreshConnection&sessionId=%s&role=listener&targetLanguage=es", sid);
     j = s_json(ws_recv_text(back, WAIT_MS));
     ck_assert_str_eq(s_get(j, "type"), "connectionRefreshComplete");
     json_decref(j);
