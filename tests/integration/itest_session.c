@@ -449,8 +449,10 @@ START_TEST(test_bad_frames_and_rate_limit)
             limited++;
         json_decref(j);
     }
-    ck_assert_int_eq(acks, 10);
-    ck_assert_int_eq(limited, 5);
+    /* the burst of 10, plus at most one token refilled while the 15 arrive */
+    ck_assert_int_ge(acks, 10);
+    ck_assert_int_le(acks, 11);
+    ck_assert_int_eq(limited, 15 - acks);
     /* over 128 KB: closed with 1009 */
     size_t huge = 129 * 1024;
     char *h = malloc(huge);
