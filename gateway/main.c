@@ -5,12 +5,12 @@
     flag; the 100 ms cron turns SIGTERM into a drain: refuse new
     connections, ask every client to refresh, wait a bounded time, close.
 */
+#include "cli.h"
 #include "gateway.h"
 #include "ids.h"
 #include "jwt_check.h"
 #include "log.h"
 
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,14 +25,6 @@ static struct lws_protocols s_protocols[] = {
     {"tolk-zmq", zmq_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
-
-static void s_usage(FILE *out)
-{
-    fprintf(out, "usage: tolk-gateway [--config FILE] [--help] [--version]\n\n"
-                 "The WebSocket/HTTP gateway of tolk: serves /ws, /healthz and /readyz on\n"
-                 "TOLK_PORT and hands messages to the workers over ZeroMQ.\n"
-                 "Settings come from FILE (or $TOLK_CONFIG) and TOLK_<KEY> variables:\n");
-}
 
 static void s_on_signal(int sig)
 {
@@ -136,41 +128,14 @@ static void s_lws_log(int level, const char *line)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
-    const char *config_path = NULL;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
-        switch (opt) {
-            case 'c':
-                config_path = optarg;
-                break;
-            case 'V':
-                printf("tolk-gateway %s\n", TOLK_VERSION);
-                return 0;
-            case 'h': {
-                tolk_config_t cfg;
-                char err[256];
-                s_usage(stdout);
-                if (tolk_config_load(&cfg, config_path, err, sizeof err) == 0)
-                    tolk_config_print(&cfg, stdout);
-                return 0;
-            }
-            default:
-                s_usage(stderr);
-                return 2;
-        }
-    }
-
     static gateway_t gateway;
     gateway_t *gw = &gateway;
-    char err[256];
-    if (tolk_config_load(&gw->cfg, config_path, err, sizeof err) != 0) {
-        fprintf(stderr, "tolk-gateway: %s\n", err);
-        return 1;
-    }
+    int rc = tolk_cli_start(argc, argv, "tolk-gateway",
+                            "The WebSocket/HTTP gateway of tolk: serves /ws, /healthz and /readyz\n"
+                            "on TOLK_PORT and hands messages to the workers over ZeroMQ.",
+                            &gw->cfg);
+    if (rc != TOLK_CLI_CONTINUE)
+        return rc;
     tolk_log_init("gateway", gw->cfg.log_level);
     if (s_load_jwt(&gw->cfg) != 0)
         return 1;
