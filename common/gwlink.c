@@ -18,6 +18,7 @@ struct tolk_gwlink_t {
     gw_t gws[TOLK_GWLINK_MAX];             /* followed gateways */
     int count;                             /* used entries of gws */
     zmq_pollitem_t items[TOLK_GWLINK_MAX]; /* poll set matching gws */
+    int next_read;                         /* where the next scan starts, so no gateway starves */
 };
 
 tolk_gwlink_t *tolk_gwlink_new(const char *kind, const char *worker_id)
@@ -163,8 +164,10 @@ int tolk_gwlink_recv(tolk_gwlink_t *self, int timeout_ms, zframe_t **frame, cons
     int rc = zmq_poll(self->items, self->count, timeout_ms);
     if (rc < 0)
         return -1;
-    for (int i = 0; i < self->count; i++) {
+    for (int k = 0; k < self->count; k++) {
+        int i = (self->next_read + k) % self->count;
         if (self->items[i].revents & ZMQ_POLLIN) {
+            self->next_read = (i + 1) % self->count;
             zmsg_t *msg = zmsg_recv_nowait(self->gws[i].dealer);
             if (!msg)
                 continue;
