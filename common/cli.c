@@ -5,8 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-int tolk_cli_start(int argc, char **argv, const char *name, const char *about,
-                   tolk_config_t *cfg)
+int tolk_cli_start(int argc, char **argv, const char *name, const char *about, tolk_config_t *cfg)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},

@@ -15,7 +15,6 @@
    and load cfg. Returns TOLK_CLI_CONTINUE, or the exit status main()
    should return now (0 after --help/--version, 1 on bad settings, 2 on
    bad arguments). */
-int tolk_cli_start(int argc, char **argv, const char *name, const char *about,
-                   tolk_config_t *cfg);
+int tolk_cli_start(int argc, char **argv, const char *name, const char *about, tolk_config_t *cfg);
 
 #endif

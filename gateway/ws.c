@@ -458,6 +458,8 @@ void ws_drain_all(gateway_t *gw)
 {
     char json[256];
     for (gw_conn_t *c = zhashx_first(gw->conns); c; c = zhashx_next(gw->conns)) {
+        if (!c->bound)
+            continue; /* not in a session yet: nothing to refresh, it is closed at the deadline */
         snprintf(json, sizeof json,
                  "{\"type\":\"connectionRefreshRequired\",\"sessionId\":\"%s\",\"role\":\"%s\","
                  "\"reason\":\"serverShutdown\",\"timestamp\":%lld}",

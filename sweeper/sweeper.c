@@ -39,6 +39,11 @@ void sweeper_destroy(sweeper_t **self_p)
         return;
     sweeper_t *self = *self_p;
     tolk_gwlink_destroy(&self->link);
+    if (self->feed && self->redis) {
+        redisContext *rc = tolk_redis_context(self->redis);
+        if (rc)
+            tolk_statfeed_unregister(self->feed, rc);
+    }
     tolk_statfeed_destroy(&self->feed);
     tolk_redis_destroy(&self->redis);
     free(self);
