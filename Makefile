@@ -10,7 +10,7 @@ DESTDIR ?=
 SAN     ?= 0
 .DEFAULT_GOAL := all
 
-PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson openssl
+PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson openssl libcurl pocketsphinx sphinxbase
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -51,8 +51,14 @@ $(BUILD)/bin/tolk-%: $(BUILD)/tools/tolk-%.o $(LIBTOLK)
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/support/*.c))
 CHECK_LIBS  := $(shell pkg-config --libs check 2>/dev/null)
-# program modules that are pure functions, unit tested on their own
-PROGRAM_LIB_OBJ := $(BUILD)/gateway/frame.o
+# program modules unit tested on their own (an archive: a test links only what it uses)
+PROGRAM_LIB_OBJ := $(BUILD)/gateway/frame.o \
+    $(patsubst %.c,$(BUILD)/%.o,$(filter-out audio_worker/main.c,$(wildcard audio_worker/*.c)))
+PROGRAM_LIB     := $(BUILD)/libprograms.a
+$(PROGRAM_LIB): $(PROGRAM_LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
 
 # every fuzz target's saved corpus is replayed by the ordinary suites
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -70,7 +76,7 @@ $(LIBTOLK): $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(PROGRAM_LIB_OBJ) $(LIBTOLK)
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(PROGRAM_LIB) $(LIBTOLK)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
@@ -80,7 +86,7 @@ $(BUILD)/tests/itest_%: $(BUILD)/tests/integration/itest_%.o $(SUPPORT_OBJ) $(LI
 
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/itest_*.c))
 
-$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(PROGRAM_LIB_OBJ) $(LIBTOLK)
+$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(PROGRAM_LIB) $(LIBTOLK)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -67,6 +67,19 @@ static const field_t s_fields[] = {
     FI(heartbeat_ms),
     FI(heartbeat_misses),
     FI(sweep_interval_ms),
+    FI(status_period_s),
+    FI(status_change_pct),
+    FI(status_rate_per_s),
+    FI(status_poll_ms),
+    FI(audio_rate_per_s),
+    FI(audio_warn_after_s),
+    FI(audio_close_after_s),
+    FS(source_languages),
+    FS(asr_engine),
+    FS(asr_model_dir),
+    FS(apy_url),
+    FI(apy_timeout_ms),
+    FS(pivot_language),
     FS(log_level),
 };
 #define FIELD_COUNT (sizeof(s_fields) / sizeof(s_fields[0]))
@@ -98,6 +111,19 @@ static void s_defaults(tolk_config_t *cfg)
     cfg->heartbeat_ms = 1000;
     cfg->heartbeat_misses = 3;
     cfg->sweep_interval_ms = 1000;
+    cfg->status_period_s = 30;
+    cfg->status_change_pct = 10;
+    cfg->status_rate_per_s = 2;
+    cfg->status_poll_ms = 250;
+    cfg->audio_rate_per_s = 50;
+    cfg->audio_warn_after_s = 5;
+    cfg->audio_close_after_s = 30;
+    strcpy(cfg->source_languages, "en");
+    strcpy(cfg->asr_engine, "pocketsphinx");
+    strcpy(cfg->asr_model_dir, "/usr/share/pocketsphinx/model/en-us");
+    strcpy(cfg->apy_url, "http://127.0.0.1:2737");
+    cfg->apy_timeout_ms = 2000;
+    strcpy(cfg->pivot_language, "es");
     strcpy(cfg->log_level, "info");
 }
 

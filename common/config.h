@@ -52,6 +52,22 @@ typedef struct {
     int heartbeat_ms;     /* worker and gateway beat interval */
     int heartbeat_misses; /* beats missed before a peer is dead */
     int sweep_interval_ms;
+    /* status pushes (status_worker) */
+    int status_period_s;    /* periodic sessionStatus to the speaker */
+    int status_change_pct;  /* listener count change that triggers a push */
+    int status_rate_per_s;  /* getSessionStatus queries per speaker */
+    int status_poll_ms;     /* how often the status worker looks for due pushes */
+    /* audio (gateway checks, audio_worker) */
+    int audio_rate_per_s;    /* chunks per speaker, sliding 1 s window */
+    int audio_warn_after_s;  /* continuous violation before a warning */
+    int audio_close_after_s; /* continuous violation before closing (4429) */
+    char source_languages[128];     /* what speakers may speak: the recognisers' languages */
+    char asr_engine[32];            /* recogniser: "pocketsphinx" */
+    char asr_model_dir[TOLK_CONFIG_STR]; /* acoustic model, dictionary, language model */
+    /* translation (audio_worker) */
+    char apy_url[TOLK_CONFIG_STR]; /* Apertium APy base URL */
+    int apy_timeout_ms;            /* per request */
+    char pivot_language[8];        /* reach more targets through this one */
     /* logging */
     char log_level[16]; /* debug, info, warn, error */
 } tolk_config_t;

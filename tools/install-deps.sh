@@ -3,7 +3,10 @@
 set -e
 PACKAGES="build-essential pkg-config libczmq-dev libzmq3-dev libmsgpack-dev libhiredis-dev
  libwebsockets-dev check libsubunit-dev libjwt-dev libjansson-dev libssl-dev
- redis-server supervisor openssl curl clang"
+ redis-server supervisor openssl curl clang
+ libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx pocketsphinx-en-us
+ pocketsphinx-testdata apertium-apy apertium-en-es apertium-en-ca apertium-en-gl apertium-eo-en
+ apertium-fr-es apertium-es-pt apertium-es-it apertium-es-ro"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
