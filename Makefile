@@ -52,7 +52,7 @@ UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/
 SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/support/*.c))
 CHECK_LIBS  := $(shell pkg-config --libs check 2>/dev/null)
 # program modules unit tested on their own (an archive: a test links only what it uses)
-PROGRAM_LIB_OBJ := $(BUILD)/gateway/frame.o \
+PROGRAM_LIB_OBJ := $(BUILD)/gateway/frame.o $(BUILD)/gateway/audio_check.o \
     $(patsubst %.c,$(BUILD)/%.o,$(filter-out audio_worker/main.c,$(wildcard audio_worker/*.c)))
 PROGRAM_LIB     := $(BUILD)/libprograms.a
 $(PROGRAM_LIB): $(PROGRAM_LIB_OBJ)
@@ -98,7 +98,7 @@ fuzz:
 	    mkdir -p build-fuzz/corpus/$$name && \
 	    clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
 	        -DTOLK_VERSION=\"$(VERSION)\" -Icommon -Igateway \
-	        $$(pkg-config --cflags $(PKGS)) tests/fuzz/fuzz_$$name.c common/*.c gateway/frame.c \
+	        $$(pkg-config --cflags $(PKGS)) tests/fuzz/fuzz_$$name.c common/*.c gateway/frame.c gateway/audio_check.c \
 	        $$(pkg-config --libs $(PKGS)) -lm -o build-fuzz/fuzz_$$name && \
 	    build-fuzz/fuzz_$$name -max_total_time=$(FUZZ_TIME) -malloc_limit_mb=256 \
 	        -rss_limit_mb=1024 -max_len=140000 -print_final_stats=1 \

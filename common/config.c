@@ -233,14 +233,19 @@ int tolk_config_load(tolk_config_t *cfg, const char *path, char *err, size_t err
 
 bool tolk_config_language_supported(const tolk_config_t *cfg, const char *lang)
 {
-    size_t n = strlen(lang);
+    return tolk_csv_has(cfg->languages, lang);
+}
+
+bool tolk_csv_has(const char *csv, const char *item)
+{
+    size_t n = strlen(item);
     if (n == 0)
         return false;
-    const char *p = cfg->languages;
+    const char *p = csv;
     while (*p) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == n && strncmp(p, lang, n) == 0)
+        if (len == n && strncmp(p, item, n) == 0)
             return true;
         if (!e)
             break;

@@ -53,16 +53,16 @@ typedef struct {
     int heartbeat_misses; /* beats missed before a peer is dead */
     int sweep_interval_ms;
     /* status pushes (status_worker) */
-    int status_period_s;    /* periodic sessionStatus to the speaker */
-    int status_change_pct;  /* listener count change that triggers a push */
-    int status_rate_per_s;  /* getSessionStatus queries per speaker */
-    int status_poll_ms;     /* how often the status worker looks for due pushes */
+    int status_period_s;   /* periodic sessionStatus to the speaker */
+    int status_change_pct; /* listener count change that triggers a push */
+    int status_rate_per_s; /* getSessionStatus queries per speaker */
+    int status_poll_ms;    /* how often the status worker looks for due pushes */
     /* audio (gateway checks, audio_worker) */
-    int audio_rate_per_s;    /* chunks per speaker, sliding 1 s window */
-    int audio_warn_after_s;  /* continuous violation before a warning */
-    int audio_close_after_s; /* continuous violation before closing (4429) */
-    char source_languages[128];     /* what speakers may speak: the recognisers' languages */
-    char asr_engine[32];            /* recogniser: "pocketsphinx" */
+    int audio_rate_per_s;                /* chunks per speaker, sliding 1 s window */
+    int audio_warn_after_s;              /* continuous violation before a warning */
+    int audio_close_after_s;             /* continuous violation before closing (4429) */
+    char source_languages[128];          /* what speakers may speak: the recognisers' languages */
+    char asr_engine[32];                 /* recogniser: "pocketsphinx" */
     char asr_model_dir[TOLK_CONFIG_STR]; /* acoustic model, dictionary, language model */
     /* translation (audio_worker) */
     char apy_url[TOLK_CONFIG_STR]; /* Apertium APy base URL */
@@ -82,6 +82,9 @@ int tolk_config_set(tolk_config_t *cfg, const char *key, const char *value);
 
 /* True when lang is in the comma separated supported list. */
 bool tolk_config_language_supported(const tolk_config_t *cfg, const char *lang);
+
+/* True when item is one of the entries of a comma separated list. */
+bool tolk_csv_has(const char *csv, const char *item);
 
 /* Print every key with its current value (secrets masked), for --help. */
 void tolk_config_print(const tolk_config_t *cfg, void *file);

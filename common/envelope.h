@@ -65,6 +65,11 @@ typedef enum {
 #define TOLK_FLAG_CLEAN   0x1 /* DISCONNECT: the peer closed with 1000 (or the server did) */
 #define TOLK_FLAG_UNBIND  0x2 /* SEND/PUBLISH: forget the session binding after delivery */
 #define TOLK_FLAG_PARTIAL 0x4 /* PUBLISH: a partial caption, may replace an unsent one */
+/* PUBLISH/BIND: the message carries the session's broadcast state, so the
+   gateway learns it with the notification itself and drops a paused or
+   muted speaker's audio at the edge, in the same order the speaker sees */
+#define TOLK_FLAG_STATE     0x8
+#define TOLK_FLAG_AUDIO_OFF 0x10 /* with STATE: paused or muted, audio is dropped */
 
 /* A decoded (or to-be-encoded) envelope. Strings are NUL terminated copies;
    payload points into the decoded buffer and lives as long as it does. */

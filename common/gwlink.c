@@ -13,12 +13,12 @@ typedef struct {
 } gw_t;
 
 struct tolk_gwlink_t {
-    char kind[16];                         /* what we announce in READY */
-    char id[TOLK_ID_MAX + 1];              /* our DEALER identity */
-    gw_t gws[TOLK_GWLINK_MAX];             /* followed gateways */
-    int count;                             /* used entries of gws */
-    zmq_pollitem_t items[TOLK_GWLINK_MAX]; /* poll set matching gws */
-    int next_read;                         /* where the next scan starts, so no gateway starves */
+    char kind[16];                                                 /* what we announce in READY */
+    char id[TOLK_ID_MAX + 1];                                      /* our DEALER identity */
+    gw_t gws[TOLK_GWLINK_MAX];                                     /* followed gateways */
+    int count;                                                     /* used entries of gws */
+    zmq_pollitem_t items[TOLK_GWLINK_MAX + TOLK_GWLINK_EXTRA_MAX]; /* gws, then a caller's extras */
+    int next_read; /* where the next scan starts, so no gateway starves */
 };
 
 tolk_gwlink_t *tolk_gwlink_new(const char *kind, const char *worker_id)
@@ -150,8 +150,16 @@ int tolk_gwlink_tick(tolk_gwlink_t *self, tolk_redis_t *redis)
 
 int tolk_gwlink_recv(tolk_gwlink_t *self, int timeout_ms, zframe_t **frame, const char **gateway_id)
 {
+    return tolk_gwlink_recv_with(self, timeout_ms, NULL, 0, frame, gateway_id);
+}
+
+int tolk_gwlink_recv_with(tolk_gwlink_t *self, int timeout_ms, zmq_pollitem_t *extra, int n_extra,
+                          zframe_t **frame, const char **gateway_id)
+{
     *frame = NULL;
-    if (self->count == 0) {
+    if (n_extra > TOLK_GWLINK_EXTRA_MAX)
+        n_extra = TOLK_GWLINK_EXTRA_MAX;
+    if (self->count == 0 && n_extra == 0) {
         zclock_sleep(timeout_ms);
         return zsys_interrupted ? -1 : 0;
     }
@@ -161,9 +169,15 @@ int tolk_gwlink_recv(tolk_gwlink_t *self, int timeout_ms, zframe_t **frame, cons
         self->items[i].events = ZMQ_POLLIN;
         self->items[i].revents = 0;
     }
-    int rc = zmq_poll(self->items, self->count, timeout_ms);
+    for (int i = 0; i < n_extra; i++) {
+        self->items[self->count + i] = extra[i];
+        self->items[self->count + i].revents = 0;
+    }
+    int rc = zmq_poll(self->items, self->count + n_extra, timeout_ms);
     if (rc < 0)
         return -1;
+    for (int i = 0; i < n_extra; i++)
+        extra[i].revents = self->items[self->count + i].revents;
     for (int k = 0; k < self->count; k++) {
         int i = (self->next_read + k) % self->count;
         if (self->items[i].revents & ZMQ_POLLIN) {

@@ -35,6 +35,14 @@ int tolk_gwlink_tick(tolk_gwlink_t *self, tolk_redis_t *redis);
 int tolk_gwlink_recv(tolk_gwlink_t *self, int timeout_ms, zframe_t **frame,
                      const char **gateway_id);
 
+/* tolk_gwlink_recv that also waits on extra poll items (the fds of another
+   event source, such as libcurl's); their revents are set on return, so
+   the caller acts on them whatever this returns. At most
+   TOLK_GWLINK_EXTRA_MAX extra items. */
+#define TOLK_GWLINK_EXTRA_MAX 64
+int tolk_gwlink_recv_with(tolk_gwlink_t *self, int timeout_ms, zmq_pollitem_t *extra, int n_extra,
+                          zframe_t **frame, const char **gateway_id);
+
 /* Send env to one gateway, never blocking. Returns 0, or -1 when that
    gateway is unknown or its queue is full. */
 int tolk_gwlink_send(tolk_gwlink_t *self, const char *gateway_id, const tolk_envelope_t *env);

@@ -63,7 +63,7 @@ static void s_error(control_worker_t *self, const char *gw, uint64_t conn, int s
 }
 
 static void s_bind(control_worker_t *self, const char *gw, uint64_t conn, const char *sid,
-                   tolk_role_t role, const char *lang)
+                   tolk_role_t role, const char *lang, uint32_t flags)
 {
     tolk_envelope_t env;
     tolk_envelope_init(&env, TOLK_KIND_BIND);
@@ -72,12 +72,13 @@ static void s_bind(control_worker_t *self, const char *gw, uint64_t conn, const 
     tolk_envelope_set_str(env.session, sizeof env.session, sid);
     env.role = role;
     tolk_envelope_set_str(env.lang, sizeof env.lang, lang ? lang : "");
+    env.flags = flags;
     tolk_gwlink_send(self->link, gw, &env);
 }
 
 /* Publish to every gateway hosting members of sid. */
 static void s_publish(control_worker_t *self, const char *sid, tolk_audience_t audience,
-                      json_t *obj)
+                      json_t *obj, uint32_t flags)
 {
     char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];
     int n = tolk_store_gateways(self->redis, sid, gws, TOLK_STORE_MAX_GWS);
@@ -85,10 +86,17 @@ static void s_publish(control_worker_t *self, const char *sid, tolk_audience_t a
     char *text = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
     if (text && n > 0) {
-        tolk_store_publish(self->link, gws, n, sid, audience, text, 0, 0);
+        tolk_store_publish(self->link, gws, n, sid, audience, text, 0, flags);
         self->messages_out += n;
     }
     free(text);
+}
+
+/* The BIND/PUBLISH flags that tell a gateway whether the speaker's audio
+   is to be dropped (paused or muted). */
+static uint32_t s_state_flags(bool paused, bool muted)
+{
+    return TOLK_FLAG_STATE | (paused || muted ? TOLK_FLAG_AUDIO_OFF : 0);
 }
 
 static json_t *s_broadcast_state(const tolk_session_info_t *info)
@@ -99,6 +107,35 @@ static json_t *s_broadcast_state(const tolk_session_info_t *info)
 }
 
 /* ----------------------------------------------------------- connect */
+
+/* Is lang a language listeners may choose? The audio workers publish what
+   the translator reaches from each source language (tolk:targets:<src>);
+   until one has, the configured list stands in. Cached for a few seconds:
+   a join must not cost an extra round trip. */
+static bool s_target_supported(control_worker_t *self, const char *lang)
+{
+    int64_t now = tolk_now_ms();
+    if (now - self->targets_read_ms >= 5000) {
+        self->targets_read_ms = now;
+        char sources[sizeof self->cfg.source_languages], all[sizeof self->targets] = "";
+        snprintf(sources, sizeof sources, "%s", self->cfg.source_languages);
+        for (char *save = NULL, *src = strtok_r(sources, ",", &save); src;
+             src = strtok_r(NULL, ",", &save)) {
+            redisReply *r = tolk_redis_command(self->redis, "GET tolk:targets:%s", src);
+            const char *t = tolk_reply_str(r);
+            if (t && strlen(all) + strlen(t) + 2 < sizeof all) {
+                if (all[0])
+                    strcat(all, ",");
+                strcat(all, t);
+            }
+            if (r)
+                freeReplyObject(r);
+        }
+        snprintf(self->targets, sizeof self->targets, "%s", all);
+    }
+    return self->targets[0] ? tolk_csv_has(self->targets, lang)
+                            : tolk_config_language_supported(&self->cfg, lang);
+}
 
 static const char *s_str(json_t *obj, const char *key)
 {
@@ -124,7 +161,7 @@ static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json
                 "sourceLanguage must be an ISO 639-1 code", action, 0, true);
         return;
     }
-    if (!tolk_config_language_supported(&self->cfg, source)) {
+    if (!tolk_csv_has(self->cfg.source_languages, source)) {
         s_error(self, gw, conn, 400, "UNSUPPORTED_LANGUAGE",
                 "this source language is not supported", action, 0, true);
         return;
@@ -156,7 +193,7 @@ static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json
         return;
     }
     self->sessions_created++;
-    s_bind(self, gw, conn, sid, TOLK_ROLE_SPEAKER, source);
+    s_bind(self, gw, conn, sid, TOLK_ROLE_SPEAKER, source, s_state_flags(false, false));
     char url[TOLK_CONFIG_STR + TOLK_ID_MAX + 16];
     snprintf(url, sizeof url, "%s/listen/%s", self->cfg.public_url, sid);
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "type", "sessionCreated", "sessionId",
@@ -200,7 +237,7 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
                 "targetLanguage must be an ISO 639-1 code", action, 0, true);
         return;
     }
-    if (!tolk_config_language_supported(&self->cfg, lang)) {
+    if (!s_target_supported(self, lang)) {
         s_error(self, gw, conn, 400, "UNSUPPORTED_LANGUAGE",
                 "this target language is not supported", action, 0, true);
         return;
@@ -223,7 +260,8 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
                 true);
         return;
     }
-    s_bind(self, gw, conn, sid, TOLK_ROLE_LISTENER, lang);
+    s_bind(self, gw, conn, sid, TOLK_ROLE_LISTENER, lang,
+           s_state_flags(info.is_paused, info.is_muted));
     json_t *o;
     if (refresh)
         o = json_pack("{s:s, s:s, s:s, s:s}", "type", "connectionRefreshComplete", "sessionId", sid,
@@ -265,7 +303,8 @@ static void s_speaker_refresh(control_worker_t *self, const char *gw, uint64_t c
                 action, 0, true);
         return;
     }
-    s_bind(self, gw, conn, sid, TOLK_ROLE_SPEAKER, info.source_language);
+    s_bind(self, gw, conn, sid, TOLK_ROLE_SPEAKER, info.source_language,
+           s_state_flags(info.is_paused, info.is_muted));
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "type", "connectionRefreshComplete",
                           "sessionId", sid, "role", "speaker", "sourceLanguage",
                           info.source_language, "listenerCount", (int)info.listener_count);
@@ -273,7 +312,7 @@ static void s_speaker_refresh(control_worker_t *self, const char *gw, uint64_t c
     s_reply_obj(self, gw, conn, o, 0, 0);
     if (info.in_grace)
         s_publish(self, sid, TOLK_AUDIENCE_LISTENERS,
-                  json_pack("{s:s, s:s}", "type", "speakerReconnected", "sessionId", sid));
+                  json_pack("{s:s, s:s}", "type", "speakerReconnected", "sessionId", sid), 0);
 }
 
 static void s_connect(control_worker_t *self, const char *gw, const tolk_envelope_t *env)
@@ -330,7 +369,8 @@ static void s_disconnect(control_worker_t *self, const char *gw, const tolk_enve
         else if (rc == TOLK_SPEAKER_GONE_GRACE)
             s_publish(self, env->session, TOLK_AUDIENCE_LISTENERS,
                       json_pack("{s:s, s:s, s:i}", "type", "speakerDisconnected", "sessionId",
-                                env->session, "gracePeriod", self->cfg.grace_period_s));
+                                env->session, "gracePeriod", self->cfg.grace_period_s),
+                      0);
     } else {
         tolk_store_leave(self->redis, env->session, gw, env->conn);
     }
@@ -388,8 +428,10 @@ static void s_state_message(control_worker_t *self, const char *gw, const tolk_e
         json_object_set(o, "volumeLevel", json_object_get(state, "volume"));
     if (strcmp(type, "speakerStateChanged") == 0)
         json_object_set(o, "state", state);
+    uint32_t flags = s_state_flags(json_is_true(json_object_get(state, "isPaused")),
+                                   json_is_true(json_object_get(state, "isMuted")));
     json_decref(state);
-    s_publish(self, env->session, TOLK_AUDIENCE_ALL, o);
+    s_publish(self, env->session, TOLK_AUDIENCE_ALL, o, flags);
 }
 
 static bool s_is_number(json_t *v)
@@ -478,8 +520,7 @@ static void s_listener_action(control_worker_t *self, const char *gw, const tolk
     }
     /* changeLanguage */
     const char *lang = s_str(msg, "targetLanguage");
-    if (!lang || !tolk_language_code_valid(lang) ||
-        !tolk_config_language_supported(&self->cfg, lang)) {
+    if (!lang || !tolk_language_code_valid(lang) || !s_target_supported(self, lang)) {
         s_error(self, gw, env->conn, 400, "UNSUPPORTED_LANGUAGE",
                 "this target language is not supported", action, 0, false);
         return;
@@ -495,7 +536,7 @@ static void s_listener_action(control_worker_t *self, const char *gw, const tolk
                 false);
         return;
     }
-    s_bind(self, gw, env->conn, env->session, TOLK_ROLE_LISTENER, lang);
+    s_bind(self, gw, env->conn, env->session, TOLK_ROLE_LISTENER, lang, 0);
     s_reply_obj(self, gw, env->conn,
                 json_pack("{s:s, s:s, s:s, s:s}", "type", "languageChanged", "sessionId",
                           env->session, "targetLanguage", lang, "previousLanguage", env->lang),

@@ -166,6 +166,8 @@ static void s_publish(gateway_t *gw, const tolk_envelope_t *env)
     gw_session_t *s = index_session(gw, env->session);
     if (!s)
         return;
+    if (env->flags & TOLK_FLAG_STATE)
+        s->audio_off = (env->flags & TOLK_FLAG_AUDIO_OFF) != 0;
     gw_msg_t *m = msg_new(env->payload, env->payload_len, false);
     if (!m)
         return;
@@ -239,6 +241,8 @@ static void s_dispatch(gateway_t *gw, const char *worker_id, const tolk_envelope
             }
             c->connecting = false;
             index_bind(gw, c, env->session, (tolk_role_t)env->role, env->lang);
+            if (c->sess && (env->flags & TOLK_FLAG_STATE))
+                c->sess->audio_off = (env->flags & TOLK_FLAG_AUDIO_OFF) != 0;
             break;
         case TOLK_KIND_SEND:
             if (!c)

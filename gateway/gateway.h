@@ -8,6 +8,7 @@
 #ifndef TOLK_GATEWAY_H
 #define TOLK_GATEWAY_H
 
+#include "audio_check.h"
 #include "config.h"
 #include "envelope.h"
 #include "redis_link.h"
@@ -61,7 +62,15 @@ typedef struct gw_conn_s {
     double tokens;      /* messages still allowed now */
     uint64_t tokens_ns; /* when tokens was last refilled */
     bool peer_clean;    /* the peer closed with 1000 */
-    bool counted;       /* counted in the connections gauge */
+    /* audio from a speaker; allocated on the first chunk, so listeners do not pay for it */
+    audio_rate_t *arate;
+    int64_t last_unavailable_ms; /* last 503 for audio: at most one a second, not one a chunk */
+    /* idleness: connections in order of their last message, oldest first */
+    int64_t last_in_ms;      /* wall clock of the last message from the peer */
+    struct gw_conn_s *inext; /* younger neighbour in the idle list */
+    struct gw_conn_s *iprev; /* older neighbour in the idle list */
+    bool in_idle_list;
+    bool counted; /* counted in the connections gauge */
     /* HTTP */
     char http_body[GW_HTTP_BODY]; /* small dynamic responses */
     int http_status;
@@ -73,6 +82,7 @@ struct gw_session_s {
     char id[TOLK_ID_MAX + 1];
     gw_conn_t *members; /* doubly linked through snext/sprev */
     int count;
+    bool audio_off; /* paused or muted: the speaker's audio is dropped here, not recognised */
 };
 
 /* A worker the gateway has heard from. */
@@ -99,6 +109,8 @@ typedef struct {
     zhashx_t *conns;                /* id (as string) -> gw_conn_t */
     zhashx_t *sessions;             /* session id -> gw_session_t */
     uint64_t next_conn_id;
+    gw_conn_t *idle_oldest; /* idle list head: the connection silent the longest */
+    gw_conn_t *idle_newest; /* idle list tail: the one heard from last */
     gw_worker_t workers[GW_MAX_WORKERS];
     int worker_count;
     bool kind_required[GW_WORKER_KINDS];  /* kinds that must be live for /readyz */
@@ -111,6 +123,11 @@ typedef struct {
     bool done; /* leave the loop */
     /* counters mirrored into the status feed */
     int64_t connections, messages_in, messages_out, errors, sessions_local;
+    int64_t partials_replaced;  /* stale partial captions a slow listener never got */
+    int64_t audio_chunks;       /* audio chunks forwarded to audio workers */
+    int64_t audio_dropped_rate; /* chunks over the per-speaker rate */
+    int64_t audio_dropped_off;  /* chunks while paused or muted */
+    int64_t idle_closed;        /* connections closed for idleness */
 } gateway_t;
 
 extern const char *gw_kind_names[GW_WORKER_KINDS];
@@ -159,6 +176,9 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 int zmq_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                  size_t len);
 void ws_drain_all(gateway_t *gw); /* drain: ask every client to refresh */
+/* Close connections silent for idle_timeout_s with connectionTimeout;
+   looks only at the oldest end of the idle list. */
+void ws_close_idle(gateway_t *gw);
 void ws_close_all(gateway_t *gw, int code);
 
 extern gateway_t *g_gateway; /* the one gateway of this process (lws callbacks find it here) */

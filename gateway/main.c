@@ -74,6 +74,11 @@ static void s_publish_status(gateway_t *gw)
     tolk_statfeed_set(gw->feed, "messages_in", gw->messages_in);
     tolk_statfeed_set(gw->feed, "messages_out", gw->messages_out);
     tolk_statfeed_set(gw->feed, "errors", gw->errors);
+    tolk_statfeed_set(gw->feed, "partials_replaced", gw->partials_replaced);
+    tolk_statfeed_set(gw->feed, "audio_chunks", gw->audio_chunks);
+    tolk_statfeed_set(gw->feed, "audio_dropped_rate", gw->audio_dropped_rate);
+    tolk_statfeed_set(gw->feed, "audio_dropped_paused", gw->audio_dropped_off);
+    tolk_statfeed_set(gw->feed, "idle_closed", gw->idle_closed);
     for (int k = 0; k < GW_WORKER_KINDS; k++) {
         char name[32];
         snprintf(name, sizeof name, "workers_%s", gw_kind_names[k]);
@@ -92,6 +97,7 @@ static void s_tick(lws_sorted_usec_list_t *sul)
     (void)sul;
     uint64_t now = tolk_now_ns();
     bridge_drain(gw);
+    ws_close_idle(gw);
     if (now - gw->last_beat_ns >= (uint64_t)gw->cfg.heartbeat_ms * 1000000ULL) {
         gw->last_beat_ns = now;
         bridge_beat(gw);

@@ -44,6 +44,19 @@ int conn_send(gateway_t *gw, gw_conn_t *c, gw_msg_t *msg)
         conn_close_after(gw, c, 1013 /* try again later */);
         return -1;
     }
+    if (msg->partial && c->qlen) {
+        /* a newer partial replaces an unsent one at the tail: the listener
+           gets the latest text, never a backlog of stale ones; anything
+           else (a final, a notification) behind it keeps the order */
+        gw_msg_t **tail = &c->q[(c->qhead + c->qlen - 1) % GW_OUTQ_MAX];
+        if ((*tail)->partial) {
+            msg_release(tail);
+            msg->refs++;
+            *tail = msg;
+            gw->partials_replaced++;
+            return 0;
+        }
+    }
     msg->refs++;
     c->q[(c->qhead + c->qlen) % GW_OUTQ_MAX] = msg;
     c->qlen++;

@@ -273,6 +273,8 @@ static void s_forward(gateway_t *gw, gw_conn_t *c, tolk_kind_t kind, int route, 
         s_route_error(gw, c, action, false);
 }
 
+static void s_send_audio(gateway_t *gw, gw_conn_t *c);
+
 static void s_text(gateway_t *gw, gw_conn_t *c)
 {
     frame_verdict_t v;
@@ -294,10 +296,18 @@ static void s_text(gateway_t *gw, gw_conn_t *c)
                    v.action, 0, false);
         return;
     }
+    if (v.route == FRAME_ROUTE_AUDIO) {
+        s_send_audio(gw, c);
+        return;
+    }
     s_forward(gw, c, TOLK_KIND_MESSAGE, v.route, v.action);
 }
 
-static void s_binary(gateway_t *gw, gw_conn_t *c)
+/* One audio chunk from a binary frame (json false) or a decoded sendAudio
+   (json true, which is acknowledged): check it, count it against the
+   speaker's rate, drop it while paused or muted, else hand its PCM to the
+   audio worker that owns the session's stream. */
+static void s_audio(gateway_t *gw, gw_conn_t *c, const uint8_t *data, size_t len, bool json)
 {
     if (!c->bound) {
         conn_error(gw, c, 400, "INVALID_MESSAGE", "the connection is not part of a session yet",
@@ -309,7 +319,139 @@ static void s_binary(gateway_t *gw, gw_conn_t *c)
                    false);
         return;
     }
-    s_forward(gw, c, TOLK_KIND_AUDIO, FRAME_ROUTE_AUDIO, "sendAudio");
+    audio_verdict_t v;
+    if (audio_check_chunk(data, len, &v) != 0) {
+        conn_error(gw, c, v.status, v.code, v.message, "sendAudio", 0, false);
+        return;
+    }
+    if (!c->arate && !(c->arate = calloc(1, sizeof *c->arate)))
+        return;
+    switch (audio_rate_admit(c->arate, tolk_now_ns(), gw->cfg.audio_rate_per_s,
+                             gw->cfg.audio_warn_after_s, gw->cfg.audio_close_after_s)) {
+        case AUDIO_RATE_ACCEPT:
+            break;
+        case AUDIO_RATE_DROP:
+            gw->audio_dropped_rate++;
+            if (json)
+                conn_error(gw, c, 429, "RATE_LIMIT_EXCEEDED", "too many audio chunks, dropped",
+                           "sendAudio", 1, false);
+            return;
+        case AUDIO_RATE_WARN:
+            gw->audio_dropped_rate++;
+            tolk_warn("audio", c->id_hash, "speaker over the audio chunk rate, warned");
+            conn_error(gw, c, 429, "RATE_LIMIT_EXCEEDED",
+                       "audio is arriving faster than the chunk rate limit; excess chunks are "
+                       "dropped and the connection will be closed if this goes on",
+                       "sendAudio", 1, false);
+            return;
+        case AUDIO_RATE_CLOSE:
+            gw->audio_dropped_rate++;
+            tolk_warn("audio", c->id_hash, "speaker over the audio chunk rate too long, closing");
+            conn_error(gw, c, 429, "RATE_LIMIT_EXCEEDED",
+                       "audio stayed over the chunk rate limit; closing the connection",
+                       "sendAudio", 1, true);
+            return;
+    }
+    if (c->sess && c->sess->audio_off) {
+        gw->audio_dropped_off++;
+    } else {
+        tolk_envelope_t env;
+        tolk_envelope_init(&env, TOLK_KIND_AUDIO);
+        env.conn = c->id;
+        tolk_envelope_set_str(env.session, sizeof env.session, c->session);
+        env.role = c->role;
+        tolk_envelope_set_str(env.lang, sizeof env.lang, c->lang);
+        env.sent_ns = tolk_now_ns();
+        env.payload = data + v.pcm_offset;
+        env.payload_len = v.pcm_len;
+        if (bridge_route(gw, FRAME_ROUTE_AUDIO, c->session, &env) != 0) {
+            int64_t now = tolk_now_ms();
+            if (json || now - c->last_unavailable_ms >= 1000) {
+                c->last_unavailable_ms = now;
+                s_route_error(gw, c, "sendAudio", false);
+            }
+            return;
+        }
+        gw->audio_chunks++;
+    }
+    if (json) {
+        char ack[160];
+        snprintf(ack, sizeof ack,
+                 "{\"type\":\"audioReceived\",\"sessionId\":\"%s\",\"timestamp\":%lld}", c->session,
+                 (long long)tolk_now_ms());
+        conn_send_text(gw, c, ack);
+    }
+}
+
+/* The JSON form of audio: base64 in "audioData". */
+static void s_send_audio(gateway_t *gw, gw_conn_t *c)
+{
+    static uint8_t pcm[AUDIO_CHUNK_MAX + 4];
+    audio_verdict_t v;
+    if (c->bound && c->role != TOLK_ROLE_SPEAKER) {
+        conn_error(gw, c, 403, "UNAUTHORIZED", "only the speaker sends audio", "sendAudio", 0,
+                   false);
+        return;
+    }
+    long n = audio_decode_send_audio((const char *)c->rx, c->rx_len, pcm, sizeof pcm, &v);
+    if (n < 0) {
+        conn_error(gw, c, v.status, v.code, v.message, "sendAudio", 0, false);
+        return;
+    }
+    s_audio(gw, c, pcm, (size_t)n, true);
+}
+
+/* ------------------------------------------------------------- idleness */
+
+static void s_idle_unlink(gateway_t *gw, gw_conn_t *c)
+{
+    if (!c->in_idle_list)
+        return;
+    if (c->iprev)
+        c->iprev->inext = c->inext;
+    else
+        gw->idle_oldest = c->inext;
+    if (c->inext)
+        c->inext->iprev = c->iprev;
+    else
+        gw->idle_newest = c->iprev;
+    c->inext = c->iprev = NULL;
+    c->in_idle_list = false;
+}
+
+/* The peer spoke: it becomes the newest end of the idle list, O(1). */
+static void s_idle_touch(gateway_t *gw, gw_conn_t *c)
+{
+    c->last_in_ms = tolk_now_ms();
+    s_idle_unlink(gw, c);
+    c->iprev = gw->idle_newest;
+    c->inext = NULL;
+    if (gw->idle_newest)
+        gw->idle_newest->inext = c;
+    else
+        gw->idle_oldest = c;
+    gw->idle_newest = c;
+    c->in_idle_list = true;
+}
+
+void ws_close_idle(gateway_t *gw)
+{
+    if (gw->cfg.idle_timeout_s <= 0)
+        return;
+    int64_t now = tolk_now_ms(), limit = (int64_t)gw->cfg.idle_timeout_s * 1000;
+    while (gw->idle_oldest && now - gw->idle_oldest->last_in_ms >= limit) {
+        gw_conn_t *c = gw->idle_oldest;
+        s_idle_unlink(gw, c); /* out of the list: its close takes a while */
+        char json[256];
+        snprintf(json, sizeof json,
+                 "{\"type\":\"connectionTimeout\",\"message\":\"no message for %d s, closing "
+                 "the connection\",\"idleSeconds\":%d,\"timestamp\":%lld}",
+                 gw->cfg.idle_timeout_s, (int)((now - c->last_in_ms) / 1000), (long long)now);
+        conn_send_text(gw, c, json);
+        conn_close_after(gw, c, 4408);
+        gw->idle_closed++;
+        tolk_info("idle", c->id_hash, "closed an idle connection");
+    }
 }
 
 /* Reassemble fragments, refusing anything over 128 KB before buffering it. */
@@ -348,8 +490,9 @@ static int s_receive(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const void *i
     if (remaining || !lws_is_final_fragment(wsi))
         return 0;
     gw->messages_in++;
+    s_idle_touch(gw, c);
     if (c->rx_binary)
-        s_binary(gw, c);
+        s_audio(gw, c, c->rx, c->rx_len, false);
     else
         s_text(gw, c);
     /* keep small buffers, give back large ones */
@@ -379,6 +522,7 @@ static void s_established(gateway_t *gw, struct lws *wsi, gw_conn_t *c)
     c->counted = true;
     gw->connections++;
     index_add_conn(gw, c);
+    s_idle_touch(gw, c);
     s_connect(gw, wsi, c);
 }
 
@@ -399,6 +543,9 @@ static void s_closed(gateway_t *gw, gw_conn_t *c)
             tolk_warn("disconnect", c->id_hash, "no control worker: the sweeper will clean up");
     }
     index_remove_conn(gw, c);
+    s_idle_unlink(gw, c);
+    free(c->arate);
+    c->arate = NULL;
     conn_clear_queue(c);
     free(c->rx);
     c->rx = NULL;

@@ -1,4 +1,4 @@
-/*  wsclient.h -- a small blocking RFC 6455 client for the integration tests.
+/*  wsclient.h -- a small blocking RFC 6455 client for the command-line tools and the tests.
 
     It speaks WebSocket over a plain TCP socket by hand (no libwebsockets), so
     a test can do what a browser would and also what no browser would: send

@@ -1,4 +1,4 @@
-/*  wsclient.c -- a small blocking RFC 6455 client for the integration tests.
+/*  wsclient.c -- a small blocking RFC 6455 client for the tools and the tests.
 
     One socket, one read buffer. Frames are parsed out of the buffer only when
     whole, so a timeout never loses half a frame; control frames are handled

@@ -1,0 +1,56 @@
+/*  asr.h -- streaming speech recognition behind one small interface.
+
+    The audio worker feeds a stream's PCM in whatever chunks arrive and gets
+    results back through a callback, synchronously, from inside feed():
+    partials carry only the stable words (those agreed by consecutive
+    hypotheses), and are emitted only when that stable text grows; finals
+    are always emitted, once per utterance, when the engine's endpointer
+    hears the speaker stop (or at finish). An engine is a table of
+    functions (tolk_asr_engine_t); pocketsphinx is the default one, and
+    another engine is added without touching the worker.
+*/
+#ifndef TOLK_ASR_H
+#define TOLK_ASR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One result. Strings are valid only during the callback. */
+typedef struct {
+    uint32_t segment;   /* utterance number in this stream, from 0; partials and
+                           the final of one utterance share it */
+    bool is_final;      /* the utterance is over: text is the whole of it */
+    const char *text;   /* final: the utterance; partial: its stable words */
+    int64_t start_ms;   /* utterance start, in stream audio time */
+    int64_t end_ms;     /* end of the audio the result covers */
+} tolk_asr_result_t;
+
+typedef void(tolk_asr_emit_fn)(void *arg, const tolk_asr_result_t *result);
+
+typedef struct tolk_asr_stream_t tolk_asr_stream_t;
+
+/* Open a stream on the named engine ("pocketsphinx") with its model
+   directory. Expensive resources (decoders, models) are pooled inside the
+   engine, so opening the second and later streams is cheap. Returns NULL
+   on failure (unknown engine, model not found) after logging why. */
+tolk_asr_stream_t *tolk_asr_stream_new(const char *engine, const char *model_dir,
+                                       tolk_asr_emit_fn *emit, void *arg);
+
+/* Feed samples of 16 kHz, 16-bit, mono PCM (host order). Emits results
+   through the callback before returning. Returns 0, or -1 when the engine
+   failed (the stream is then unusable: destroy it). */
+int tolk_asr_stream_feed(tolk_asr_stream_t *self, const int16_t *pcm, size_t samples);
+
+/* End of audio: emit the final of the utterance in progress, if any. The
+   stream may be fed again afterwards (a new utterance starts). */
+int tolk_asr_stream_finish(tolk_asr_stream_t *self);
+
+/* Give the stream's resources back to the engine's pool. NULLs *self_p. */
+void tolk_asr_stream_destroy(tolk_asr_stream_t **self_p);
+
+/* Release every pooled resource of every engine (at process exit, so
+   leak checkers see a clean heap). */
+void tolk_asr_shutdown(void);
+
+#endif

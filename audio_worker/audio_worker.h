@@ -1,0 +1,50 @@
+/*  audio_worker.h -- the audio worker: speech in, captions out.
+
+    Owns the live recognition stream of every session the gateways'
+    rendezvous hash gives it: PCM arrives as AUDIO envelopes, goes through
+    the recogniser (asr.h), and each result is translated once per
+    language that has listeners (translator.h, APy without blocking) and
+    published to the session's gateways as caption messages with a
+    gap-free seq per session and language. Many can run; if one dies, the
+    gateways route its sessions to another, which picks up the seq where
+    Redis says it stands.
+*/
+#ifndef TOLK_AUDIO_WORKER_H
+#define TOLK_AUDIO_WORKER_H
+
+#include "config.h"
+#include "envelope.h"
+#include "gwlink.h"
+#include "redis_link.h"
+#include "statfeed.h"
+#include "translator.h"
+
+#include <czmq.h>
+
+typedef struct {
+    tolk_config_t cfg;         /* settings */
+    char id[TOLK_ID_MAX + 1];  /* DEALER identity, unique per process */
+    tolk_redis_t *redis;       /* sessions, seq counters, discovered targets */
+    tolk_gwlink_t *link;       /* the gateways */
+    tolk_statfeed_t *feed;     /* counters */
+    tolk_translator_t *tr;     /* APy client */
+    zhashx_t *streams;         /* session id -> stream_t */
+    char targets[512];         /* languages reachable from the source, "" until APy answered */
+    int64_t next_discovery_ms; /* when to ask APy (again) */
+    /* counters for the status feed */
+    int64_t chunks_in, bytes_in, chunks_dropped, errors;
+    int64_t partials_out, finals_out, captions_untranslated, streams_opened;
+    int64_t asr_ns;               /* time spent recognising, for the real-time factor */
+    int64_t audio_ms;             /* audio recognised, for the real-time factor */
+    int64_t chunk_latency_us_max; /* gateway send to recognised, worst since last report */
+    int64_t chunk_latency_us_sum, chunk_latency_n; /* for the mean since last report */
+} audio_worker_t;
+
+/* Connect to Redis and APy's client, prepare the links; NULL on failure. */
+audio_worker_t *audio_worker_new(const tolk_config_t *cfg);
+void audio_worker_destroy(audio_worker_t **self_p);
+
+/* Serve until interrupted (SIGTERM/SIGINT). */
+int audio_worker_run(audio_worker_t *self);
+
+#endif

@@ -1,0 +1,440 @@
+/*  stream.c -- one session's recognition and ordered caption lanes; see
+    stream.h. */
+#include "stream.h"
+#include "asr.h"
+#include "log.h"
+#include "session_store.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#define STREAM_LANES_MAX   TOLK_TRANSLATOR_MAX_TARGETS
+#define STREAM_REFRESH_MS  1000  /* how stale the languages and gateways may get */
+#define STREAM_GAP_MS      1500  /* no audio this long ends the utterance in progress */
+#define STREAM_IDLE_MS     60000 /* no audio this long closes the stream */
+#define STREAM_PCM_SAMPLES (32 * 1024 / 2)
+
+typedef struct lane_s lane_t;
+
+/* One caption on its way out: waits in its lane until every caption
+   before it has gone, and until its translation is back. */
+typedef struct item_s {
+    struct item_s *next;
+    lane_t *lane;     /* NULL once the stream is gone: the translation callback frees it */
+    uint32_t segment; /* the utterance it belongs to */
+    bool is_final;
+    bool pending;      /* a translation is out */
+    bool done;         /* text is final and may be sent */
+    bool superseded;   /* a newer result of the same utterance came: drop this partial */
+    bool untranslated; /* translation failed: text is the source */
+    char *text;        /* what the listener reads */
+    char *source_text; /* the transcript it came from */
+    int64_t start_ms, end_ms;
+} item_t;
+
+/* The captions of one language, in recognition order. */
+struct lane_s {
+    char lang[TOLK_LANG_MAX + 1];
+    stream_t *stream;
+    item_t *head, *tail;
+    long seq_last;  /* seq of the last final sent, as Redis counted it */
+    bool seq_known; /* seq_last was read from Redis */
+    bool listened;  /* someone listens in this language now */
+};
+
+struct stream_s {
+    audio_worker_t *worker;
+    char sid[TOLK_ID_MAX + 1];
+    char source[TOLK_LANG_MAX + 1]; /* the speaker's language */
+    tolk_asr_stream_t *asr;
+    uint32_t epoch;        /* which recogniser run of this session: keeps segment ids unique */
+    int64_t offset_ms;     /* stream start relative to the session's creation */
+    int64_t last_audio_ms; /* wall clock of the last chunk */
+    int64_t refreshed_ms;  /* last read of languages and gateways */
+    bool fed_since_finish; /* an utterance may be open */
+    bool dead;             /* the session ended: stop */
+    lane_t lanes[STREAM_LANES_MAX];
+    int nlanes;
+    char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1]; /* gateways hosting members */
+    int ngws;
+    int16_t pcm[STREAM_PCM_SAMPLES]; /* aligned copy of a chunk */
+};
+
+/* KEYS: session, langs, gws. The session's source, creation time, the
+   listeners per language and the gateways, in one round trip. */
+static tolk_redis_script_t s_snapshot = {
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "return {redis.call('HMGET', KEYS[1], 'sourceLanguage', 'createdAt'),\n"
+    "        redis.call('HGETALL', KEYS[2]), redis.call('HKEYS', KEYS[3])}\n",
+    ""};
+
+/* KEYS: session. ARGV: field. Count one more in the session's own hash,
+   never resurrecting an ended session. */
+static tolk_redis_script_t s_incr = {"if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+                                     "return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)\n",
+                                     ""};
+
+/* ----------------------------------------------------------- lanes */
+
+static lane_t *s_lane(stream_t *self, const char *lang, bool create)
+{
+    for (int i = 0; i < self->nlanes; i++)
+        if (strcmp(self->lanes[i].lang, lang) == 0)
+            return &self->lanes[i];
+    if (!create || self->nlanes == STREAM_LANES_MAX)
+        return NULL;
+    lane_t *l = &self->lanes[self->nlanes++];
+    memset(l, 0, sizeof *l);
+    snprintf(l->lang, sizeof l->lang, "%s", lang);
+    l->stream = self;
+    return l;
+}
+
+static void s_item_free(item_t *it)
+{
+    free(it->text);
+    free(it->source_text);
+    free(it);
+}
+
+/* Count a final in Redis and return its seq (0 when the session ended). */
+static long s_next_seq(stream_t *self, lane_t *l)
+{
+    char key[TOLK_ID_MAX + 32], field[TOLK_LANG_MAX + 8];
+    snprintf(key, sizeof key, "tolk:{%s}:session", self->sid);
+    snprintf(field, sizeof field, "seq:%s", l->lang);
+    const char *argv[] = {key, field};
+    redisReply *r = tolk_redis_eval(self->worker->redis, &s_incr, 1, 1, argv);
+    long seq = r && r->type == REDIS_REPLY_INTEGER ? (long)r->integer : 0;
+    if (r && r->type == REDIS_REPLY_NIL)
+        self->dead = true;
+    if (r)
+        freeReplyObject(r);
+    return seq;
+}
+
+/* The last final's seq, read once per lane (a partial carries the next). */
+static void s_seq_load(stream_t *self, lane_t *l)
+{
+    if (l->seq_known)
+        return;
+    redisReply *r = tolk_redis_command(self->worker->redis, "HGET tolk:{%s}:session seq:%s",
+                                       self->sid, l->lang);
+    if (!r)
+        return; /* Redis away: try again with the next caption */
+    l->seq_last = tolk_reply_int(r, 0);
+    l->seq_known = true;
+    freeReplyObject(r);
+}
+
+/* Send one caption to the listeners of its language (and, for the
+   source language, to the speaker, whose console shows what it hears). */
+static void s_publish(stream_t *self, lane_t *l, item_t *it)
+{
+    audio_worker_t *w = self->worker;
+    long seq;
+    if (it->is_final) {
+        seq = s_next_seq(self, l);
+        if (seq <= 0)
+            return;
+        l->seq_last = seq;
+        l->seq_known = true;
+    } else {
+        s_seq_load(self, l);
+        if (!l->seq_known)
+            return;
+        seq = l->seq_last + 1;
+    }
+    char segment[32];
+    snprintf(segment, sizeof segment, "%u-%u", self->epoch, it->segment);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:I, s:I, s:I}", "type", "caption",
+                          "sessionId", self->sid, "language", l->lang, "segmentId", segment, "seq",
+                          (json_int_t)seq, "isPartial", !it->is_final, "text", it->text, "startMs",
+                          (json_int_t)it->start_ms, "endMs", (json_int_t)it->end_ms, "timestamp",
+                          (json_int_t)tolk_now_ms());
+    if (!o)
+        return;
+    if (!it->is_final)
+        json_object_set_new(o, "stableText", json_string(it->text));
+    if (strcmp(l->lang, self->source) != 0)
+        json_object_set_new(o, "sourceText", json_string(it->source_text));
+    if (it->untranslated)
+        json_object_set_new(o, "untranslated", json_true());
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!text)
+        return;
+    uint32_t flags = it->is_final ? 0 : TOLK_FLAG_PARTIAL;
+    if (l->listened) {
+        tolk_envelope_t env;
+        tolk_envelope_init(&env, TOLK_KIND_PUBLISH);
+        tolk_envelope_set_str(env.session, sizeof env.session, self->sid);
+        tolk_envelope_set_str(env.worker, sizeof env.worker, w->id);
+        tolk_envelope_set_str(env.lang, sizeof env.lang, l->lang);
+        env.audience = TOLK_AUDIENCE_LANGUAGE;
+        env.flags = flags;
+        env.payload = (const uint8_t *)text;
+        env.payload_len = strlen(text);
+        env.sent_ns = tolk_now_ns();
+        for (int i = 0; i < self->ngws; i++)
+            tolk_gwlink_send(w->link, self->gws[i], &env);
+    }
+    if (strcmp(l->lang, self->source) == 0)
+        tolk_store_publish(w->link, self->gws, self->ngws, self->sid, TOLK_AUDIENCE_SPEAKER, text,
+                           0, flags);
+    free(text);
+    if (it->is_final)
+        w->finals_out++;
+    else
+        w->partials_out++;
+    if (it->untranslated)
+        w->captions_untranslated++;
+}
+
+/* Send what is ready at the head of the lane, in order. */
+static void s_lane_flush(lane_t *l)
+{
+    while (l->head && l->head->done) {
+        item_t *it = l->head;
+        l->head = it->next;
+        if (!l->head)
+            l->tail = NULL;
+        if (!it->superseded && !l->stream->dead)
+            s_publish(l->stream, l, it);
+        s_item_free(it);
+    }
+}
+
+/* The translator's answer (or NULL: failed after its retries). */
+static void s_translated(void *arg, const char *target, const char *text)
+{
+    (void)target;
+    item_t *it = arg;
+    it->pending = false;
+    if (!it->lane) { /* the stream is gone */
+        s_item_free(it);
+        return;
+    }
+    if (text) {
+        free(it->text);
+        it->text = strdup(text);
+    }
+    if (!text || !it->text) {
+        free(it->text);
+        it->text = strdup(it->source_text);
+        it->untranslated = true;
+    }
+    it->done = it->text != NULL;
+    if (!it->done) { /* out of memory: drop it rather than block the lane */
+        it->done = it->superseded = true;
+    }
+    s_lane_flush(it->lane);
+}
+
+/* Queue one recogniser result on a lane, translating it when needed. */
+static void s_lane_add(stream_t *self, lane_t *l, const tolk_asr_result_t *r)
+{
+    item_t *it = calloc(1, sizeof *it);
+    if (!it)
+        return;
+    it->lane = l;
+    it->segment = r->segment;
+    it->is_final = r->is_final;
+    it->start_ms = self->offset_ms + r->start_ms;
+    it->end_ms = self->offset_ms + r->end_ms;
+    it->source_text = strdup(r->text);
+    if (!it->source_text) {
+        free(it);
+        return;
+    }
+    /* older partials of this utterance still queued are stale now */
+    for (item_t *o = l->head; o; o = o->next)
+        if (!o->is_final && o->segment == r->segment)
+            o->superseded = true;
+    if (l->tail)
+        l->tail->next = it;
+    else
+        l->head = it;
+    l->tail = it;
+    if (strcmp(l->lang, self->source) == 0) {
+        it->text = strdup(r->text);
+        it->done = true;
+        if (!it->text)
+            it->superseded = true;
+        s_lane_flush(l);
+        return;
+    }
+    it->pending = true;
+    if (tolk_translator_submit(self->worker->tr, self->source, l->lang, r->text, s_translated,
+                               it) != 0) {
+        it->pending = false;
+        it->text = strdup(r->text);
+        it->untranslated = true;
+        it->done = true;
+        if (!it->text)
+            it->superseded = true;
+        s_lane_flush(l);
+    }
+}
+
+/* ------------------------------------------------------ recognition */
+
+/* A recogniser result: one caption per language someone listens in. */
+static void s_on_result(void *arg, const tolk_asr_result_t *r)
+{
+    stream_t *self = arg;
+    if (!r->text || !r->text[0] || self->dead)
+        return;
+    for (int i = 0; i < self->nlanes; i++) {
+        lane_t *l = &self->lanes[i];
+        bool source = strcmp(l->lang, self->source) == 0;
+        if (l->listened || source)
+            s_lane_add(self, l, r);
+    }
+}
+
+/* Read the session's languages and gateways (one round trip). Returns
+   false when the session no longer exists. */
+static bool s_refresh(stream_t *self, int64_t now_ms)
+{
+    char k1[TOLK_ID_MAX + 32], k2[TOLK_ID_MAX + 32], k3[TOLK_ID_MAX + 32];
+    snprintf(k1, sizeof k1, "tolk:{%s}:session", self->sid);
+    snprintf(k2, sizeof k2, "tolk:{%s}:langs", self->sid);
+    snprintf(k3, sizeof k3, "tolk:{%s}:gws", self->sid);
+    const char *argv[] = {k1, k2, k3};
+    redisReply *r = tolk_redis_eval(self->worker->redis, &s_snapshot, 3, 0, argv);
+    if (!r)
+        return true; /* Redis away: keep what we know */
+    if (r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        self->dead = true;
+        return false;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+        freeReplyObject(r);
+        return true;
+    }
+    redisReply *info = r->element[0], *langs = r->element[1], *gws = r->element[2];
+    if (info->type == REDIS_REPLY_ARRAY && info->elements == 2) {
+        const char *src = tolk_reply_str(info->element[0]);
+        if (src && !self->source[0])
+            snprintf(self->source, sizeof self->source, "%s", src);
+        if (!self->refreshed_ms) {
+            int64_t created = tolk_reply_int(info->element[1], now_ms);
+            self->offset_ms = now_ms - created > 0 ? now_ms - created : 0;
+        }
+    }
+    for (int i = 0; i < self->nlanes; i++)
+        self->lanes[i].listened = false;
+    if (langs->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i + 1 < langs->elements; i += 2) {
+            const char *lang = tolk_reply_str(langs->element[i]);
+            const char *n = tolk_reply_str(langs->element[i + 1]);
+            if (!lang || !n || atol(n) <= 0 || !tolk_language_code_valid(lang))
+                continue;
+            lane_t *l = s_lane(self, lang, true);
+            if (l)
+                l->listened = true;
+        }
+    if (gws->type == REDIS_REPLY_ARRAY) {
+        self->ngws = 0;
+        for (size_t i = 0; i < gws->elements && self->ngws < TOLK_STORE_MAX_GWS; i++) {
+            const char *g = tolk_reply_str(gws->element[i]);
+            if (g && strlen(g) <= TOLK_ID_MAX)
+                snprintf(self->gws[self->ngws++], TOLK_ID_MAX + 1, "%s", g);
+        }
+    }
+    freeReplyObject(r);
+    self->refreshed_ms = now_ms;
+    return true;
+}
+
+stream_t *stream_new(audio_worker_t *worker, const char *sid)
+{
+    stream_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->worker = worker;
+    snprintf(self->sid, sizeof self->sid, "%s", sid);
+    int64_t now = tolk_now_ms();
+    if (!s_refresh(self, now) || !self->refreshed_ms || !self->source[0]) {
+        free(self);
+        return NULL;
+    }
+    s_lane(self, self->source, true);
+    char key[TOLK_ID_MAX + 32];
+    snprintf(key, sizeof key, "tolk:{%s}:session", sid);
+    const char *argv[] = {key, "asrEpoch"};
+    redisReply *r = tolk_redis_eval(worker->redis, &s_incr, 1, 1, argv);
+    self->epoch = r && r->type == REDIS_REPLY_INTEGER ? (uint32_t)r->integer : 0;
+    if (r)
+        freeReplyObject(r);
+    self->asr =
+        tolk_asr_stream_new(worker->cfg.asr_engine, worker->cfg.asr_model_dir, s_on_result, self);
+    if (!self->asr) {
+        free(self);
+        return NULL;
+    }
+    self->last_audio_ms = now;
+    worker->streams_opened++;
+    tolk_info("stream", sid, "recognition stream %u opened (%s)", self->epoch, self->source);
+    return self;
+}
+
+void stream_destroy(stream_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    stream_t *self = *self_p;
+    tolk_asr_stream_destroy(&self->asr);
+    for (int i = 0; i < self->nlanes; i++) {
+        item_t *it = self->lanes[i].head;
+        while (it) {
+            item_t *next = it->next;
+            if (it->pending)
+                it->lane = NULL; /* its callback frees it */
+            else
+                s_item_free(it);
+            it = next;
+        }
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+int stream_feed(stream_t *self, const uint8_t *pcm, size_t len)
+{
+    if (self->dead)
+        return -1;
+    size_t samples = len / 2;
+    if (samples > STREAM_PCM_SAMPLES)
+        samples = STREAM_PCM_SAMPLES;
+    /* the payload sits at any offset of the envelope: copy it aligned;
+       PCM on the wire is little-endian, as is every host we build for */
+    memcpy(self->pcm, pcm, samples * 2);
+    int64_t now = tolk_now_ms();
+    if (now - self->refreshed_ms >= STREAM_REFRESH_MS && !s_refresh(self, now))
+        return -1;
+    self->last_audio_ms = now;
+    self->fed_since_finish = true;
+    uint64_t t0 = tolk_now_ns();
+    int rc = tolk_asr_stream_feed(self->asr, self->pcm, samples);
+    self->worker->asr_ns += (int64_t)(tolk_now_ns() - t0);
+    self->worker->audio_ms += (int64_t)samples / 16;
+    return rc < 0 || self->dead ? -1 : 0;
+}
+
+bool stream_tick(stream_t *self, int64_t now_ms)
+{
+    if (self->dead)
+        return false;
+    if (self->fed_since_finish && now_ms - self->last_audio_ms >= STREAM_GAP_MS) {
+        self->fed_since_finish = false;
+        if (now_ms - self->refreshed_ms >= STREAM_REFRESH_MS)
+            s_refresh(self, now_ms);
+        tolk_asr_stream_finish(self->asr);
+    }
+    if (now_ms - self->refreshed_ms >= STREAM_REFRESH_MS && !s_refresh(self, now_ms))
+        return false;
+    return now_ms - self->last_audio_ms < STREAM_IDLE_MS && !self->dead;
+}

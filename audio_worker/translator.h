@@ -1,0 +1,78 @@
+/*  translator.h -- Apertium through APy, asynchronously, with libcurl multi.
+
+    The audio worker must never block on translation: requests go out on a
+    libcurl multi handle whose sockets and timer the worker's own poll loop
+    waits on (tolk_translator_pollitems / _timeout_ms / _run). Connections
+    are kept alive and reused. Each request is retried on transient failure
+    (3 attempts, 100 ms base, doubled, at most 2 s) and has a per-request
+    timeout; its callback is called exactly once, with the translation or
+    with NULL when every attempt failed (the caller then sends the source
+    text marked untranslated).
+
+    Languages on the wire are ISO 639-1 ("en", "es"); APy speaks ISO 639-3
+    ("eng", "spa") and this module maps between them. A target reachable
+    only through the pivot language is translated in two hops.
+*/
+#ifndef TOLK_TRANSLATOR_H
+#define TOLK_TRANSLATOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <zmq.h>
+
+#define TOLK_TRANSLATOR_MAX_TARGETS 32
+
+typedef struct tolk_translator_t tolk_translator_t;
+
+/* Called once per request. text is NULL when translation failed; it is
+   valid only during the call. */
+typedef void(tolk_translate_done_fn)(void *arg, const char *target, const char *text);
+
+/* apy_url like "http://127.0.0.1:2737"; timeout_ms per HTTP request. */
+tolk_translator_t *tolk_translator_new(const char *apy_url, int timeout_ms);
+void tolk_translator_destroy(tolk_translator_t **self_p);
+
+/* Ask APy which pairs it has (GET /listPairs, blocking: call at start-up)
+   and work out every target reachable from source (ISO 639-1) directly or
+   through pivot (ISO 639-1, may be NULL or ""). Writes them as a comma
+   separated list of ISO 639-1 codes into out (source itself first).
+   Returns the number of targets besides the source, or -1 when APy could
+   not be reached or answered nonsense. Also remembers the routes for
+   tolk_translator_submit. */
+int tolk_translator_discover(tolk_translator_t *self, const char *source, const char *pivot,
+                             char *out, size_t out_cap);
+
+/* Is target reachable from source (after discover)? */
+bool tolk_translator_supports(tolk_translator_t *self, const char *source, const char *target);
+
+/* Start translating text (UTF-8) from source to target. Never blocks.
+   done(arg, target, translation-or-NULL) is called later from
+   tolk_translator_run (or at once, with NULL, when the pair is unknown).
+   Returns 0, or -1 when the request could not even be queued. */
+int tolk_translator_submit(tolk_translator_t *self, const char *source, const char *target,
+                           const char *text, tolk_translate_done_fn *done, void *arg);
+
+/* Event loop integration: the fds libcurl wants watched, as zmq poll
+   items (socket = NULL, fd set), at most max. Returns how many. */
+int tolk_translator_pollitems(tolk_translator_t *self, zmq_pollitem_t *items, int max);
+
+/* How long the loop may sleep before tolk_translator_run must be called
+   (libcurl's timer, retry back-offs); -1 when nothing is pending. */
+long tolk_translator_timeout_ms(tolk_translator_t *self);
+
+/* Act on what poll found (items as filled by _pollitems, revents set by
+   zmq_poll) and on expired timers; completes requests through their
+   callbacks. Safe to call with n == 0. */
+void tolk_translator_run(tolk_translator_t *self, const zmq_pollitem_t *items, int n);
+
+/* Requests in flight or waiting for a retry. */
+int tolk_translator_pending(tolk_translator_t *self);
+
+/* Counters for the status feed. */
+typedef struct {
+    long requests, retries, failures, completed;
+    long latency_ms_sum; /* over completed requests, for a mean */
+} tolk_translator_stats_t;
+void tolk_translator_stats(tolk_translator_t *self, tolk_translator_stats_t *out);
+
+#endif

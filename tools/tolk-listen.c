@@ -1,0 +1,157 @@
+/*  tolk-listen.c -- be a listener from the command line.
+
+    Joins a session in a language and prints its captions as they arrive:
+    finals as lines; partials too with --partials (on a terminal they
+    overwrite each other in place). Stops when the session ends. With
+    --json it prints the raw messages, which is what scripts and tests use.
+*/
+#include "config.h"
+#include "wsclient.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void s_usage(FILE *out)
+{
+    fprintf(out, "usage: tolk-listen --session ID [--lang L] [options]\n"
+                 "Join a tolk session as a listener and print its captions.\n\n"
+                 "  --session ID        the session code, e.g. golden-eagle-427\n"
+                 "  --lang L            the language to read [en]\n"
+                 "  --host H --port P   the gateway [127.0.0.1, the configured port]\n"
+                 "  --partials          print partial captions too\n"
+                 "  --json              print every message as a JSON line\n"
+                 "  --seconds S         stop after S seconds [until the session ends]\n"
+                 "  --config FILE       tolk.conf to read [$TOLK_CONFIG]\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *host = "127.0.0.1", *session = NULL, *lang = "en", *config_path = NULL;
+    int port = 0;
+    double seconds = 0;
+    bool json = false, partials = false;
+    static const struct option opts[] = {{"session", required_argument, 0, 's'},
+                                         {"lang", required_argument, 0, 'l'},
+                                         {"host", required_argument, 0, 'H'},
+                                         {"port", required_argument, 0, 'p'},
+                                         {"partials", no_argument, 0, 'P'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"seconds", required_argument, 0, 'S'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"version", no_argument, 0, 'V'},
+                                         {0, 0, 0, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+            case 's':
+                session = optarg;
+                break;
+            case 'l':
+                lang = optarg;
+                break;
+            case 'H':
+                host = optarg;
+                break;
+            case 'p':
+                port = atoi(optarg);
+                break;
+            case 'P':
+                partials = true;
+                break;
+            case 'j':
+                json = true;
+                break;
+            case 'S':
+                seconds = atof(optarg);
+                break;
+            case 'c':
+                config_path = optarg;
+                break;
+            case 'h':
+                s_usage(stdout);
+                return 0;
+            case 'V':
+                printf("tolk-listen " TOLK_VERSION "\n");
+                return 0;
+            default:
+                s_usage(stderr);
+                return 2;
+        }
+    }
+    if (!session || optind != argc) {
+        s_usage(stderr);
+        return 2;
+    }
+    tolk_config_t cfg;
+    char err[512];
+    if (tolk_config_load(&cfg, config_path, err, sizeof err) != 0) {
+        fprintf(stderr, "tolk-listen: %s\n", err);
+        return 1;
+    }
+    if (!port)
+        port = cfg.port;
+    char path[512];
+    snprintf(path, sizeof path, "/ws?action=joinSession&sessionId=%s&targetLanguage=%s", session,
+             lang);
+    ws_client_t *ws = ws_connect(host, port, path, NULL, 5000);
+    if (!ws) {
+        fprintf(stderr, "tolk-listen: cannot connect to %s:%d: %s\n", host, port, ws_last_error());
+        return 1;
+    }
+    bool tty = isatty(STDOUT_FILENO), dangling = false;
+    int64_t left_ms = seconds > 0 ? (int64_t)(seconds * 1000) : -1;
+    int rc = 0;
+    while (left_ms != 0) {
+        int slice = left_ms > 0 && left_ms < 30000 ? (int)left_ms : 30000;
+        char *msg = ws_recv_text(ws, slice);
+        if (left_ms > 0)
+            left_ms = left_ms > slice ? left_ms - slice : 0;
+        if (!msg) {
+            if (!ws_is_open(ws))
+                break;
+            /* the gateway closes connections silent for two minutes */
+            ws_send_text(ws, "{\"action\":\"heartbeat\"}");
+            continue;
+        }
+        if (json) {
+            printf("%s\n", msg);
+            fflush(stdout);
+            free(msg);
+            continue;
+        }
+        json_t *o = json_loads(msg, 0, NULL);
+        const char *type = json_string_value(json_object_get(o, "type"));
+        if (type && strcmp(type, "caption") == 0) {
+            const char *text = json_string_value(json_object_get(o, "text"));
+            bool partial = json_is_true(json_object_get(o, "isPartial"));
+            if (partial && partials && tty) {
+                printf("\r\033[K%s", text ? text : "");
+                dangling = true;
+            } else if (partial && partials) {
+                printf("… %s\n", text ? text : "");
+            } else if (!partial) {
+                printf("%s%s%s\n", dangling ? "\r\033[K" : "", text ? text : "",
+                       json_is_true(json_object_get(o, "untranslated")) ? " (untranslated)" : "");
+                dangling = false;
+            }
+        } else if (type && strcmp(type, "error") == 0) {
+            fprintf(stderr, "tolk-listen: %s\n", msg);
+            rc = 1;
+        } else if (type && strcmp(type, "heartbeatAck") != 0) {
+            printf("%s-- %s\n", dangling ? "\n" : "", type);
+            dangling = false;
+        }
+        fflush(stdout);
+        json_decref(o);
+        free(msg);
+    }
+    if (ws_is_open(ws))
+        ws_close(ws, 1000, "done");
+    ws_destroy(&ws);
+    return rc;
+}
