@@ -30,6 +30,9 @@ typedef void(tolk_translate_done_fn)(void *arg, const char *target, const char *
 
 /* apy_url like "http://127.0.0.1:2737"; timeout_ms per HTTP request. */
 tolk_translator_t *tolk_translator_new(const char *apy_url, int timeout_ms);
+/* Calls back every request still pending, once each, with NULL (a submit
+   from inside such a callback returns -1), then frees everything. Not to
+   be called from inside a callback. */
 void tolk_translator_destroy(tolk_translator_t **self_p);
 
 /* Ask APy which pairs it has (GET /listPairs, blocking: call at start-up)
@@ -37,8 +40,9 @@ void tolk_translator_destroy(tolk_translator_t **self_p);
    through pivot (ISO 639-1, may be NULL or ""). Writes them as a comma
    separated list of ISO 639-1 codes into out (source itself first).
    Returns the number of targets besides the source, or -1 when APy could
-   not be reached or answered nonsense. Also remembers the routes for
-   tolk_translator_submit. */
+   not be reached or answered nonsense (or out_cap is too small). Retries
+   like a translation, so it blocks for at most 3 timeouts + 0.3 s. Also
+   remembers the routes for tolk_translator_submit. */
 int tolk_translator_discover(tolk_translator_t *self, const char *source, const char *pivot,
                              char *out, size_t out_cap);
 
@@ -48,7 +52,11 @@ bool tolk_translator_supports(tolk_translator_t *self, const char *source, const
 /* Start translating text (UTF-8) from source to target. Never blocks.
    done(arg, target, translation-or-NULL) is called later from
    tolk_translator_run (or at once, with NULL, when the pair is unknown).
-   Returns 0, or -1 when the request could not even be queued. */
+   Returns 0, or -1 when the request could not even be queued (text over
+   8 KB, too many pending, out of memory, bad arguments). After 0 the
+   callback runs exactly once (from _run, at once, or from _destroy); after
+   -1 never. The same source and target, or blank text, call back at once
+   with the text itself. */
 int tolk_translator_submit(tolk_translator_t *self, const char *source, const char *target,
                            const char *text, tolk_translate_done_fn *done, void *arg);
 

@@ -51,6 +51,7 @@ struct _harness_t {
     int gateways;         /* gateways started */
     int base_port;        /* gateway i listens on base_port + i */
     int redis_port;       /* the system's Redis */
+    int apy_port;         /* the system's Apertium APy (127.0.0.1) */
     char *env[S_MAX_ENV]; /* "K=V" to set, or "K" to unset, in every child */
     int nenv;             /* entries used in env */
     pid_t supervisord;    /* supervisord's pid, also its process group; 0 once gone */
@@ -594,6 +595,42 @@ int harness_wait_ready(harness_t *h, int timeout_ms)
     }
 }
 
+/* True when tolk-stack gave the system an APy (it does when apertium-apy
+   is installed). */
+static bool s_has_apy(harness_t *h)
+{
+    FILE *f = fopen(h->conf, "r");
+    if (!f)
+        return false;
+    char line[512];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strncmp(line, "[program:apy]", 13) == 0;
+    fclose(f);
+    return found;
+}
+
+/* Wait until APy answers GET /listPairs, so the audio workers' translations
+   do not race its start (about 0.2 s). Returns 0, or -1 after timeout_ms. */
+static int s_wait_apy(harness_t *h, int timeout_ms)
+{
+    int64_t deadline = s_now_ms() + timeout_ms;
+    while (http_get_ex("127.0.0.1", h->apy_port, "/listPairs", NULL, 0, 1000) != 200) {
+        if (s_now_ms() >= deadline) {
+            fprintf(stderr, "harness: APy (port %d) not answering after %d ms\n", h->apy_port,
+                    timeout_ms);
+            return -1;
+        }
+        if (s_exited(h)) {
+            fprintf(stderr, "harness: supervisord exited during start\n");
+            h->supervisord = 0;
+            return -1;
+        }
+        s_sleep_ms(50);
+    }
+    return 0;
+}
+
 harness_t *harness_start(const harness_opts_t *opts)
 {
     harness_opts_t none = {0};
@@ -623,7 +660,14 @@ harness_t *harness_start(const harness_opts_t *opts)
         if (h->redis_port >= h->base_port && h->redis_port < h->base_port + h->gateways)
             h->redis_port = -1;
     }
-    if (h->base_port < 0 || h->redis_port < 0) {
+    h->apy_port = -1;
+    for (int i = 0; i < 100 && h->redis_port >= 0 && h->apy_port < 0; i++) {
+        h->apy_port = harness_free_ports(1);
+        if ((h->apy_port >= h->base_port && h->apy_port < h->base_port + h->gateways) ||
+            h->apy_port == h->redis_port)
+            h->apy_port = -1;
+    }
+    if (h->base_port < 0 || h->redis_port < 0 || h->apy_port < 0) {
         fprintf(stderr, "harness: no free ports\n");
         goto fail;
     }
@@ -634,6 +678,7 @@ harness_t *harness_start(const harness_opts_t *opts)
     int rc = s_env_add(h, "TOLK_BIN=%s", h->bin);
     rc |= s_env_add(h, "TOLK_PORT=%d", h->base_port);
     rc |= s_env_add(h, "TOLK_REDIS_PORT=%d", h->redis_port);
+    rc |= s_env_add(h, "TOLK_APY_PORT=%d", h->apy_port);
     rc |= s_env_add(h, "TOLK_GATEWAYS=%d", h->gateways);
     rc |= s_env_count(h, "TOLK_CONTROL_WORKERS", opts->control_workers);
     rc |= s_env_count(h, "TOLK_STATUS_WORKERS", opts->status_workers);
@@ -667,6 +712,8 @@ harness_t *harness_start(const harness_opts_t *opts)
         goto fail_keep;
     }
     if (harness_wait_ready(h, S_READY_TIMEOUT_MS) != 0)
+        goto fail_keep;
+    if (s_has_apy(h) && s_wait_apy(h, S_READY_TIMEOUT_MS) != 0)
         goto fail_keep;
     return h;
 
@@ -714,6 +761,11 @@ int harness_gateways(harness_t *h)
 int harness_redis_port(harness_t *h)
 {
     return h ? h->redis_port : -1;
+}
+
+int harness_apy_port(harness_t *h)
+{
+    return h ? h->apy_port : -1;
 }
 
 const char *harness_dir(harness_t *h)

@@ -3,15 +3,17 @@
     harness_start() picks free loopback ports, writes the configs with
     tools/tolk-stack into a private tests/tmp/<test>-<pid>/ directory, runs
     supervisord on them as a child in its own process group, and waits until
-    every gateway answers GET /readyz with 200. harness_stop() shuts it all
+    every gateway answers GET /readyz with 200 (and Apertium's APy, when
+    tolk-stack runs one, answers GET /listPairs). harness_stop() shuts it all
     down and reports sanitizer findings from the programs' logs, so an ASan
     or UBSan error inside a server fails the test that provoked it.
 
     The system's processes get their settings through the environment
-    (TOLK_PORT, TOLK_REDIS_PORT, ...); the test process's own environment is
-    left untouched. The repository root comes from $TOLK_TOP or, failing
-    that, from the executable's path; binaries from $TOLK_TOP/$BUILD/bin
-    (BUILD defaults to "build"; an absolute BUILD is used as it is).
+    (TOLK_PORT, TOLK_REDIS_PORT, TOLK_APY_PORT, ...); the test process's own
+    environment is left untouched. The repository root comes from $TOLK_TOP
+    or, failing that, from the executable's path; binaries from
+    $TOLK_TOP/$BUILD/bin (BUILD defaults to "build"; an absolute BUILD is
+    used as it is).
 */
 #ifndef TOLK_HARNESS_H
 #define TOLK_HARNESS_H
@@ -62,6 +64,10 @@ int harness_gateways(harness_t *h);
 
 /* Port of the system's Redis. */
 int harness_redis_port(harness_t *h);
+
+/* Port of the system's Apertium APy on 127.0.0.1 (tolk-stack's [program:apy];
+   the processes find it as apy_url in DIR/tolk.conf). */
+int harness_apy_port(harness_t *h);
 
 /* The private directory (configs, logs/, redis/). */
 const char *harness_dir(harness_t *h);
