@@ -127,6 +127,13 @@ static void s_status(audio_worker_t *self)
         tolk_statfeed_register(self->feed, rc, 5);
 }
 
+/* The start-up probe's results go nowhere (it is never fed). */
+static void s_discard(void *arg, const tolk_asr_result_t *result)
+{
+    (void)arg;
+    (void)result;
+}
+
 /* zhashx destructor for streams. */
 static void s_stream_free(void **item)
 {
@@ -151,7 +158,7 @@ audio_worker_t *audio_worker_new(const tolk_config_t *cfg)
     }
     zhashx_set_destructor(self->streams, s_stream_free);
     /* fail at start, not at the first chunk, when the model is missing */
-    tolk_asr_stream_t *probe = tolk_asr_stream_new(cfg->asr_engine, cfg->asr_model_dir, NULL, NULL);
+    tolk_asr_stream_t *probe = tolk_asr_stream_new(cfg->asr_engine, cfg->asr_model_dir, s_discard, NULL);
     if (!probe) {
         tolk_error("start", NULL, "recogniser %s cannot load %s", cfg->asr_engine,
                    cfg->asr_model_dir);
