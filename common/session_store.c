@@ -412,6 +412,60 @@ int tolk_store_end_expired(tolk_redis_t *r, const char *sid, int64_t now_ms,
     return s_end_with(r, &s_end_expired, sid, 1, now_s, gws, max_gws);
 }
 
+/* KEYS: session langs gws members. Recount listeners, languages and
+   gateways from the members hash, the one record of who is there, and
+   rewrite whatever drifted. Returns 1 if something was fixed, 0 if not,
+   -1 when the session is gone. */
+static tolk_redis_script_t s_reconcile = {
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end\n"
+    "local m = redis.call('HGETALL', KEYS[4])\n"
+    "local n, langs, gws = 0, {}, {}\n"
+    "for i = 1, #m, 2 do\n"
+    "  local gw = string.match(m[i], '^(.*)/[^/]*$')\n"
+    "  if gw then gws[gw] = (gws[gw] or 0) + 1 end\n"
+    "  if string.sub(m[i + 1], 1, 2) == 'L:' then\n"
+    "    n = n + 1\n"
+    "    local l = string.sub(m[i + 1], 3)\n"
+    "    langs[l] = (langs[l] or 0) + 1\n"
+    "  end\n"
+    "end\n"
+    "local fixed = 0\n"
+    "if tonumber(redis.call('HGET', KEYS[1], 'listenerCount') or '-1') ~= n then\n"
+    "  redis.call('HSET', KEYS[1], 'listenerCount', n)\n"
+    "  fixed = 1\n"
+    "end\n"
+    "local function same(key, want)\n"
+    "  local have, count = redis.call('HGETALL', key), 0\n"
+    "  for i = 1, #have, 2 do\n"
+    "    count = count + 1\n"
+    "    if tonumber(have[i + 1]) ~= want[have[i]] then return false end\n"
+    "  end\n"
+    "  for _ in pairs(want) do count = count - 1 end\n"
+    "  return count == 0\n"
+    "end\n"
+    "for k, key in ipairs({KEYS[2], KEYS[3]}) do\n"
+    "  local want = k == 1 and langs or gws\n"
+    "  if not same(key, want) then\n"
+    "    redis.call('DEL', key)\n"
+    "    for f, v in pairs(want) do redis.call('HSET', key, f, v) end\n"
+    "    fixed = 1\n"
+    "  end\n"
+    "end\n"
+    "return fixed\n",
+    ""};
+
+int tolk_store_reconcile(tolk_redis_t *r, const char *sid)
+{
+    keys_t k;
+    s_keys(&k, sid);
+    const char *argv[] = {k.session, k.langs, k.gws, k.members};
+    redisReply *rep = tolk_redis_eval(r, &s_reconcile, 4, 0, argv);
+    int rc = rep && rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : TOLK_STORE_DOWN;
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
+}
+
 int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws)
 {
     redisReply *rep = tolk_redis_command(r, "HKEYS tolk:{%s}:gws", sid);

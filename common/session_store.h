@@ -89,6 +89,13 @@ int tolk_store_end(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1]
 int tolk_store_end_expired(tolk_redis_t *r, const char *sid, int64_t now_ms,
                            char gws[][TOLK_ID_MAX + 1], int max_gws);
 
+/* Recount sid's listeners, languages and gateways from its members and
+   fix whatever drifted (a crash between two writes, a manual edit).
+   O(members): the sweeper runs it on a few sessions per pass. Returns 1
+   when something was fixed, 0 when all was right, -1 when the session is
+   gone, or DOWN. */
+int tolk_store_reconcile(tolk_redis_t *r, const char *sid);
+
 /* Gateways hosting members of sid. Returns the count or DOWN. */
 int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws);
 

@@ -6,7 +6,8 @@
 
 #include <string.h>
 
-#define SWEEP_BATCH 100 /* sessions or gateways handled per pass, so a pass stays short */
+#define SWEEP_BATCH     100 /* sessions or gateways handled per pass, so a pass stays short */
+#define RECONCILE_BATCH 20  /* sessions recounted per pass: O(members) each */
 
 /* KEYS: lease. ARGV: me, ttl_ms. Keep the lease if ours, take it if free. */
 static tolk_redis_script_t s_lease = {
@@ -126,6 +127,31 @@ static void s_expire_old(sweeper_t *self, int64_t now)
         freeReplyObject(due);
 }
 
+/* Recount a few sessions each pass, round the live ones in turn, so a
+   count that drifted is right again within (sessions / batch) passes. */
+static void s_reconcile(sweeper_t *self)
+{
+    redisReply *ids = tolk_redis_command(self->redis, "ZRANGE tolk:sessions %lld %lld",
+                                         (long long)self->reconcile_cursor,
+                                         (long long)self->reconcile_cursor + RECONCILE_BATCH - 1);
+    if (!ids || ids->type != REDIS_REPLY_ARRAY) {
+        if (ids)
+            freeReplyObject(ids);
+        return;
+    }
+    self->reconcile_cursor = ids->elements < RECONCILE_BATCH
+                                 ? 0
+                                 : self->reconcile_cursor + (int64_t)ids->elements;
+    for (size_t i = 0; i < ids->elements; i++) {
+        const char *sid = tolk_reply_str(ids->element[i]);
+        if (sid && tolk_store_reconcile(self->redis, sid) == 1) {
+            self->counts_reconciled++;
+            tolk_warn("reconcile", sid, "listener counts had drifted: recounted from the members");
+        }
+    }
+    freeReplyObject(ids);
+}
+
 /* A gateway's registration expired: its connections are gone with it. */
 static void s_clean_gateway(sweeper_t *self, const char *gw, int64_t now)
 {
@@ -204,6 +230,7 @@ void sweeper_sweep(sweeper_t *self)
     s_dead_gateways(self, now);
     s_expire_grace(self, now);
     s_expire_old(self, now);
+    s_reconcile(self);
     self->sweeps++;
 }
 
@@ -213,6 +240,7 @@ static void s_status(sweeper_t *self)
         return;
     tolk_statfeed_set(self->feed, "leader", self->leader);
     tolk_statfeed_set(self->feed, "sweeps", self->sweeps);
+    tolk_statfeed_set(self->feed, "counts_reconciled", self->counts_reconciled);
     tolk_statfeed_set(self->feed, "sessions_expired", self->sessions_expired);
     tolk_statfeed_set(self->feed, "gateways_cleaned", self->gateways_cleaned);
     tolk_statfeed_set(self->feed, "connections_cleaned", self->connections_cleaned);

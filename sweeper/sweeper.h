@@ -21,6 +21,8 @@ typedef struct {
     tolk_statfeed_t *feed;    /* counters */
     bool leader;              /* holds the lease now */
     int64_t sweeps, sessions_expired, gateways_cleaned, connections_cleaned, errors;
+    int64_t counts_reconciled; /* sessions whose counts were wrong and were recounted */
+    int64_t reconcile_cursor;  /* rank in tolk:sessions where the next recount starts */
 } sweeper_t;
 
 sweeper_t *sweeper_new(const tolk_config_t *cfg);

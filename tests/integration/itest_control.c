@@ -770,6 +770,83 @@ START_TEST(test_controls_race_joins_and_leaves)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------ upkeep */
+
+/* A connection silent for idle_timeout_s (2 s here) gets connectionTimeout
+   and close 4408, and leaves the session as any drop would; a connection
+   that keeps talking stays. */
+START_TEST(test_idle_connection_closed)
+{
+    char sid[80];
+    ws_client_t *spk = s_speaker(0, "idle-speaker", sid);
+    ws_client_t *quiet = s_listener(1, sid, "es");
+    ws_client_t *chatty = s_listener(0, sid, "ca");
+    s_wait_count(sid, 2);
+    json_t *timeout = NULL;
+    for (int i = 0; i < 40 && !timeout; i++) {
+        ws_send_text(spk, "{\"action\":\"heartbeat\"}");
+        ws_send_text(chatty, "{\"action\":\"heartbeat\"}");
+        char *m = ws_recv_text(quiet, 200);
+        if (m && strstr(m, "connectionTimeout"))
+            timeout = s_json(m);
+        else
+            free(m);
+    }
+    ck_assert_msg(timeout != NULL, "no connectionTimeout for a silent listener");
+    ck_assert_int_ge(s_int(timeout, "idleSeconds"), 2);
+    json_decref(timeout);
+    ck_assert_int_eq(ws_wait_closed(quiet, WAIT_MS), 4408);
+    ws_destroy(&quiet);
+    /* its state is gone as after a drop; the talkers are untouched */
+    s_wait_count(sid, 1);
+    json_t *langs = s_hgetall("HGETALL tolk:{%s}:langs", sid);
+    ck_assert_int_eq((int)json_object_size(langs), 1);
+    ck_assert_str_eq(s_get(langs, "ca"), "1");
+    json_decref(langs);
+    ck_assert(ws_is_open(spk) && ws_is_open(chatty));
+    ws_close(spk, 1000, NULL);
+    ws_destroy(&spk);
+    ws_destroy(&chatty);
+}
+END_TEST
+
+/* Counts that drifted from the members hash are recounted by the sweeper. */
+START_TEST(test_drifted_counts_reconciled)
+{
+    char sid[80];
+    ws_client_t *spk = s_speaker(0, "drift-speaker", sid);
+    ws_client_t *ls[3] = {s_listener(0, sid, "es"), s_listener(1, sid, "es"),
+                          s_listener(1, sid, "fr")};
+    s_wait_count(sid, 3);
+    json_t *before = s_state(sid);
+    redisContext *r = harness_redis(s_h);
+    freeReplyObject(redisCommand(r, "HSET tolk:{%s}:session listenerCount 7", sid));
+    freeReplyObject(redisCommand(r, "HSET tolk:{%s}:langs es 9 xx 2", sid));
+    freeReplyObject(redisCommand(r, "HDEL tolk:{%s}:langs fr", sid));
+    freeReplyObject(redisCommand(r, "HSET tolk:{%s}:gws nowhere 4", sid));
+    s_wait_count(sid, 3);
+    json_t *after = NULL;
+    for (int i = 0; i < 100; i++) {
+        /* everyone keeps talking: this system closes connections idle for 2 s */
+        for (int k = 0; k < 4 && i % 10 == 0; k++)
+            ws_send_text(k < 3 ? ls[k] : spk, "{\"action\":\"heartbeat\"}");
+        json_decref(after);
+        after = s_state(sid);
+        if (json_equal(before, after))
+            break;
+        usleep(50000);
+    }
+    s_assert_same(before, after);
+    json_decref(before);
+    json_decref(after);
+    for (int i = 0; i < 3; i++)
+        ws_destroy(&ls[i]);
+    ws_close(spk, 1000, NULL);
+    ws_destroy(&spk);
+}
+END_TEST
+
 int main(void)
 {
     /* the race brings its own system (a higher control rate): first, alone */
@@ -800,6 +877,24 @@ int main(void)
     failed += srunner_ntests_failed(sr);
     srunner_free(sr);
     int problems = harness_stop(&s_h); /* sanitizer reports in the servers' logs */
+
+    /* idleness and recounts: a system with a short idle timeout */
+    s_h = s_start("TOLK_IDLE_TIMEOUT_S=2");
+    if (!s_h) {
+        fprintf(stderr, "itest_control: the upkeep system did not start\n");
+        return 1;
+    }
+    s = suite_create("control");
+    tc = tcase_create("upkeep");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_idle_connection_closed);
+    tcase_add_test(tc, test_drifted_counts_reconciled);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed += srunner_ntests_failed(sr);
+    srunner_free(sr);
+    problems += harness_stop(&s_h);
     if (problems)
         fprintf(stderr, "itest_control: %d sanitizer or crash reports in the logs\n", problems);
     return failed == 0 && problems == 0 ? 0 : 1;
