@@ -258,6 +258,8 @@ err:
     return NULL;
 }
 
+/* The callback runs inside the engine's feed: it must not destroy the
+   stream (the worker defers that to after feed returns). */
 int tolk_asr_stream_feed(tolk_asr_stream_t *self, const int16_t *pcm, size_t samples)
 {
     if (!self || self->failed || (!pcm && samples))

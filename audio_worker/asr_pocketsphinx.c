@@ -9,12 +9,12 @@
     for asr.c's stability filter. Working in fixed blocks rather than in the
     chunks the client chose makes results independent of chunk size.
 
-    A decoder costs about a second and tens of megabytes to load, so closed
+    A decoder costs up to a second and about 95 MB to load, so closed
     streams park their decoder in a process-wide pool keyed by model
-    directory and the next stream on that model takes it (ps_start_utt makes
-    it fresh). pocketsphinx's own logging is switched off: the worker logs
-    failures itself, in its JSON lines. The worker is single-threaded, so
-    the pool has no lock.
+    directory and the next stream on that model takes it, made as fresh as
+    after loading (see s_decoder_t). pocketsphinx's own logging is switched
+    off: the worker logs failures itself, in its JSON lines. The worker is
+    single-threaded, so the pool has no lock.
 */
 #include "asr_stable.h"
 #include "log.h"
@@ -35,9 +35,11 @@
 #define S_BLOCK (20 * S_RATE_KHZ)
 /* Audio between two hypotheses taken for partials. */
 #define S_HYP_INTERVAL (100 * S_RATE_KHZ)
-/* Idle decoders kept per process; more are freed, bounding memory after a
-   burst of sessions. */
-#define S_POOL_MAX 8
+/* Idle decoders kept per process; more are freed. A decoder with the
+   en-us model holds about 95 MB (acoustic model and dictionary ~29, the
+   language model ~33, the search's lexicon tree ~32), so the pool covers
+   session churn, not a burst. */
+#define S_POOL_MAX 4
 
 /* A loaded decoder and what it takes to make it fresh again. A decoder
    carries two things from one utterance to the next: the noise level its
