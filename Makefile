@@ -65,7 +65,13 @@ FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_TESTS := $(patsubst %,$(BUILD)/tests/replay_%,$(FUZZ_NAMES))
 FUZZ_TIME    ?= 60
 
-.PHONY: all deps run test check check-unit check-integration install format clean fuzz
+# benchmarks: bench/<name>.c -> $(BUILD)/bench/<name>; they print figures, never pass or fail on speed
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(SUPPORT_OBJ) $(PROGRAM_LIB) $(LIBTOLK)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+.PHONY: all deps run test check check-unit check-integration install format clean fuzz bench
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h) $(wildcard */*.h) $(wildcard tests/support/*.h)
@@ -104,6 +110,9 @@ fuzz:
 	        -rss_limit_mb=1024 -max_len=140000 -print_final_stats=1 \
 	        build-fuzz/corpus/$$name tests/fuzz/corpus/$$name || exit 1; \
 	done
+
+bench: deps all $(BENCHES)
+	@for b in $(BENCHES); do BUILD=$(BUILD) $$b || exit 1; done
 
 deps:
 	@tools/install-deps.sh

@@ -18,6 +18,25 @@
 #define DISCOVERY_REFRESH_MS 30000 /* APy answered: look again now and then */
 #define TARGETS_TTL_S        90    /* the targets key outlives a few missed refreshes */
 
+/* A warm-up translation's answer: nobody waits for it. */
+static void s_warmed(void *arg, const char *target, const char *text)
+{
+    (void)arg;
+    (void)target;
+    (void)text;
+}
+
+/* APy starts each pair's pipeline on its first request (0.1 to 0.5 s):
+   pay that now, not on the first caption a listener waits for. */
+static void s_warm_up(audio_worker_t *self, const char *source, const char *targets)
+{
+    char list[sizeof self->targets];
+    snprintf(list, sizeof list, "%s", targets);
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        if (strcmp(t, source) != 0)
+            tolk_translator_submit(self->tr, source, t, "Hello.", s_warmed, NULL);
+}
+
 /* Ask APy what each source language reaches, and publish it in Redis
    (tolk:targets:<source>) for the control workers, which validate
    joinSession and changeLanguage against it. */
@@ -37,8 +56,10 @@ static void s_discover(audio_worker_t *self, int64_t now_ms)
             ok = false;
             continue;
         }
-        if (strcmp(targets, self->targets) != 0)
+        if (strcmp(targets, self->targets) != 0) {
             tolk_info("discover", NULL, "%s reaches %s", src, targets);
+            s_warm_up(self, src, targets);
+        }
         snprintf(self->targets, sizeof self->targets, "%s", targets);
         redisReply *r = tolk_redis_command(self->redis, "SET tolk:targets:%s %s EX %d", src,
                                            targets, TARGETS_TTL_S);
@@ -158,7 +179,8 @@ audio_worker_t *audio_worker_new(const tolk_config_t *cfg)
     }
     zhashx_set_destructor(self->streams, s_stream_free);
     /* fail at start, not at the first chunk, when the model is missing */
-    tolk_asr_stream_t *probe = tolk_asr_stream_new(cfg->asr_engine, cfg->asr_model_dir, s_discard, NULL);
+    tolk_asr_stream_t *probe =
+        tolk_asr_stream_new(cfg->asr_engine, cfg->asr_model_dir, s_discard, NULL);
     if (!probe) {
         tolk_error("start", NULL, "recogniser %s cannot load %s", cfg->asr_engine,
                    cfg->asr_model_dir);

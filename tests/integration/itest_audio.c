@@ -122,8 +122,7 @@ static ws_client_t *s_speaker(int gw, char *sid)
 static ws_client_t *s_listener(int gw, const char *sid, const char *lang)
 {
     char path[256];
-    snprintf(path, sizeof path, "/ws?action=joinSession&sessionId=%s&targetLanguage=%s", sid,
-             lang);
+    snprintf(path, sizeof path, "/ws?action=joinSession&sessionId=%s&targetLanguage=%s", sid, lang);
     ws_client_t *c = s_open(gw, path);
     json_t *j = s_json(ws_recv_text(c, WAIT_MS));
     ck_assert_msg(strcmp(s_get(j, "type"), "sessionJoined") == 0, "join %s: %s", lang,
@@ -172,9 +171,8 @@ static void s_drain(inbox_t *box, int wait_ms)
         json_t *j = json_loads(m, 0, NULL);
         free(m);
         ck_assert_ptr_nonnull(j);
-        json_array_append_new(strcmp(s_get(j, "type"), "caption") == 0 ? box->captions
-                                                                         : box->others,
-                              j);
+        json_array_append_new(
+            strcmp(s_get(j, "type"), "caption") == 0 ? box->captions : box->others, j);
         wait_ms = 0;
     }
 }
@@ -435,17 +433,17 @@ START_TEST(test_librivox_to_spanish_and_english)
         long seq = (long)json_integer_value(json_object_get(c, "seq"));
         json_t *match = NULL, *e;
         size_t k;
-        json_array_foreach(en.captions, k, e) if (!json_is_true(json_object_get(e, "isPartial")) &&
-                                                  json_integer_value(json_object_get(e, "seq")) ==
-                                                      seq) match = e;
+        json_array_foreach(en.captions, k,
+                           e) if (!json_is_true(json_object_get(e, "isPartial")) &&
+                                  json_integer_value(json_object_get(e, "seq")) == seq) match = e;
         ck_assert_ptr_nonnull(match);
         ck_assert_str_eq(s_get(c, "sourceText"), s_get(match, "text"));
         ck_assert_msg(!json_is_true(json_object_get(c, "untranslated")), "untranslated: %s",
                       s_get(c, "text"));
         char q[4096], path[4200], body[8192];
         s_urlencode(s_get(match, "text"), q, sizeof q);
-        snprintf(path, sizeof path,
-                 "/translate?langpair=eng%%7Cspa&markUnknown=no&format=txt&q=%s", q);
+        snprintf(path, sizeof path, "/translate?langpair=eng%%7Cspa&markUnknown=no&format=txt&q=%s",
+                 q);
         ck_assert_int_eq(http_get("127.0.0.1", harness_apy_port(s_h), path, body, sizeof body),
                          200);
         json_t *apy = json_loads(body, 0, NULL);
@@ -540,7 +538,8 @@ START_TEST(test_chunk_rate_warning_then_close)
     ck_assert_int_eq(code, 4429);
     ck_assert_msg(warned_at && warned_at - start >= 1000, "warning at %lld ms",
                   (long long)(warned_at - start));
-    ck_assert_msg(closed_at - start >= 3000, "closed after %lld ms", (long long)(closed_at - start));
+    ck_assert_msg(closed_at - start >= 3000, "closed after %lld ms",
+                  (long long)(closed_at - start));
     ck_assert_int_gt(sent, 250);
     ws_destroy(&spk);
 }
@@ -586,6 +585,50 @@ END_TEST
 START_TEST(test_muted_audio_dropped)
 {
     s_check_dropped("muteBroadcast", "broadcastMuted", "unmuteBroadcast", "broadcastUnmuted");
+}
+END_TEST
+
+/* APy down: listeners get the transcript marked untranslated, the session
+   goes on, and translation comes back with APy. */
+START_TEST(test_translator_down_untranslated)
+{
+    ck_assert_int_eq(harness_ctl(s_h, "stop apy"), 0);
+    char sid[80];
+    ws_client_t *spk = s_speaker(0, sid);
+    inbox_t es = {s_listener(1, sid, "es"), json_array(), json_array()};
+    inbox_t *boxes[] = {&es};
+    size_t len;
+    uint8_t *pcm = s_read_pcm(s_files[1], &len);
+    s_stream(spk, pcm, len, 4.0, boxes, 1);
+    s_wait_finals(&es, 1, 15000);
+    ck_assert_int_ge(s_count_finals(&es), 1);
+    size_t i;
+    json_t *c;
+    json_array_foreach(es.captions, i, c)
+    {
+        if (json_is_true(json_object_get(c, "isPartial")))
+            continue;
+        ck_assert(json_is_true(json_object_get(c, "untranslated")));
+        ck_assert_str_eq(s_get(c, "text"), s_get(c, "sourceText"));
+    }
+    ck_assert_int_eq(harness_ctl(s_h, "start apy"), 0);
+    char body[256];
+    for (int k = 0; k < 100 && http_get("127.0.0.1", harness_apy_port(s_h), "/listPairs", body,
+                                        sizeof body) != 200;
+         k++)
+        usleep(100000);
+    json_array_clear(es.captions);
+    s_stream(spk, pcm, len, 4.0, boxes, 1);
+    free(pcm);
+    s_wait_finals(&es, 1, 15000);
+    ck_assert_int_ge(s_count_finals(&es), 1);
+    json_array_foreach(es.captions, i, c) if (!json_is_true(json_object_get(c, "isPartial")))
+        ck_assert(!json_is_true(json_object_get(c, "untranslated")));
+    ws_close(spk, 1000, NULL);
+    ws_destroy(&spk);
+    ws_destroy(&es.ws);
+    json_decref(es.captions);
+    json_decref(es.others);
 }
 END_TEST
 
@@ -670,6 +713,7 @@ static Suite *s_suite(void)
     tcase_add_test(tc, test_chunk_rate_warning_then_close);
     tcase_add_test(tc, test_paused_audio_dropped);
     tcase_add_test(tc, test_muted_audio_dropped);
+    tcase_add_test(tc, test_translator_down_untranslated);
     suite_add_tcase(s, tc);
     tc = tcase_create("failover");
     tcase_add_unchecked_fixture(tc, s_setup_two_workers, s_teardown);
