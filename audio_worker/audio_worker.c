@@ -141,11 +141,8 @@ static void s_status(audio_worker_t *self)
                                             : 0);
     tolk_statfeed_set(self->feed, "gateways", tolk_gwlink_count(self->link));
     tolk_statfeed_set(self->feed, "errors", self->errors);
-    tolk_statfeed_publish(self->feed);
+    tolk_statfeed_report(self->feed, self->redis);
     self->chunk_latency_us_max = self->chunk_latency_us_sum = self->chunk_latency_n = 0;
-    redisContext *rc = tolk_redis_context(self->redis);
-    if (rc)
-        tolk_statfeed_register(self->feed, rc, 5);
 }
 
 /* The start-up probe's results go nowhere (it is never fed). */
@@ -199,12 +196,7 @@ void audio_worker_destroy(audio_worker_t **self_p)
     zhashx_destroy(&self->streams); /* before the translator: orphans its pending captions */
     tolk_translator_destroy(&self->tr);
     tolk_gwlink_destroy(&self->link);
-    if (self->feed) {
-        redisContext *rc = self->redis ? tolk_redis_context(self->redis) : NULL;
-        if (rc)
-            tolk_statfeed_unregister(self->feed, rc);
-        tolk_statfeed_destroy(&self->feed);
-    }
+    tolk_statfeed_retire(&self->feed, self->redis);
     tolk_redis_destroy(&self->redis);
     tolk_asr_shutdown();
     free(self);

@@ -241,3 +241,23 @@ void tolk_statfeed_unregister(tolk_statfeed_t *self, redisContext *redis)
     }
     s_drain_replies(redis, 2);
 }
+
+void tolk_statfeed_report(tolk_statfeed_t *self, tolk_redis_t *redis)
+{
+    if (!self)
+        return;
+    tolk_statfeed_publish(self);
+    redisContext *rc = redis ? tolk_redis_context(redis) : NULL;
+    if (rc)
+        tolk_statfeed_register(self, rc, 5);
+}
+
+void tolk_statfeed_retire(tolk_statfeed_t **self_p, tolk_redis_t *redis)
+{
+    if (!self_p || !*self_p)
+        return;
+    redisContext *rc = redis ? tolk_redis_context(redis) : NULL;
+    if (rc)
+        tolk_statfeed_unregister(*self_p, rc);
+    tolk_statfeed_destroy(self_p);
+}

@@ -47,6 +47,8 @@
 
 #include <stdint.h>
 
+#include "redis_link.h"
+
 #include <hiredis/hiredis.h>
 
 /* Most distinct counter names one feed keeps. */
@@ -98,5 +100,13 @@ int tolk_statfeed_register(tolk_statfeed_t *self, redisContext *redis, int ttl_s
 /* Remove the feed from Redis (DEL + SREM) on a clean exit; errors are
    ignored because the TTL removes it anyway. */
 void tolk_statfeed_unregister(tolk_statfeed_t *self, redisContext *redis);
+
+/* What every process does once per report: publish the counters, then
+   renew the registration (5 s) when Redis is reachable. */
+void tolk_statfeed_report(tolk_statfeed_t *self, tolk_redis_t *redis);
+
+/* What every process does at a clean exit: unregister when Redis is
+   reachable, then destroy. NULLs *self_p; safe with NULLs. */
+void tolk_statfeed_retire(tolk_statfeed_t **self_p, tolk_redis_t *redis);
 
 #endif

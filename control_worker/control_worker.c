@@ -625,12 +625,7 @@ void control_worker_destroy(control_worker_t **self_p)
         return;
     control_worker_t *self = *self_p;
     tolk_gwlink_destroy(&self->link);
-    if (self->feed) {
-        redisContext *rc = self->redis ? tolk_redis_context(self->redis) : NULL;
-        if (rc)
-            tolk_statfeed_unregister(self->feed, rc);
-        tolk_statfeed_destroy(&self->feed);
-    }
+    tolk_statfeed_retire(&self->feed, self->redis);
     tolk_redis_destroy(&self->redis);
     free(self);
     *self_p = NULL;
@@ -646,10 +641,7 @@ static void s_status(control_worker_t *self)
     tolk_statfeed_set(self->feed, "sessions_created", self->sessions_created);
     tolk_statfeed_set(self->feed, "sessions_ended", self->sessions_ended);
     tolk_statfeed_set(self->feed, "gateways", tolk_gwlink_count(self->link));
-    tolk_statfeed_publish(self->feed);
-    redisContext *rc = tolk_redis_context(self->redis);
-    if (rc)
-        tolk_statfeed_register(self->feed, rc, 5);
+    tolk_statfeed_report(self->feed, self->redis);
 }
 
 int control_worker_run(control_worker_t *self)

@@ -84,10 +84,7 @@ static void s_publish_status(gateway_t *gw)
         snprintf(name, sizeof name, "workers_%s", gw_kind_names[k]);
         tolk_statfeed_set(gw->feed, name, bridge_live_count(gw, k));
     }
-    tolk_statfeed_publish(gw->feed);
-    redisContext *rc = tolk_redis_context(gw->redis);
-    if (rc)
-        tolk_statfeed_register(gw->feed, rc, 5);
+    tolk_statfeed_report(gw->feed, gw->redis);
 }
 
 /* The 100 ms cron: heartbeats, registry, status, drain. */
@@ -205,14 +202,9 @@ int main(int argc, char **argv)
     redisReply *r = tolk_redis_command(gw->redis, "DEL tolk:gw:%s", gw->id);
     if (r)
         freeReplyObject(r);
-    if (gw->feed) {
-        redisContext *rc = tolk_redis_context(gw->redis);
-        if (rc)
-            tolk_statfeed_unregister(gw->feed, rc);
-    }
+    tolk_statfeed_retire(&gw->feed, gw->redis);
     lws_context_destroy(gw->lws);
     bridge_stop(gw);
-    tolk_statfeed_destroy(&gw->feed);
     tolk_redis_destroy(&gw->redis);
     zhashx_destroy(&gw->conns);
     zhashx_destroy(&gw->sessions);

@@ -40,12 +40,7 @@ void sweeper_destroy(sweeper_t **self_p)
         return;
     sweeper_t *self = *self_p;
     tolk_gwlink_destroy(&self->link);
-    if (self->feed && self->redis) {
-        redisContext *rc = tolk_redis_context(self->redis);
-        if (rc)
-            tolk_statfeed_unregister(self->feed, rc);
-    }
-    tolk_statfeed_destroy(&self->feed);
+    tolk_statfeed_retire(&self->feed, self->redis);
     tolk_redis_destroy(&self->redis);
     free(self);
     *self_p = NULL;
@@ -245,10 +240,7 @@ static void s_status(sweeper_t *self)
     tolk_statfeed_set(self->feed, "gateways_cleaned", self->gateways_cleaned);
     tolk_statfeed_set(self->feed, "connections_cleaned", self->connections_cleaned);
     tolk_statfeed_set(self->feed, "errors", self->errors);
-    tolk_statfeed_publish(self->feed);
-    redisContext *rc = tolk_redis_context(self->redis);
-    if (rc)
-        tolk_statfeed_register(self->feed, rc, 5);
+    tolk_statfeed_report(self->feed, self->redis);
 }
 
 int sweeper_run(sweeper_t *self)
