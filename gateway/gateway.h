@@ -181,6 +181,9 @@ void ws_drain_all(gateway_t *gw); /* drain: ask every client to refresh */
 void ws_close_idle(gateway_t *gw);
 void ws_close_all(gateway_t *gw, int code);
 
+/* static.c: GET/HEAD of the pages and files under web_root; 404/405 otherwise */
+int static_http(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const char *path);
+
 extern gateway_t *g_gateway; /* the one gateway of this process (lws callbacks find it here) */
 
 #endif

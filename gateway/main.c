@@ -134,8 +134,9 @@ int main(int argc, char **argv)
     static gateway_t gateway;
     gateway_t *gw = &gateway;
     int rc = tolk_cli_start(argc, argv, "tolk-gateway",
-                            "The WebSocket/HTTP gateway of tolk: serves /ws, /healthz and /readyz\n"
-                            "on TOLK_PORT and hands messages to the workers over ZeroMQ.",
+                            "The WebSocket/HTTP gateway of tolk: serves /ws, /healthz, /readyz\n"
+                            "and the pages under web_root on TOLK_PORT, and hands messages to\n"
+                            "the workers over ZeroMQ.",
                             &gw->cfg);
     if (rc != TOLK_CLI_CONTINUE)
         return rc;

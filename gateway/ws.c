@@ -50,7 +50,7 @@ static int s_http(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const char *path
                  bridge_live_count(gw, 1), bridge_live_count(gw, 2));
         return s_http_reply(wsi, c, ready ? 200 : 503, "application/json", body);
     }
-    return s_http_reply(wsi, c, 404, "application/json", "{\"error\":\"not found\"}\n");
+    return static_http(gw, wsi, c, path); /* static.c: pages under web_root, else 404 */
 }
 
 static int s_http_write(struct lws *wsi, gw_conn_t *c)
