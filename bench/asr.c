@@ -1,0 +1,977 @@
+/*  asr.c -- the recognition benchmark: how fast tolk recognises speech, how
+    many speakers one core carries, and how long after a speaker stops a
+    listener sees the final caption.
+
+    Why: pocketsphinx is by far the most expensive part of tolk (CPU, and
+    about 95 MB per live stream), and the wait for the final after an
+    utterance is what a listener notices. These figures size a deployment
+    and show whether the streaming path (audio_worker/asr.c and
+    asr_pocketsphinx.c) costs more than pocketsphinx's own batch tool on
+    the same audio. docs/performance.md explains each figure.
+
+    Three parts, printed together as one table at the end:
+    1. real-time factor: tolk_asr_stream_feed in 100 ms chunks + finish,
+       CPU and wall time per second of audio, against
+       `pocketsphinx_continuous -infile` on the same five LibriVox files;
+    2. streams per core: 1 / RTF, checked by feeding that many streams (and
+       one more) round-robin in real time in this one thread, with the
+       resident memory each stream costs;
+    3. latency from the last chunk of an utterance to its final at a
+       Spanish and an English listener of a whole system (harness_start),
+       once with the speaker going quiet for 2 s after each file (the
+       worker's 1.5 s audio-gap timeout ends the utterance) and once with
+       1 s of digital silence after each file (the endpointer ends it).
+
+    It never fails because something is slow: the exit status is non-zero
+    only when a part could not run. --quick is a ~35 s smoke run, --csv FILE
+    also writes every row as CSV.
+*/
+#include "../audio_worker/asr.h"
+#include "harness.h"
+#include "jwt_check.h"
+#include "wsclient.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LIBRIVOX    "/usr/share/pocketsphinx/test/data/librivox"
+#define MODEL       "/usr/share/pocketsphinx/model/en-us"
+#define ENGINE      "pocketsphinx"
+#define NFILES      5
+#define RATE        16000 /* samples per second */
+#define CHUNK       1600  /* samples in 100 ms, the chunk a speaker's client sends */
+#define CHUNK_MS    100
+#define MIN_CHUNK   50 /* samples: the gateway refuses chunks under 100 bytes */
+#define MAX_STREAMS 8  /* each stream holds a ~95 MB decoder */
+#define SECRET      "bench-asr-secret-0123456789abcdef"
+#define WAIT_MS     5000
+#define GAP_MS      2000 /* how long the speaker goes quiet after a file (gap mode) */
+#define SILENCE_MS  1000 /* zeros sent after a file (silence mode) */
+#define STREAM_GAP  1500 /* the audio worker's gap timeout (audio_worker/stream.c) */
+#define MAX_FINALS  512
+#define MAX_UTTS    64
+#define MAX_ROWS    64
+
+/* pocketsphinx-testdata's recordings (3.0 to 7.1 s each), by name in LIBRIVOX. */
+static const char *s_names[NFILES] = {
+    "sense_and_sensibility_01_austen_64kb-0870", "sense_and_sensibility_01_austen_64kb-0880",
+    "sense_and_sensibility_01_austen_64kb-0890", "sense_and_sensibility_01_austen_64kb-0920",
+    "sense_and_sensibility_01_austen_64kb-0930"};
+
+/* One recording, as PCM. */
+typedef struct {
+    int16_t *pcm;
+    size_t samples;
+} s_audio_t;
+
+/* One line of the result table. */
+typedef struct {
+    char section[16];
+    char measure[100];
+    char value[64];
+} s_row_t;
+
+/* How much of everything to run: the default run or --quick. */
+typedef struct {
+    int files[NFILES]; /* recordings used in parts 1 and 3 */
+    int nfiles;        /* how many */
+    int rtf_reps;      /* passes over the files in part 1, summed */
+    double verify_s;   /* audio per stream in the real-time check of part 2 */
+    bool verify_more;  /* also try one stream more than 1 / RTF */
+    int gap_reps;      /* passes over the files in gap mode */
+    int silence_reps;  /* and in silence mode */
+} s_plan_t;
+
+static s_audio_t s_files[NFILES];
+static s_row_t s_rows[MAX_ROWS];
+static int s_nrows;
+static double s_rss_base;            /* RSS before any decoder was loaded */
+static volatile sig_atomic_t s_stop; /* SIGINT/SIGTERM: wind down, stop the system */
+
+/* ------------------------------------------------------------ helpers */
+
+/* Monotonic clock: wall durations and schedules. */
+static int64_t s_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* CPU time of the whole process (the recogniser runs in this thread). */
+static int64_t s_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Wall clock in ms, the clock of the session's createdAt. */
+static int64_t s_real_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleep to an absolute monotonic time, for real-time pacing. */
+static void s_sleep_until(int64_t t_ns)
+{
+    struct timespec ts = {(time_t)(t_ns / 1000000000), (long)(t_ns % 1000000000)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !s_stop)
+        ;
+}
+
+/* Resident memory of this process in MB, from /proc (0 when unreadable). */
+static double s_rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = atof(line + 6);
+    if (f)
+        fclose(f);
+    return kb / 1024;
+}
+
+/* Time this thread has spent runnable but waiting for a CPU (the
+   scheduler's run-queue delay, /proc/thread-self/schedstat), to tell
+   "too slow" from "the machine was busy"; 0 when unreadable. */
+static int64_t s_runq_wait_ns(void)
+{
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    long long run = 0, wait = 0;
+    if (f && fscanf(f, "%lld %lld", &run, &wait) != 2)
+        wait = 0;
+    if (f)
+        fclose(f);
+    return wait;
+}
+
+/* The 1-minute load average, to tell whether other work shared the machine. */
+static double s_loadavg(void)
+{
+    double l[1] = {0};
+    return getloadavg(l, 1) == 1 ? l[0] : -1;
+}
+
+/* Add a row to the table. */
+static void s_row(const char *section, const char *measure, const char *fmt, ...)
+{
+    if (s_nrows >= MAX_ROWS)
+        return;
+    s_row_t *r = &s_rows[s_nrows++];
+    snprintf(r->section, sizeof r->section, "%s", section);
+    snprintf(r->measure, sizeof r->measure, "%s", measure);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->value, sizeof r->value, fmt, ap);
+    va_end(ap);
+}
+
+/* A progress line on stderr: the run takes minutes, the table comes last. */
+static void s_progress(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bench/asr: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
+
+/* qsort order for percentiles. */
+static int s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile p (0..100) of v[0..n-1]; sorts v. */
+static double s_pct(double *v, int n, double p)
+{
+    if (n <= 0)
+        return NAN;
+    qsort(v, (size_t)n, sizeof *v, s_cmp_double);
+    int rank = (int)ceil(p / 100.0 * n);
+    return v[rank < 1 ? 0 : rank - 1];
+}
+
+/* "p50 / p99 ms (n)" of v as a table value. */
+static void s_row_pct(const char *section, const char *measure, double *v, int n)
+{
+    if (n == 0) {
+        s_row(section, measure, "no samples");
+        return;
+    }
+    double p50 = s_pct(v, n, 50), p99 = s_pct(v, n, 99);
+    s_row(section, measure, "%.0f / %.0f ms (n=%d)", p50, p99, n);
+}
+
+/* The PCM of one LibriVox recording (16 kHz mono; its 44-byte header skipped). */
+static int s_load(int i)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.wav", LIBRIVOX, s_names[i]);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "bench/asr: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 44, SEEK_SET);
+    size_t n = size > 44 ? (size_t)(size - 44) / 2 : 0;
+    s_files[i].pcm = malloc(n * 2 + 1);
+    s_files[i].samples = s_files[i].pcm ? fread(s_files[i].pcm, 2, n, f) : 0;
+    fclose(f);
+    return s_files[i].samples ? 0 : -1;
+}
+
+/* Seconds of audio in the plan's recordings. */
+static double s_audio_s(const s_plan_t *plan)
+{
+    size_t n = 0;
+    for (int k = 0; k < plan->nfiles; k++)
+        n += s_files[plan->files[k]].samples;
+    return (double)n / RATE;
+}
+
+/* ------------------------------------------- part 1: real-time factor */
+
+/* Counts finals, to show both decoders found the utterances. */
+static void s_count_final(void *arg, const tolk_asr_result_t *r)
+{
+    if (r->is_final)
+        (*(int *)arg)++;
+}
+
+/* Wall time of finish() in part 1: the end-of-utterance pass (pocketsphinx's
+   second search over the utterance), which the gap-timeout final waits for
+   and which holds up every other stream of the same worker meanwhile. */
+static double s_finish_ms_sum, s_finish_ms_max;
+
+/* One recording through the streaming path in its own stream (from the
+   decoder pool, so no model load is timed), fed in 100 ms chunks then
+   finished, as the audio worker does. Adds its CPU and wall time. */
+static int s_stream_file(const s_audio_t *a, double *cpu_s, double *wall_s, int *finals)
+{
+    tolk_asr_stream_t *st = tolk_asr_stream_new(ENGINE, MODEL, s_count_final, finals);
+    if (!st)
+        return -1;
+    int64_t c0 = s_cpu_ns(), w0 = s_mono_ns();
+    int rc = 0;
+    for (size_t off = 0; off < a->samples && rc == 0; off += CHUNK)
+        rc = tolk_asr_stream_feed(st, a->pcm + off,
+                                  a->samples - off < CHUNK ? a->samples - off : CHUNK);
+    int64_t f0 = s_mono_ns();
+    if (rc == 0)
+        rc = tolk_asr_stream_finish(st);
+    double fin_ms = (double)(s_mono_ns() - f0) / 1e6;
+    s_finish_ms_sum += fin_ms;
+    if (fin_ms > s_finish_ms_max)
+        s_finish_ms_max = fin_ms;
+    *cpu_s += (double)(s_cpu_ns() - c0) / 1e9;
+    *wall_s += (double)(s_mono_ns() - w0) / 1e9;
+    tolk_asr_stream_destroy(&st);
+    return rc;
+}
+
+/* Run pocketsphinx_continuous on one file, as the integration test does;
+   its CPU time (user + system) comes from wait4's rusage. */
+static int s_continuous(const char *wav, double *cpu_s, double *wall_s)
+{
+    int64_t w0 = s_mono_ns();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+        }
+        execlp("pocketsphinx_continuous", "pocketsphinx_continuous", "-infile", wav, "-hmm",
+               MODEL "/en-us", "-lm", MODEL "/en-us.lm.bin", "-dict", MODEL "/cmudict-en-us.dict",
+               "-logfn", "/dev/null", (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    struct rusage ru;
+    while (wait4(pid, &status, 0, &ru) < 0)
+        if (errno != EINTR)
+            return -1;
+    *wall_s = (double)(s_mono_ns() - w0) / 1e9;
+    *cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+             ru.ru_stime.tv_usec / 1e6;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* A WAV of 0.1 s of zeros, so one pocketsphinx_continuous run measures its
+   start-up (model load) alone. Returns 0 with the path in path. */
+static int s_silent_wav(char *path, size_t cap)
+{
+    snprintf(path, cap, "/tmp/tolk-bench-asr-XXXXXX.wav");
+    int fd = mkstemps(path, 4);
+    if (fd < 0)
+        return -1;
+    uint32_t data = RATE / 10 * 2;
+    unsigned char h[44] = "RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x80\x3e\0\0\0\x7d\0\0"
+                          "\x02\0\x10\0data";
+    uint32_t riff = 36 + data;
+    memcpy(h + 4, &riff, 4); /* little-endian host, as everywhere tolk builds */
+    memcpy(h + 40, &data, 4);
+    static const char zeros[RATE / 10 * 2];
+    bool ok = write(fd, h, sizeof h) == (ssize_t)sizeof h &&
+              write(fd, zeros, sizeof zeros) == (ssize_t)sizeof zeros;
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+/* Part 1. Returns the streaming path's CPU real-time factor, or -1. */
+static double s_part_rtf(const s_plan_t *plan)
+{
+    s_progress("part 1: real-time factor, tolk streaming vs pocketsphinx_continuous");
+    double rss0 = s_rss_mb();
+    int64_t w0 = s_mono_ns();
+    int dummy = 0;
+    tolk_asr_stream_t *st = tolk_asr_stream_new(ENGINE, MODEL, s_count_final, &dummy);
+    if (!st) {
+        fprintf(stderr, "bench/asr: cannot open a %s stream on %s\n", ENGINE, MODEL);
+        return -1;
+    }
+    double load_s = (double)(s_mono_ns() - w0) / 1e9, load_mb = s_rss_mb() - rss0;
+    tolk_asr_stream_destroy(&st); /* parked in the pool for the passes */
+    double audio = s_audio_s(plan);
+    s_row("rtf", "audio: LibriVox files / seconds of speech", "%d / %.1f s", plan->nfiles, audio);
+    s_row("rtf", "decoder load (first stream open): wall, RSS", "%.2f s, %.0f MB", load_s, load_mb);
+
+    /* paired: each recording goes through tolk, then pocketsphinx_continuous,
+       then pocketsphinx_continuous on 0.1 s of zeros (its start-up alone),
+       so a change in the machine's load hits all three alike */
+    char silent[64];
+    bool pc_ok = s_silent_wav(silent, sizeof silent) == 0;
+    double cpu = 0, wall = 0, pc_cpu = 0, pc_wall = 0, st_cpu = 0, st_wall = 0, done = 0;
+    int finals = 0, runs = 0;
+    for (int r = 0; r < plan->rtf_reps && !s_stop; r++)
+        for (int k = 0; k < plan->nfiles && !s_stop; k++) {
+            if (s_stream_file(&s_files[plan->files[k]], &cpu, &wall, &finals) != 0) {
+                fprintf(stderr, "bench/asr: the streaming recogniser failed\n");
+                unlink(silent);
+                return -1;
+            }
+            char wav[512];
+            snprintf(wav, sizeof wav, "%s/%s.wav", LIBRIVOX, s_names[plan->files[k]]);
+            double c = 0, w = 0, c1 = 0, w1 = 0;
+            pc_ok = pc_ok && s_continuous(wav, &c, &w) == 0 && s_continuous(silent, &c1, &w1) == 0;
+            pc_cpu += c, pc_wall += w, st_cpu += c1, st_wall += w1;
+            done += (double)s_files[plan->files[k]].samples / RATE;
+            runs++;
+        }
+    unlink(silent);
+    if (!runs)
+        return -1;
+    audio = done;
+    double rtf = cpu / audio;
+    s_row("rtf", "tolk stream (100 ms feed + finish): CPU / audio", "%.3f", rtf);
+    s_row("rtf", "tolk stream (100 ms feed + finish): wall / audio", "%.3f", wall / audio);
+    s_row("rtf", "tolk stream: finals (utterances) produced", "%d", finals);
+    s_row("rtf", "tolk stream: finish() (end-of-utterance pass), mean / max", "%.0f / %.0f ms",
+          s_finish_ms_sum / runs, s_finish_ms_max);
+    if (!pc_ok) {
+        s_row("rtf", "pocketsphinx_continuous -infile", "could not run");
+    } else {
+        s_row("rtf", "pocketsphinx_continuous, whole process: CPU / audio", "%.3f", pc_cpu / audio);
+        s_row("rtf", "pocketsphinx_continuous, whole process: wall / audio", "%.3f",
+              pc_wall / audio);
+        s_row("rtf", "pocketsphinx_continuous start-up (0.1 s file): CPU, wall", "%.2f s, %.2f s",
+              st_cpu / runs, st_wall / runs);
+        s_row("rtf", "pocketsphinx_continuous minus start-up: CPU / audio", "%.3f",
+              (pc_cpu - st_cpu) / audio);
+    }
+    return rtf;
+}
+
+/* ---------------------------------------------- part 2: streams per core */
+
+/* Feed n streams round-robin in real time (one 100 ms chunk each per 100 ms
+   of wall time) from staggered places in the recordings, and record how
+   late each chunk was processed after it became available. A stream that
+   keeps up is at most about one round late; one that does not falls
+   further behind every round. Reports RSS per stream and the CPU share of
+   this one core the n streams used. */
+static int s_verify(int n, double seconds, const int16_t *all, size_t all_chunks)
+{
+    s_progress("part 2: %d streams in real time for %.0f s", n, seconds);
+    tolk_asr_stream_t *st[MAX_STREAMS] = {0};
+    int finals = 0;
+    for (int i = 0; i < n; i++)
+        if (!(st[i] = tolk_asr_stream_new(ENGINE, MODEL, s_count_final, &finals))) {
+            for (int j = 0; j < i; j++)
+                tolk_asr_stream_destroy(&st[j]);
+            return -1;
+        }
+    double rss_n = s_rss_mb();
+    int chunks = (int)(seconds * 1000 / CHUNK_MS);
+    double max_lag = 0, end_lag = 0;
+    int64_t c0 = s_cpu_ns(), t0 = s_mono_ns(), q0 = s_runq_wait_ns();
+    int rc = 0;
+    for (int k = 0; k < chunks && rc == 0 && !s_stop; k++) {
+        int64_t due = t0 + (int64_t)k * CHUNK_MS * 1000000;
+        s_sleep_until(due);
+        for (int i = 0; i < n && rc == 0; i++) {
+            size_t c = ((size_t)i * all_chunks / (size_t)n + (size_t)k) % all_chunks;
+            rc = tolk_asr_stream_feed(st[i], all + c * CHUNK, CHUNK);
+            double lag = (double)(s_mono_ns() - due) / 1e6;
+            if (lag > max_lag)
+                max_lag = lag;
+            if (k == chunks - 1 && lag > end_lag)
+                end_lag = lag;
+        }
+    }
+    double wall = (double)(s_mono_ns() - t0) / 1e9, cpu = (double)(s_cpu_ns() - c0) / 1e9;
+    double waited = (double)(s_runq_wait_ns() - q0) / 1e9 / wall;
+    for (int i = 0; i < n; i++) {
+        if (rc == 0)
+            rc = tolk_asr_stream_finish(st[i]);
+        tolk_asr_stream_destroy(&st[i]);
+    }
+    if (rc != 0)
+        return -1;
+    /* keeping up: the last round ends within about one chunk of its start.
+       Behind, the loop never sleeps and should have used a whole core; time
+       spent runnable but waiting for a CPU means other processes took it,
+       not that tolk is too slow. */
+    bool kept_up = end_lag <= 2 * CHUNK_MS;
+    const char *verdict = kept_up        ? "kept up"
+                          : waited < 0.1 ? "FELL BEHIND (core saturated)"
+                                         : "FELL BEHIND, short of CPU (machine busy)";
+    char m[100];
+    snprintf(m, sizeof m, "%d streams x %.0f s in real time: slowest lag max / at end", n, seconds);
+    s_row("streams", m, "%.0f / %.0f ms: %s", max_lag, end_lag, verdict);
+    snprintf(m, sizeof m, "%d streams: CPU used / waiting for a CPU, per wall second", n);
+    s_row("streams", m, "%.2f / %.2f", cpu / wall, waited);
+    snprintf(m, sizeof m, "%d streams: RSS of the process / per stream", n);
+    s_row("streams", m, "%.0f MB / %.0f MB", rss_n, (rss_n - s_rss_base) / n);
+    return kept_up ? 1 : 0;
+}
+
+/* Part 2: streams per core from the RTF, checked in real time. */
+static void s_part_streams(const s_plan_t *plan, double rtf)
+{
+    size_t samples = 0;
+    for (int i = 0; i < NFILES; i++)
+        samples += s_files[i].samples / CHUNK * CHUNK;
+    int16_t *all = malloc(samples * 2 + 1);
+    if (!all)
+        return;
+    size_t at = 0;
+    for (int i = 0; i < NFILES; i++) {
+        size_t n = s_files[i].samples / CHUNK * CHUNK;
+        memcpy(all + at, s_files[i].pcm, n * 2);
+        at += n;
+    }
+    double per_core = 1.0 / rtf;
+    int n = (int)floor(per_core);
+    if (n < 1)
+        n = 1;
+    if (n > MAX_STREAMS)
+        n = MAX_STREAMS;
+    s_row("streams", "streams per core from the RTF (1 / CPU RTF)", "%.2f", per_core);
+    int kept = s_verify(n, plan->verify_s, all, samples / CHUNK);
+    if (kept >= 0 && plan->verify_more && n < MAX_STREAMS && !s_stop)
+        s_verify(n + 1, plan->verify_s, all, samples / CHUNK);
+    free(all);
+}
+
+/* ------------------------------------------------ part 3: final latency */
+
+/* A final caption as a listener received it. */
+typedef struct {
+    int64_t arrival_ns; /* when this process read it */
+    int64_t end_ms;     /* its endMs: session time */
+} s_final_t;
+
+/* A listener and the finals it has received, in order. */
+typedef struct {
+    ws_client_t *ws;
+    const char *lang;
+    s_final_t finals[MAX_FINALS];
+    int n;
+} s_listener_t;
+
+/* One utterance (one recording) as the speaker sent it. */
+typedef struct {
+    int64_t a_ms, b_ms; /* its span in the stream's audio time */
+    int64_t pad_ms;     /* digital silence sent after it */
+    int64_t last_ns;    /* when its last chunk was sent */
+} s_utt_t;
+
+/* One session being measured: a speaker, an English and a Spanish listener. */
+typedef struct {
+    ws_client_t *spk;
+    s_listener_t lis[2];   /* 0: en, the source language; 1: es, through APy */
+    int64_t created_ms;    /* the session's createdAt, from Redis */
+    int64_t first_real_ms; /* wall clock when the first chunk was sent */
+    int64_t audio_ms;      /* audio sent so far: the stream's clock */
+    int64_t *sent_ns;      /* when chunk i was sent */
+    int64_t *sent_end_ms;  /* the stream's audio time at the end of chunk i */
+    size_t nsent, capsent;
+    s_utt_t utts[MAX_UTTS];
+    int nutts;
+    int64_t t_next; /* when the next chunk is due */
+} s_live_t;
+
+/* Translation delay: the Spanish final's arrival minus the English one's,
+   over both sessions. */
+static double s_translate_ms[2 * MAX_FINALS];
+static int s_ntranslate;
+
+/* Everything that has arrived on the session's sockets, finals timestamped
+   as they are read. -1 when a connection closed. */
+static int s_take(s_live_t *lv)
+{
+    for (int i = 0; i < 2; i++) {
+        s_listener_t *l = &lv->lis[i];
+        char *m;
+        while ((m = ws_recv_text(l->ws, 0)) != NULL) {
+            int64_t t = s_mono_ns();
+            json_t *j = json_loads(m, 0, NULL);
+            free(m);
+            const char *type = json_string_value(json_object_get(j, "type"));
+            if (type && strcmp(type, "caption") == 0 &&
+                !json_is_true(json_object_get(j, "isPartial")) && l->n < MAX_FINALS) {
+                l->finals[l->n].arrival_ns = t;
+                l->finals[l->n].end_ms = (int64_t)json_integer_value(json_object_get(j, "endMs"));
+                l->n++;
+            }
+            json_decref(j);
+        }
+        if (!ws_is_open(l->ws)) {
+            fprintf(stderr, "bench/asr: the %s listener was closed (%d)\n", l->lang,
+                    ws_close_code(l->ws));
+            return -1;
+        }
+    }
+    char *m;
+    while ((m = ws_recv_text(lv->spk, 0)) != NULL)
+        free(m); /* the speaker's own captions */
+    if (!ws_is_open(lv->spk)) {
+        fprintf(stderr, "bench/asr: the speaker was closed (%d)\n", ws_close_code(lv->spk));
+        return -1;
+    }
+    return 0;
+}
+
+/* Read the sockets until until_ns, so every final is stamped within a
+   millisecond or so of its arrival. */
+static int s_pump(s_live_t *lv, int64_t until_ns)
+{
+    for (;;) {
+        if (s_take(lv) != 0 || s_stop)
+            return -1;
+        int64_t left = until_ns - s_mono_ns();
+        if (left <= 0)
+            return 0;
+        struct pollfd p[3] = {{ws_fd(lv->lis[0].ws), POLLIN, 0},
+                              {ws_fd(lv->lis[1].ws), POLLIN, 0},
+                              {ws_fd(lv->spk), POLLIN, 0}};
+        poll(p, 3, (int)((left + 999999) / 1000000));
+    }
+}
+
+/* Send one chunk when it is due (real time), reading meanwhile. */
+static int s_send(s_live_t *lv, const int16_t *pcm, size_t samples)
+{
+    if (s_pump(lv, lv->t_next) != 0)
+        return -1;
+    if (lv->nsent == lv->capsent) {
+        size_t cap = lv->capsent ? 2 * lv->capsent : 1024;
+        int64_t *a = realloc(lv->sent_ns, cap * sizeof *a);
+        if (a)
+            lv->sent_ns = a;
+        int64_t *b = realloc(lv->sent_end_ms, cap * sizeof *b);
+        if (b)
+            lv->sent_end_ms = b;
+        if (!a || !b)
+            return -1;
+        lv->capsent = cap;
+    }
+    if (lv->nsent == 0)
+        lv->first_real_ms = s_real_ms();
+    if (ws_send_binary(lv->spk, pcm, samples * 2) != 0) {
+        fprintf(stderr, "bench/asr: sending audio failed\n");
+        return -1;
+    }
+    lv->audio_ms += (int64_t)samples * 1000 / RATE;
+    lv->sent_ns[lv->nsent] = s_mono_ns();
+    lv->sent_end_ms[lv->nsent] = lv->audio_ms;
+    lv->nsent++;
+    lv->t_next += (int64_t)samples * 1000000000 / RATE;
+    return 0;
+}
+
+/* Speak one recording in real time, then pad_ms of zeros. */
+static int s_speak(s_live_t *lv, const s_audio_t *a, int64_t pad_ms)
+{
+    if (lv->nutts >= MAX_UTTS)
+        return -1;
+    s_utt_t *u = &lv->utts[lv->nutts++];
+    u->a_ms = lv->audio_ms;
+    u->pad_ms = pad_ms;
+    for (size_t off = 0; off + MIN_CHUNK <= a->samples; off += CHUNK)
+        if (s_send(lv, a->pcm + off, a->samples - off < CHUNK ? a->samples - off : CHUNK) != 0)
+            return -1;
+    u->b_ms = lv->audio_ms;
+    u->last_ns = lv->sent_ns[lv->nsent - 1];
+    static const int16_t zeros[CHUNK];
+    for (int64_t t = 0; t < pad_ms; t += CHUNK_MS)
+        if (s_send(lv, zeros, CHUNK) != 0)
+            return -1;
+    return 0;
+}
+
+/* A final's end in the stream's audio time: endMs counts from the session's
+   creation, the stream from its first chunk. */
+static int64_t s_audio_time(const s_live_t *lv, const s_final_t *f)
+{
+    return f->end_ms - (lv->first_real_ms - lv->created_ms);
+}
+
+/* The final that closed utterance u at listener li: the last one that ends
+   inside the recording or the silence after it. -1 if none came. */
+static int s_closing(const s_live_t *lv, int li, int u)
+{
+    const s_utt_t *ut = &lv->utts[u];
+    const s_listener_t *l = &lv->lis[li];
+    int best = -1;
+    for (int j = 0; j < l->n; j++) {
+        int64_t am = s_audio_time(lv, &l->finals[j]);
+        if (am > ut->a_ms && am <= ut->b_ms + ut->pad_ms + 50)
+            best = j;
+    }
+    return best;
+}
+
+/* Both listeners have the last utterance's final. */
+static bool s_caught_up(const s_live_t *lv)
+{
+    return s_closing(lv, 0, lv->nutts - 1) >= 0 && lv->lis[1].n >= lv->lis[0].n;
+}
+
+/* Open a session: the speaker (token minted with the system's secret), then
+   an English and a Spanish listener; createdAt from Redis. */
+static int s_open_session(harness_t *h, s_live_t *lv, const char *sub)
+{
+    int port = harness_gateway_port(h, 0);
+    char *token = tolk_jwt_mint(TOLK_JWT_HS256, (const unsigned char *)SECRET, strlen(SECRET), sub,
+                                NULL, NULL, 3600, time(NULL));
+    char path[4096];
+    snprintf(path, sizeof path,
+             "/ws?action=createSession&sourceLanguage=en&qualityTier=standard&token=%s",
+             token ? token : "");
+    free(token);
+    lv->spk = ws_connect("127.0.0.1", port, path, NULL, WAIT_MS);
+    char *m = lv->spk ? ws_recv_type(lv->spk, "sessionCreated", WAIT_MS) : NULL;
+    json_t *j = m ? json_loads(m, 0, NULL) : NULL;
+    free(m);
+    const char *sid = json_string_value(json_object_get(j, "sessionId"));
+    if (!sid) {
+        fprintf(stderr, "bench/asr: no session: %s\n",
+                lv->spk ? "no sessionCreated" : ws_last_error());
+        json_decref(j);
+        return -1;
+    }
+    redisReply *r = harness_redis(h)
+                        ? redisCommand(harness_redis(h), "HGET tolk:{%s}:session createdAt", sid)
+                        : NULL;
+    lv->created_ms = r && r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0;
+    if (r)
+        freeReplyObject(r);
+    static const char *langs[2] = {"en", "es"};
+    for (int i = 0; i < 2; i++) {
+        lv->lis[i].lang = langs[i];
+        snprintf(path, sizeof path, "/ws?action=joinSession&sessionId=%s&targetLanguage=%s", sid,
+                 langs[i]);
+        lv->lis[i].ws = ws_connect("127.0.0.1", port, path, NULL, WAIT_MS);
+        m = lv->lis[i].ws ? ws_recv_type(lv->lis[i].ws, "sessionJoined", WAIT_MS) : NULL;
+        if (!m) {
+            fprintf(stderr, "bench/asr: the %s listener could not join %s\n", langs[i], sid);
+            json_decref(j);
+            return -1;
+        }
+        free(m);
+    }
+    json_decref(j);
+    if (!lv->created_ms) {
+        fprintf(stderr, "bench/asr: no createdAt for %s in Redis\n", sid);
+        return -1;
+    }
+    return 0;
+}
+
+/* Close the speaker cleanly (the session then ends) and drop the listeners. */
+static void s_close_session(s_live_t *lv)
+{
+    if (lv->spk)
+        ws_close(lv->spk, 1000, "done");
+    ws_destroy(&lv->spk);
+    ws_destroy(&lv->lis[0].ws);
+    ws_destroy(&lv->lis[1].ws);
+    free(lv->sent_ns);
+    free(lv->sent_end_ms);
+}
+
+/* Rows for one mode: latency from each utterance's last chunk to its final
+   at each listener, and what ended the utterances. */
+static void s_report_mode(const s_live_t *lv, bool gap)
+{
+    const char *mode = gap ? "gap 2 s" : "silence 1 s";
+    char m[100];
+    for (int li = 0; li < 2; li++) {
+        double v[MAX_UTTS], after_gap[MAX_UTTS];
+        int n = 0, ngap = 0, by_timer = 0, by_endpointer = 0, missed = 0;
+        for (int u = 0; u < lv->nutts; u++) {
+            int j = s_closing(lv, li, u);
+            if (j < 0) {
+                missed++;
+                continue;
+            }
+            const s_final_t *f = &lv->lis[li].finals[j];
+            double lat = (double)(f->arrival_ns - lv->utts[u].last_ns) / 1e6;
+            v[n++] = lat;
+            /* gap mode: finish() ends the utterance exactly where the audio
+               stopped; the endpointer (on silence inside the recording) ends
+               it where speech stopped, before that */
+            if (llabs(s_audio_time(lv, f) - lv->utts[u].b_ms) <= 100) {
+                by_timer++;
+                after_gap[ngap++] = lat - STREAM_GAP;
+            } else {
+                by_endpointer++;
+            }
+        }
+        snprintf(m, sizeof m, "%s: last chunk -> final at %s listener, p50 / p99", mode,
+                 lv->lis[li].lang);
+        s_row_pct("latency", m, v, n);
+        if (li == 0 && gap) {
+            snprintf(m, sizeof m, "%s: utterances ended by gap timeout / endpointer / no final",
+                     mode);
+            s_row("latency", m, "%d / %d / %d", by_timer, by_endpointer, missed);
+        } else if (li == 0) {
+            /* the audio never stops here: only the endpointer ends utterances */
+            snprintf(m, sizeof m, "%s: utterances ended by the endpointer / no final", mode);
+            s_row("latency", m, "%d / %d", by_timer + by_endpointer, missed);
+        }
+        if (gap) {
+            snprintf(m, sizeof m, "%s: the same minus the 1.5 s gap timeout (%s, timeout ones)",
+                     mode, lv->lis[li].lang);
+            s_row_pct("latency", m, after_gap, ngap);
+        }
+    }
+    if (!gap)
+        for (int li = 0; li < 2; li++) {
+            /* every final, from when the audio at its endMs was sent */
+            double v[MAX_FINALS];
+            int n = 0;
+            const s_listener_t *l = &lv->lis[li];
+            for (int j = 0; j < l->n; j++) {
+                int64_t am = s_audio_time(lv, &l->finals[j]);
+                size_t c = 0;
+                while (c + 1 < lv->nsent && lv->sent_end_ms[c] < am)
+                    c++;
+                v[n++] = (double)(l->finals[j].arrival_ns - lv->sent_ns[c]) / 1e6;
+            }
+            snprintf(m, sizeof m, "%s: speech end (endMs) -> final at %s, every final", mode,
+                     l->lang);
+            s_row_pct("latency", m, v, n);
+        }
+    int pairs = lv->lis[0].n < lv->lis[1].n ? lv->lis[0].n : lv->lis[1].n;
+    for (int j = 0; j < pairs && s_ntranslate < 2 * MAX_FINALS; j++)
+        s_translate_ms[s_ntranslate++] =
+            (double)(lv->lis[1].finals[j].arrival_ns - lv->lis[0].finals[j].arrival_ns) / 1e6;
+}
+
+/* One session in one mode: the plan's recordings reps times over, in real
+   time. Gap mode: the speaker stops for 2 s after each recording (longer
+   only if a final is still on its way). Silence mode: 1 s of zeros after
+   each, then the next at once. */
+static int s_mode(harness_t *h, const s_plan_t *plan, bool gap)
+{
+    int reps = gap ? plan->gap_reps : plan->silence_reps;
+    s_progress("part 3: latency, %s mode, %d x %d recordings in real time (~%.0f s)",
+               gap ? "2 s gap" : "1 s silence", reps, plan->nfiles,
+               reps * (s_audio_s(plan) + plan->nfiles * (gap ? GAP_MS : SILENCE_MS) / 1000.0));
+    s_live_t *lv = calloc(1, sizeof *lv);
+    if (!lv)
+        return -1;
+    int rc = s_open_session(h, lv, gap ? "bench-gap" : "bench-silence");
+    lv->t_next = s_mono_ns();
+    for (int r = 0; r < reps && rc == 0; r++)
+        for (int k = 0; k < plan->nfiles && rc == 0; k++) {
+            rc = s_speak(lv, &s_files[plan->files[k]], gap ? 0 : SILENCE_MS);
+            if (rc != 0 || !gap)
+                continue;
+            rc = s_pump(lv, lv->utts[lv->nutts - 1].last_ns + (int64_t)GAP_MS * 1000000);
+            int64_t limit = s_mono_ns() + 5000000000;
+            while (rc == 0 && !s_caught_up(lv) && s_mono_ns() < limit)
+                rc = s_pump(lv, s_mono_ns() + 50000000);
+            lv->t_next = s_mono_ns();
+        }
+    /* silence mode: keep the silence going until the last final is in */
+    static const int16_t zeros[CHUNK];
+    int64_t limit = s_mono_ns() + 4000000000;
+    while (rc == 0 && !gap && !s_caught_up(lv) && s_mono_ns() < limit)
+        rc = s_send(lv, zeros, CHUNK);
+    if (rc == 0)
+        s_report_mode(lv, gap);
+    s_close_session(lv);
+    free(lv);
+    return rc;
+}
+
+/* Part 3: a whole system (1 gateway, 1 control worker, 1 audio worker, APy),
+   always stopped again. */
+static int s_part_latency(const s_plan_t *plan)
+{
+    s_progress("part 3: starting a system (1 gateway, 1 audio worker)");
+    harness_opts_t opts = {.gateways = 1,
+                           .control_workers = 1,
+                           .audio_workers = 1,
+                           .extra_env = {"TOLK_JWT_SECRET=" SECRET, "TOLK_JWT_ISSUER=",
+                                         "TOLK_JWT_AUDIENCE=", "TOLK_IDLE_TIMEOUT_S=600", NULL}};
+    harness_t *h = harness_start(&opts);
+    if (!h) {
+        s_row("latency", "whole system", "could not start");
+        return -1;
+    }
+    int rc = s_mode(h, plan, true);
+    if (rc == 0 && !s_stop)
+        rc = s_mode(h, plan, false);
+    s_row_pct("latency", "es final after en final (APy translation), p50 / p99", s_translate_ms,
+              s_ntranslate);
+    int problems = harness_stop(&h);
+    s_row("latency", "harness_stop: sanitizer or crash reports in the logs", "%d", problems);
+    if (rc != 0)
+        s_row("latency", "latency run", "did not finish");
+    return rc;
+}
+
+/* ------------------------------------------------------------- main */
+
+/* Ctrl-C or SIGTERM: finish the current step, stop the system, print. */
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+/* The table on stdout, and the same rows as CSV when asked. */
+static int s_print(const char *csv)
+{
+    int w = 0;
+    for (int i = 0; i < s_nrows; i++)
+        if ((int)strlen(s_rows[i].measure) > w)
+            w = (int)strlen(s_rows[i].measure);
+    printf("\n%-8s  %-*s  %s\n", "part", w, "measure", "value");
+    for (int i = 0; i < s_nrows; i++) {
+        if (i && strcmp(s_rows[i].section, s_rows[i - 1].section) != 0)
+            printf("\n");
+        printf("%-8s  %-*s  %s\n", s_rows[i].section, w, s_rows[i].measure, s_rows[i].value);
+    }
+    if (!csv)
+        return 0;
+    FILE *f = fopen(csv, "w");
+    if (!f) {
+        fprintf(stderr, "bench/asr: cannot write %s: %s\n", csv, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "part,measure,value\n");
+    for (int i = 0; i < s_nrows; i++)
+        fprintf(f, "%s,\"%s\",\"%s\"\n", s_rows[i].section, s_rows[i].measure, s_rows[i].value);
+    fclose(f);
+    return 0;
+}
+
+/* Parts 1 to 3 in order (a later part needs the earlier one's RTF), then
+   the table. */
+int main(int argc, char **argv)
+{
+    s_plan_t plan = {.files = {0, 1, 2, 3, 4},
+                     .nfiles = NFILES,
+                     .rtf_reps = 1,
+                     .verify_s = 10,
+                     .verify_more = true,
+                     .gap_reps = 3,
+                     .silence_reps = 1};
+    const char *csv = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            /* the two shortest recordings, once; no extra stream count */
+            plan = (s_plan_t){.files = {1, 4},
+                              .nfiles = 2,
+                              .rtf_reps = 1,
+                              .verify_s = 3,
+                              .verify_more = false,
+                              .gap_reps = 1,
+                              .silence_reps = 1};
+        } else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
+            csv = argv[++i];
+        } else {
+            fprintf(stderr,
+                    "usage: %s [--quick] [--csv FILE]\n"
+                    "  recognition benchmark: real-time factor, streams per core, latency of\n"
+                    "  finals through a whole system; ~3 min, --quick ~35 s\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    struct sigaction sa = {.sa_handler = s_on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int64_t t0 = s_mono_ns();
+    double load0 = s_loadavg();
+    for (int i = 0; i < NFILES; i++)
+        if (s_load(i) != 0)
+            return 1;
+    s_rss_base = s_rss_mb();
+    s_row("machine", "online CPUs / 1-min load average at start", "%ld / %.2f",
+          sysconf(_SC_NPROCESSORS_ONLN), load0);
+
+    int rc = 0;
+    double rtf = s_part_rtf(&plan);
+    if (rtf <= 0)
+        rc = 1;
+    if (rc == 0 && !s_stop)
+        s_part_streams(&plan, rtf);
+    if (rc == 0 && !s_stop && s_part_latency(&plan) != 0)
+        rc = 1;
+    s_row("machine", "1-min load average at end / benchmark wall time", "%.2f / %.0f s",
+          s_loadavg(), (double)(s_mono_ns() - t0) / 1e9);
+    /* keep the machine rows together at the top */
+    s_row_t last = s_rows[s_nrows - 1];
+    memmove(&s_rows[2], &s_rows[1], (size_t)(s_nrows - 2) * sizeof *s_rows);
+    s_rows[1] = last;
+    if (s_print(csv) != 0)
+        rc = 1;
+    tolk_asr_shutdown();
+    for (int i = 0; i < NFILES; i++)
+        free(s_files[i].pcm);
+    return s_stop ? 1 : rc;
+}
