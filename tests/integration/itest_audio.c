@@ -12,14 +12,14 @@
     audio dropped, and an audio worker killed mid-stream.
 */
 #include "harness.h"
-#include "jwt_check.h"
+#include "itest_client.h"
+#include "wer.h"
 #include "wsclient.h"
 
 #include <check.h>
 #include <ctype.h>
 #include <jansson.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SECRET   "audio-test-secret-0123456789abcdef"
-#define WAIT_MS  5000
-#define LIBRIVOX "/usr/share/pocketsphinx/test/data/librivox"
-#define MODEL    "/usr/share/pocketsphinx/model/en-us"
-#define NFILES   5
-#define CHUNK    3200 /* 100 ms */
+#define SECRET "audio-test-secret-0123456789abcdef"
+#define MODEL  "/usr/share/pocketsphinx/model/en-us"
+#define NFILES 5
+#define CHUNK  3200 /* 100 ms */
 
 static const char *s_files[NFILES] = {
     "sense_and_sensibility_01_austen_64kb-0870", "sense_and_sensibility_01_austen_64kb-0880",
@@ -74,6 +72,10 @@ static void s_teardown(void)
 
 /* ------------------------------------------------------------ helpers */
 
+/* Tokens as this system demands them: its secret, no issuer or audience. */
+static const ic_jwt_t s_jwt = {.secret = SECRET};
+
+/* Monotonic milliseconds, for the stream's pacing and the tests' timings. */
 static int64_t s_now_ms(void)
 {
     struct timespec ts;
@@ -81,69 +83,11 @@ static int64_t s_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static json_t *s_json(char *text)
-{
-    ck_assert_msg(text != NULL, "expected a message, got none");
-    json_t *j = json_loads(text, 0, NULL);
-    ck_assert_msg(j != NULL, "not JSON: %s", text);
-    free(text);
-    return j;
-}
-
-static const char *s_get(json_t *j, const char *key)
-{
-    json_t *v = json_object_get(j, key);
-    return json_is_string(v) ? json_string_value(v) : "";
-}
-
-static ws_client_t *s_open(int gw, const char *path)
-{
-    ws_client_t *c = ws_connect("127.0.0.1", harness_gateway_port(s_h, gw), path, NULL, WAIT_MS);
-    ck_assert_msg(c != NULL, "cannot connect to gateway %d: %s", gw, ws_last_error());
-    return c;
-}
-
-static ws_client_t *s_speaker(int gw, char *sid)
-{
-    char *token = tolk_jwt_mint(TOLK_JWT_HS256, (const unsigned char *)SECRET, strlen(SECRET),
-                                "audio-speaker", NULL, NULL, 3600, time(NULL));
-    char path[4096];
-    snprintf(path, sizeof path,
-             "/ws?action=createSession&sourceLanguage=en&qualityTier=standard&token=%s", token);
-    free(token);
-    ws_client_t *c = s_open(gw, path);
-    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "type"), "sessionCreated");
-    strcpy(sid, s_get(j, "sessionId"));
-    json_decref(j);
-    return c;
-}
-
-static ws_client_t *s_listener(int gw, const char *sid, const char *lang)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/ws?action=joinSession&sessionId=%s&targetLanguage=%s", sid, lang);
-    ws_client_t *c = s_open(gw, path);
-    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
-    ck_assert_msg(strcmp(s_get(j, "type"), "sessionJoined") == 0, "join %s: %s", lang,
-                  s_get(j, "message"));
-    json_decref(j);
-    return c;
-}
-
-static void s_expect_error(ws_client_t *c, int status, const char *code)
-{
-    json_t *j = s_json(ws_recv_type(c, "error", WAIT_MS));
-    ck_assert_str_eq(s_get(j, "code"), code);
-    ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), status);
-    json_decref(j);
-}
-
 /* The PCM of one LibriVox recording (its 44-byte WAV header skipped). */
 static uint8_t *s_read_pcm(const char *name, size_t *len)
 {
     char path[512];
-    snprintf(path, sizeof path, "%s/%s.wav", LIBRIVOX, name);
+    snprintf(path, sizeof path, "%s/%s.wav", WER_LIBRIVOX_DIR, name);
     FILE *f = fopen(path, "rb");
     ck_assert_msg(f != NULL, "cannot open %s", path);
     fseek(f, 0, SEEK_END);
@@ -172,7 +116,7 @@ static void s_drain(inbox_t *box, int wait_ms)
         free(m);
         ck_assert_ptr_nonnull(j);
         json_array_append_new(
-            strcmp(s_get(j, "type"), "caption") == 0 ? box->captions : box->others, j);
+            strcmp(ic_get(j, "type"), "caption") == 0 ? box->captions : box->others, j);
         wait_ms = 0;
     }
 }
@@ -221,89 +165,22 @@ static void s_check_order(inbox_t *box, const char *lang)
     json_t *c;
     json_array_foreach(box->captions, i, c)
     {
-        ck_assert_str_eq(s_get(c, "language"), lang);
-        ck_assert_str_eq(s_get(c, "type"), "caption");
-        ck_assert_msg(s_get(c, "segmentId")[0], "caption without segmentId");
+        ck_assert_str_eq(ic_get(c, "language"), lang);
+        ck_assert_str_eq(ic_get(c, "type"), "caption");
+        ck_assert_msg(ic_get(c, "segmentId")[0], "caption without segmentId");
         ck_assert_msg(json_is_integer(json_object_get(c, "startMs")) &&
                           json_is_integer(json_object_get(c, "endMs")),
                       "caption without times");
         long seq = (long)json_integer_value(json_object_get(c, "seq"));
         if (json_is_true(json_object_get(c, "isPartial"))) {
             ck_assert_int_eq(seq, last_final + 1);
-            ck_assert_str_eq(s_get(c, "stableText"), s_get(c, "text"));
+            ck_assert_str_eq(ic_get(c, "stableText"), ic_get(c, "text"));
         } else {
             ck_assert_msg(seq == last_final + 1, "%s finals seq %ld after %ld", lang, seq,
                           last_final);
             last_final = seq;
         }
     }
-}
-
-/* Lower-case words of text without punctuation, into w (at most max). */
-static int s_words(const char *text, char w[][32], int max)
-{
-    int n = 0;
-    const char *p = text;
-    while (*p && n < max) {
-        while (*p && !isalnum((unsigned char)*p) && *p != '\'')
-            p++;
-        int k = 0;
-        while (*p && (isalnum((unsigned char)*p) || *p == '\'')) {
-            if (k < 31)
-                w[n][k++] = (char)tolower((unsigned char)*p);
-            p++;
-        }
-        if (k) {
-            w[n][k] = 0;
-            n++;
-        }
-    }
-    return n;
-}
-
-/* Word-level edit distance of hyp against ref. */
-static int s_edits(const char *ref, const char *hyp)
-{
-    static char r[512][32], h[512][32];
-    int nr = s_words(ref, r, 512), nh = s_words(hyp, h, 512);
-    int *prev = calloc((size_t)nh + 1, sizeof(int)), *cur = calloc((size_t)nh + 1, sizeof(int));
-    for (int j = 0; j <= nh; j++)
-        prev[j] = j;
-    for (int i = 1; i <= nr; i++) {
-        cur[0] = i;
-        for (int j = 1; j <= nh; j++) {
-            int sub = prev[j - 1] + (strcmp(r[i - 1], h[j - 1]) != 0);
-            int del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        int *t = prev;
-        prev = cur;
-        cur = t;
-    }
-    int d = prev[nh];
-    free(prev);
-    free(cur);
-    return d;
-}
-
-/* The reference transcript of one file, from the testdata's list. */
-static void s_reference(const char *name, char *out, size_t cap)
-{
-    FILE *f = fopen(LIBRIVOX "/transcription", "r");
-    ck_assert_ptr_nonnull(f);
-    char line[2048];
-    out[0] = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (!strstr(line, name))
-            continue;
-        char *s = strstr(line, "<s>"), *e = strstr(line, "</s>");
-        if (s && e && e > s) {
-            *e = 0;
-            snprintf(out, cap, "%s", s + 3);
-        }
-    }
-    fclose(f);
-    ck_assert_msg(out[0], "no reference for %s", name);
 }
 
 /* What pocketsphinx_continuous makes of one whole file. */
@@ -313,7 +190,7 @@ static void s_batch_hyp(const char *name, char *out, size_t cap)
     snprintf(cmd, sizeof cmd,
              "pocketsphinx_continuous -infile %s/%s.wav -hmm %s/en-us -lm %s/en-us.lm.bin "
              "-dict %s/cmudict-en-us.dict -logfn /dev/null 2>/dev/null",
-             LIBRIVOX, name, MODEL, MODEL, MODEL);
+             WER_LIBRIVOX_DIR, name, MODEL, MODEL, MODEL);
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
     out[0] = 0;
@@ -368,9 +245,9 @@ static void s_tidy(const char *in, char *out, size_t cap)
 START_TEST(test_librivox_to_spanish_and_english)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(0, sid);
-    inbox_t es = {s_listener(0, sid, "es"), json_array(), json_array()};
-    inbox_t en = {s_listener(1, sid, "en"), json_array(), json_array()};
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "audio-speaker", sid, NULL);
+    inbox_t es = {ic_listener(s_h, 0, sid, "es", NULL), json_array(), json_array()};
+    inbox_t en = {ic_listener(s_h, 1, sid, "en", NULL), json_array(), json_array()};
     inbox_t sp = {spk, json_array(), json_array()};
     inbox_t *boxes[] = {&es, &en, &sp};
     /* the control worker refreshes its view of the languages every few seconds */
@@ -384,11 +261,12 @@ START_TEST(test_librivox_to_spanish_and_english)
         /* the pause after each file ends its utterance */
         s_wait_finals(&en, before + 1, 15000);
         ck_assert_msg(s_count_finals(&en) > before, "no final for %s", s_files[f]);
-        char ref[2048], batch[4096];
-        s_reference(s_files[f], ref, sizeof ref);
+        char *ref = wer_reference(WER_LIBRIVOX_DIR, s_files[f]), batch[4096];
+        ck_assert_msg(ref && ref[0], "no reference for %s", s_files[f]);
         s_batch_hyp(s_files[f], batch, sizeof batch);
         strcat(ref_all, " ");
         strcat(ref_all, ref);
+        free(ref);
         strcat(batch_all, " ");
         strcat(batch_all, batch);
     }
@@ -414,13 +292,12 @@ START_TEST(test_librivox_to_spanish_and_english)
         if (json_is_true(json_object_get(c, "isPartial")))
             continue;
         strcat(hyp_all, " ");
-        strcat(hyp_all, s_get(c, "text"));
+        strcat(hyp_all, ic_get(c, "text"));
     }
-    char words[512][32];
-    int nref = s_words(ref_all, words, 512);
-    double wer = 100.0 * s_edits(ref_all, hyp_all) / nref;
-    double wer_batch = 100.0 * s_edits(ref_all, batch_all) / nref;
-    printf("itest_audio: live WER %.1f%% vs pocketsphinx_continuous %.1f%% (%d words)\n", wer,
+    size_t nref;
+    double wer = 100.0 * (double)wer_errors(ref_all, hyp_all, &nref) / (double)nref;
+    double wer_batch = 100.0 * (double)wer_errors(ref_all, batch_all, NULL) / (double)nref;
+    printf("itest_audio: live WER %.1f%% vs pocketsphinx_continuous %.1f%% (%zu words)\n", wer,
            wer_batch, nref);
     ck_assert_msg(wer <= wer_batch + 2.0, "live WER %.1f%% vs batch %.1f%%", wer, wer_batch);
 
@@ -437,11 +314,11 @@ START_TEST(test_librivox_to_spanish_and_english)
                            e) if (!json_is_true(json_object_get(e, "isPartial")) &&
                                   json_integer_value(json_object_get(e, "seq")) == seq) match = e;
         ck_assert_ptr_nonnull(match);
-        ck_assert_str_eq(s_get(c, "sourceText"), s_get(match, "text"));
+        ck_assert_str_eq(ic_get(c, "sourceText"), ic_get(match, "text"));
         ck_assert_msg(!json_is_true(json_object_get(c, "untranslated")), "untranslated: %s",
-                      s_get(c, "text"));
+                      ic_get(c, "text"));
         char q[4096], path[4200], body[8192];
-        s_urlencode(s_get(match, "text"), q, sizeof q);
+        s_urlencode(ic_get(match, "text"), q, sizeof q);
         snprintf(path, sizeof path, "/translate?langpair=eng%%7Cspa&markUnknown=no&format=txt&q=%s",
                  q);
         ck_assert_int_eq(http_get("127.0.0.1", harness_apy_port(s_h), path, body, sizeof body),
@@ -449,8 +326,8 @@ START_TEST(test_librivox_to_spanish_and_english)
         json_t *apy = json_loads(body, 0, NULL);
         ck_assert_ptr_nonnull(apy);
         char want[4096];
-        s_tidy(s_get(json_object_get(apy, "responseData"), "translatedText"), want, sizeof want);
-        ck_assert_str_eq(s_get(c, "text"), want);
+        s_tidy(ic_get(json_object_get(apy, "responseData"), "translatedText"), want, sizeof want);
+        ck_assert_str_eq(ic_get(c, "text"), want);
         json_decref(apy);
         checked++;
     }
@@ -472,25 +349,25 @@ END_TEST
 START_TEST(test_bad_audio_refused)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(0, sid);
-    ws_client_t *lis = s_listener(1, sid, "en");
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "audio-speaker", sid, NULL);
+    ws_client_t *lis = ic_listener(s_h, 1, sid, "en", NULL);
     static uint8_t buf[40000];
     memset(buf, 0, sizeof buf);
     ws_send_binary(spk, buf, 98);
-    s_expect_error(spk, 400, "INVALID_AUDIO_FORMAT");
+    ic_await_error(spk, 400, "INVALID_AUDIO_FORMAT");
     ws_send_binary(spk, buf, 33 * 1024);
-    s_expect_error(spk, 413, "PAYLOAD_TOO_LARGE");
+    ic_await_error(spk, 413, "PAYLOAD_TOO_LARGE");
     ws_send_binary(spk, buf, 3201);
-    s_expect_error(spk, 400, "INVALID_AUDIO_FORMAT");
+    ic_await_error(spk, 400, "INVALID_AUDIO_FORMAT");
     /* a WAV header for 44.1 kHz stereo */
     uint8_t wav[44 + 3200] = "RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x01\0\x02\0\x44\xac\0\0";
     memcpy(wav + 34, "\x10\0data", 6);
     ws_send_binary(spk, wav, sizeof wav);
-    s_expect_error(spk, 400, "INVALID_AUDIO_FORMAT");
+    ic_await_error(spk, 400, "INVALID_AUDIO_FORMAT");
     ws_send_text(spk, "{\"action\":\"sendAudio\",\"audioData\":\"not*base64\"}");
-    s_expect_error(spk, 400, "INVALID_AUDIO_FORMAT");
+    ic_await_error(spk, 400, "INVALID_AUDIO_FORMAT");
     ws_send_text(spk, "{\"action\":\"sendAudio\"}");
-    s_expect_error(spk, 400, "INVALID_AUDIO_FORMAT");
+    ic_await_error(spk, 400, "INVALID_AUDIO_FORMAT");
     /* a good JSON chunk is acknowledged */
     char json[8000] = "{\"action\":\"sendAudio\",\"audioData\":\"";
     size_t n = strlen(json);
@@ -498,14 +375,14 @@ START_TEST(test_bad_audio_refused)
         memcpy(json + n, "AAAA", 4);
     strcpy(json + n, "\"}");
     ws_send_text(spk, json);
-    json_t *j = s_json(ws_recv_type(spk, "audioReceived", WAIT_MS));
-    ck_assert_str_eq(s_get(j, "sessionId"), sid);
+    json_t *j = ic_json(ws_recv_type(spk, "audioReceived", IC_WAIT_MS));
+    ck_assert_str_eq(ic_get(j, "sessionId"), sid);
     json_decref(j);
     /* a listener may not send audio in either form */
     ws_send_binary(lis, buf, 3200);
-    s_expect_error(lis, 403, "UNAUTHORIZED");
+    ic_await_error(lis, 403, "UNAUTHORIZED");
     ws_send_text(lis, json);
-    s_expect_error(lis, 403, "UNAUTHORIZED");
+    ic_await_error(lis, 403, "UNAUTHORIZED");
     /* nothing else happened: the connections are open, no caption came */
     ck_assert(ws_is_open(spk) && ws_is_open(lis));
     char *m = ws_recv_text(lis, 1000);
@@ -519,7 +396,7 @@ END_TEST
 START_TEST(test_chunk_rate_warning_then_close)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(0, sid);
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "audio-speaker", sid, NULL);
     static uint8_t buf[200];
     memset(buf, 0, sizeof buf);
     /* 100 chunks/s against 50/s: a warning after 1 s, closed after 3 s */
@@ -533,7 +410,7 @@ START_TEST(test_chunk_rate_warning_then_close)
             warned_at = s_now_ms();
         free(m);
     }
-    int code = ws_wait_closed(spk, WAIT_MS);
+    int code = ws_wait_closed(spk, IC_WAIT_MS);
     int64_t closed_at = s_now_ms();
     ck_assert_int_eq(code, 4429);
     ck_assert_msg(warned_at && warned_at - start >= 1000, "warning at %lld ms",
@@ -550,12 +427,12 @@ static void s_check_dropped(const char *off, const char *off_reply, const char *
                             const char *on_reply)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(0, sid);
-    inbox_t en = {s_listener(1, sid, "en"), json_array(), json_array()};
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "audio-speaker", sid, NULL);
+    inbox_t en = {ic_listener(s_h, 1, sid, "en", NULL), json_array(), json_array()};
     char msg[64];
     snprintf(msg, sizeof msg, "{\"action\":\"%s\"}", off);
     ws_send_text(spk, msg);
-    json_decref(s_json(ws_recv_type(spk, off_reply, WAIT_MS)));
+    json_decref(ic_json(ws_recv_type(spk, off_reply, IC_WAIT_MS)));
     size_t len;
     uint8_t *pcm = s_read_pcm(s_files[1], &len);
     inbox_t *boxes[] = {&en};
@@ -564,7 +441,7 @@ static void s_check_dropped(const char *off, const char *off_reply, const char *
     ck_assert_int_eq((int)json_array_size(en.captions), 0);
     snprintf(msg, sizeof msg, "{\"action\":\"%s\"}", on);
     ws_send_text(spk, msg);
-    json_decref(s_json(ws_recv_type(spk, on_reply, WAIT_MS)));
+    json_decref(ic_json(ws_recv_type(spk, on_reply, IC_WAIT_MS)));
     s_stream(spk, pcm, len, 4.0, boxes, 1);
     free(pcm);
     s_wait_finals(&en, 1, 10000);
@@ -594,8 +471,8 @@ START_TEST(test_translator_down_untranslated)
 {
     ck_assert_int_eq(harness_ctl(s_h, "stop apy"), 0);
     char sid[80];
-    ws_client_t *spk = s_speaker(0, sid);
-    inbox_t es = {s_listener(1, sid, "es"), json_array(), json_array()};
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "audio-speaker", sid, NULL);
+    inbox_t es = {ic_listener(s_h, 1, sid, "es", NULL), json_array(), json_array()};
     inbox_t *boxes[] = {&es};
     size_t len;
     uint8_t *pcm = s_read_pcm(s_files[1], &len);
@@ -609,7 +486,7 @@ START_TEST(test_translator_down_untranslated)
         if (json_is_true(json_object_get(c, "isPartial")))
             continue;
         ck_assert(json_is_true(json_object_get(c, "untranslated")));
-        ck_assert_str_eq(s_get(c, "text"), s_get(c, "sourceText"));
+        ck_assert_str_eq(ic_get(c, "text"), ic_get(c, "sourceText"));
     }
     ck_assert_int_eq(harness_ctl(s_h, "start apy"), 0);
     char body[256];
@@ -654,8 +531,8 @@ static int s_owner(const char *sid)
 START_TEST(test_audio_worker_killed_mid_stream)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(0, sid);
-    inbox_t en = {s_listener(1, sid, "en"), json_array(), json_array()};
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "audio-speaker", sid, NULL);
+    inbox_t en = {ic_listener(s_h, 1, sid, "en", NULL), json_array(), json_array()};
     inbox_t *boxes[] = {&en};
     size_t len;
     uint8_t *pcm = s_read_pcm(s_files[0], &len);

@@ -10,22 +10,19 @@
     session's whole Redis state after each action and each refusal.
 */
 #include "harness.h"
-#include "jwt_check.h"
+#include "itest_client.h"
 #include "wsclient.h"
 
 #include <check.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#define SECRET  "control-test-secret-0123456789abcdef"
-#define WAIT_MS 5000
+#define SECRET "control-test-secret-0123456789abcdef"
 
 static harness_t *s_h; /* the system the current test talks to */
 
@@ -43,67 +40,8 @@ static harness_t *s_start(const char *rate_env)
     return harness_start(&opts);
 }
 
-static json_t *s_json(char *text)
-{
-    ck_assert_msg(text != NULL, "expected a message, got none");
-    json_t *j = json_loads(text, 0, NULL);
-    ck_assert_msg(j != NULL, "not JSON: %s", text);
-    free(text);
-    return j;
-}
-
-static const char *s_get(json_t *j, const char *key)
-{
-    json_t *v = json_object_get(j, key);
-    return json_is_string(v) ? json_string_value(v) : "";
-}
-
-static long long s_int(json_t *j, const char *key)
-{
-    json_t *v = json_object_get(j, key);
-    ck_assert_msg(json_is_integer(v), "%s is not an integer", key);
-    return (long long)json_integer_value(v);
-}
-
-/* j has exactly these keys (NULL-terminated list). */
-static void s_assert_keys(json_t *j, ...)
-{
-    va_list ap;
-    va_start(ap, j);
-    size_t n = 0;
-    for (const char *k = va_arg(ap, const char *); k; k = va_arg(ap, const char *), n++)
-        ck_assert_msg(json_object_get(j, k) != NULL, "missing key %s", k);
-    va_end(ap);
-    ck_assert_int_eq(json_object_size(j), n);
-}
-
-static ws_client_t *s_open(int gw, const char *fmt, ...)
-{
-    char path[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    ws_client_t *c = ws_connect("127.0.0.1", harness_gateway_port(s_h, gw), path, NULL, WAIT_MS);
-    ck_assert_msg(c != NULL, "cannot connect to gateway %d: %s", gw, ws_last_error());
-    return c;
-}
-
-/* A speaker on gateway gw creates a session; its id goes to sid. */
-static ws_client_t *s_speaker(int gw, const char *sub, char *sid)
-{
-    char *token = tolk_jwt_mint(TOLK_JWT_HS256, (const unsigned char *)SECRET, strlen(SECRET), sub,
-                                NULL, NULL, 3600, time(NULL));
-    ck_assert_ptr_nonnull(token);
-    ws_client_t *c = s_open(
-        gw, "/ws?action=createSession&sourceLanguage=en&qualityTier=standard&token=%s", token);
-    free(token);
-    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "type"), "sessionCreated");
-    strcpy(sid, s_get(j, "sessionId"));
-    json_decref(j);
-    return c;
-}
+/* Tokens as this system demands them: its secret, no issuer or audience. */
+static const ic_jwt_t s_jwt = {.secret = SECRET};
 
 /* Join without Check assertions (usable from a second thread): NULL on
    any failure. */
@@ -111,12 +49,12 @@ static ws_client_t *s_try_listener(int gw, const char *sid, const char *lang)
 {
     char path[256];
     snprintf(path, sizeof path, "/ws?action=joinSession&sessionId=%s&targetLanguage=%s", sid, lang);
-    ws_client_t *c = ws_connect("127.0.0.1", harness_gateway_port(s_h, gw), path, NULL, WAIT_MS);
+    ws_client_t *c = ws_connect("127.0.0.1", harness_gateway_port(s_h, gw), path, NULL, IC_WAIT_MS);
     if (!c)
         return NULL;
-    char *m = ws_recv_text(c, WAIT_MS);
+    char *m = ws_recv_text(c, IC_WAIT_MS);
     json_t *j = m ? json_loads(m, 0, NULL) : NULL;
-    bool ok = j && strcmp(s_get(j, "type"), "sessionJoined") == 0;
+    bool ok = j && strcmp(ic_get(j, "type"), "sessionJoined") == 0;
     json_decref(j);
     free(m);
     if (!ok)
@@ -124,35 +62,17 @@ static ws_client_t *s_try_listener(int gw, const char *sid, const char *lang)
     return c;
 }
 
-static ws_client_t *s_listener(int gw, const char *sid, const char *lang)
-{
-    ws_client_t *c = s_try_listener(gw, sid, lang);
-    ck_assert_msg(c != NULL, "%s listener could not join %s on gateway %d", lang, sid, gw);
-    return c;
-}
-
-/* A hash as a JSON object of strings, for whole-state comparisons. */
-static json_t *s_hgetall(const char *fmt, const char *sid)
-{
-    redisReply *r = redisCommand(harness_redis(s_h), fmt, sid);
-    ck_assert_ptr_nonnull(r);
-    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
-    json_t *o = json_object();
-    for (size_t i = 0; i + 1 < r->elements; i += 2)
-        json_object_set_new(o, r->element[i]->str, json_string(r->element[i + 1]->str));
-    freeReplyObject(r);
-    return o;
-}
-
 /* The whole Redis state of a session: its four hashes. */
 static json_t *s_state(const char *sid)
 {
-    return json_pack("{s:o, s:o, s:o, s:o}", "session", s_hgetall("HGETALL tolk:{%s}:session", sid),
-                     "langs", s_hgetall("HGETALL tolk:{%s}:langs", sid), "gws",
-                     s_hgetall("HGETALL tolk:{%s}:gws", sid), "members",
-                     s_hgetall("HGETALL tolk:{%s}:members", sid));
+    return json_pack("{s:o, s:o, s:o, s:o}", "session",
+                     ic_hgetall(s_h, "HGETALL tolk:{%s}:session", sid), "langs",
+                     ic_hgetall(s_h, "HGETALL tolk:{%s}:langs", sid), "gws",
+                     ic_hgetall(s_h, "HGETALL tolk:{%s}:gws", sid), "members",
+                     ic_hgetall(s_h, "HGETALL tolk:{%s}:members", sid));
 }
 
+/* Two states are equal; when not, both are printed to compare by eye. */
 static void s_assert_same(json_t *a, json_t *b)
 {
     if (!json_equal(a, b)) {
@@ -162,42 +82,26 @@ static void s_assert_same(json_t *a, json_t *b)
     }
 }
 
-/* A field of tolk:{sid}:session as a string ("" when missing), malloc'd. */
-static char *s_field(const char *sid, const char *field)
-{
-    redisReply *r = redisCommand(harness_redis(s_h), "HGET tolk:{%s}:session %s", sid, field);
-    ck_assert_ptr_nonnull(r);
-    char *s = strdup(r->type == REDIS_REPLY_STRING ? r->str : "");
-    freeReplyObject(r);
-    return s;
-}
-
+/* A field of tolk:{sid}:session as an integer, -1 when missing. */
 static long long s_field_int(const char *sid, const char *field)
 {
-    char *s = s_field(sid, field);
-    long long v = *s ? atoll(s) : -1;
-    free(s);
-    return v;
+    return ic_redis_int(s_h, "HGET tolk:{%s}:session %s", sid, field);
 }
 
+/* A field of tolk:{sid}:session as a number, -1 when missing. */
 static double s_field_double(const char *sid, const char *field)
 {
-    char *s = s_field(sid, field);
+    char *s = ic_redis_str(s_h, "HGET tolk:{%s}:session %s", sid, field);
     double v = *s ? atof(s) : -1;
     free(s);
     return v;
 }
 
-/* Poll until the session's listenerCount is want. */
+/* Poll until the session's listenerCount is want (up to 10 s). */
 static void s_wait_count(const char *sid, long long want)
 {
-    long long v = -2;
-    for (int i = 0; i < 200 && v != want; i++) {
-        v = s_field_int(sid, "listenerCount");
-        if (v != want)
-            usleep(50000);
-    }
-    ck_assert_int_eq(v, want);
+    ck_assert_int_eq(ic_wait_int(s_h, want, 10000, "HGET tolk:{%s}:session listenerCount", sid),
+                     want);
 }
 
 /* The broadcast state a test expects. */
@@ -211,7 +115,7 @@ typedef struct {
    the expected values, and it is what Redis holds. */
 static void s_check_bstate(json_t *bs, const bstate_t *want, const char *sid)
 {
-    s_assert_keys(bs, "isActive", "isPaused", "isMuted", "volume", "lastStateChange", NULL);
+    ic_assert_keys(bs, "isActive", "isPaused", "isMuted", "volume", "lastStateChange", NULL);
     ck_assert(json_is_true(json_object_get(bs, "isActive")));
     ck_assert_int_eq(json_is_true(json_object_get(bs, "isPaused")), want->paused);
     ck_assert_int_eq(json_is_true(json_object_get(bs, "isMuted")), want->muted);
@@ -222,7 +126,7 @@ static void s_check_bstate(json_t *bs, const bstate_t *want, const char *sid)
         ck_assert_int_eq(s_field_int(sid, "isPaused"), want->paused);
         ck_assert_int_eq(s_field_int(sid, "isMuted"), want->muted);
         ck_assert_double_eq_tol(s_field_double(sid, "volume"), want->vol, 1e-9);
-        ck_assert_int_eq(s_int(bs, "lastStateChange"), s_field_int(sid, "lastStateChange"));
+        ck_assert_int_eq(ic_int(bs, "lastStateChange"), s_field_int(sid, "lastStateChange"));
     }
 }
 
@@ -230,17 +134,17 @@ static void s_check_bstate(json_t *bs, const bstate_t *want, const char *sid)
    fields (retryAfter on 429). */
 static void s_check_error(json_t *j, int status, const char *code, const char *action)
 {
-    ck_assert_str_eq(s_get(j, "type"), "error");
-    ck_assert_msg(strcmp(s_get(j, "code"), code) == 0, "%s: got %s, want %s", action,
-                  s_get(j, "code"), code);
-    ck_assert_int_eq(s_int(j, "status"), status);
-    ck_assert_str_eq(s_get(j, "action"), action);
+    ck_assert_str_eq(ic_get(j, "type"), "error");
+    ck_assert_msg(strcmp(ic_get(j, "code"), code) == 0, "%s: got %s, want %s", action,
+                  ic_get(j, "code"), code);
+    ck_assert_int_eq(ic_int(j, "status"), status);
+    ck_assert_str_eq(ic_get(j, "action"), action);
     if (status == 429) {
-        s_assert_keys(j, "type", "code", "status", "message", "action", "retryAfter", "timestamp",
-                      NULL);
-        ck_assert_int_eq(s_int(j, "retryAfter"), 1);
+        ic_assert_keys(j, "type", "code", "status", "message", "action", "retryAfter", "timestamp",
+                       NULL);
+        ck_assert_int_eq(ic_int(j, "retryAfter"), 1);
     } else {
-        s_assert_keys(j, "type", "code", "status", "message", "action", "timestamp", NULL);
+        ic_assert_keys(j, "type", "code", "status", "message", "action", "timestamp", NULL);
     }
 }
 
@@ -249,8 +153,9 @@ static void s_check_error(json_t *j, int status, const char *code, const char *a
 START_TEST(test_broadcast_actions)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(0, "control-actions", sid);
-    ws_client_t *a = s_listener(0, sid, "es"), *b = s_listener(1, sid, "ca");
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "control-actions", sid, NULL);
+    ws_client_t *a = ic_listener(s_h, 0, sid, "es", NULL),
+                *b = ic_listener(s_h, 1, sid, "ca", NULL);
     ws_client_t *all[] = {spk, a, b};
     static const struct {
         const char *msg;  /* what the speaker sends */
@@ -280,39 +185,39 @@ START_TEST(test_broadcast_actions)
            both listeners, one on each gateway */
         char *texts[3];
         for (int k = 0; k < 3; k++) {
-            texts[k] = ws_recv_text(all[k], WAIT_MS);
+            texts[k] = ws_recv_text(all[k], IC_WAIT_MS);
             ck_assert_msg(texts[k] != NULL, "%s: client %d got nothing", steps[i].type, k);
         }
         ck_assert_str_eq(texts[1], texts[0]);
         ck_assert_str_eq(texts[2], texts[0]);
         free(texts[1]);
         free(texts[2]);
-        json_t *j = s_json(texts[0]);
-        ck_assert_str_eq(s_get(j, "type"), steps[i].type);
-        ck_assert_str_eq(s_get(j, "sessionId"), sid);
+        json_t *j = ic_json(texts[0]);
+        ck_assert_str_eq(ic_get(j, "type"), steps[i].type);
+        ck_assert_str_eq(ic_get(j, "sessionId"), sid);
         json_t *bs = json_object_get(j, "broadcastState");
         s_check_bstate(bs, &steps[i].after, sid);
         if (strcmp(steps[i].type, "volumeChanged") == 0) {
-            s_assert_keys(j, "type", "sessionId", "broadcastState", "volumeLevel", "timestamp",
-                          NULL);
+            ic_assert_keys(j, "type", "sessionId", "broadcastState", "volumeLevel", "timestamp",
+                           NULL);
             ck_assert_double_eq_tol(json_number_value(json_object_get(j, "volumeLevel")),
                                     steps[i].after.vol, 1e-9);
         } else if (strcmp(steps[i].type, "speakerStateChanged") == 0) {
-            s_assert_keys(j, "type", "sessionId", "broadcastState", "state", "timestamp", NULL);
+            ic_assert_keys(j, "type", "sessionId", "broadcastState", "state", "timestamp", NULL);
             ck_assert(json_equal(json_object_get(j, "state"), bs));
         } else {
-            s_assert_keys(j, "type", "sessionId", "broadcastState", "timestamp", NULL);
+            ic_assert_keys(j, "type", "sessionId", "broadcastState", "timestamp", NULL);
         }
-        long long change = s_int(bs, "lastStateChange");
+        long long change = ic_int(bs, "lastStateChange");
         ck_assert_int_ge(change, last_change);
-        ck_assert_int_ge(s_int(j, "timestamp"), change);
+        ck_assert_int_ge(ic_int(j, "timestamp"), change);
         last_change = change;
         json_decref(j);
     }
     ws_close(spk, 1000, "done");
     for (int k = 1; k < 3; k++) {
-        json_t *j = s_json(ws_recv_text(all[k], WAIT_MS));
-        ck_assert_str_eq(s_get(j, "type"), "sessionEnded");
+        json_t *j = ic_json(ws_recv_text(all[k], IC_WAIT_MS));
+        ck_assert_str_eq(ic_get(j, "type"), "sessionEnded");
         json_decref(j);
     }
     for (int k = 0; k < 3; k++)
@@ -323,8 +228,9 @@ END_TEST
 START_TEST(test_listener_actions)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(1, "control-listener", sid);
-    ws_client_t *a = s_listener(0, sid, "es"), *b = s_listener(1, sid, "ca");
+    ws_client_t *spk = ic_speaker(s_h, 1, &s_jwt, "control-listener", sid, NULL);
+    ws_client_t *a = ic_listener(s_h, 0, sid, "es", NULL),
+                *b = ic_listener(s_h, 1, sid, "ca", NULL);
     static const char *const acks[][2] = {{"pausePlayback", "playbackPaused"},
                                           {"resumePlayback", "playbackResumed"}};
     json_t *before = s_state(sid);
@@ -332,10 +238,10 @@ START_TEST(test_listener_actions)
         char msg[64];
         snprintf(msg, sizeof msg, "{\"action\":\"%s\"}", acks[i][0]);
         ck_assert_int_eq(ws_send_text(a, msg), 0);
-        json_t *j = s_json(ws_recv_text(a, WAIT_MS));
-        s_assert_keys(j, "type", "sessionId", "timestamp", NULL);
-        ck_assert_str_eq(s_get(j, "type"), acks[i][1]);
-        ck_assert_str_eq(s_get(j, "sessionId"), sid);
+        json_t *j = ic_json(ws_recv_text(a, IC_WAIT_MS));
+        ic_assert_keys(j, "type", "sessionId", "timestamp", NULL);
+        ck_assert_str_eq(ic_get(j, "type"), acks[i][1]);
+        ck_assert_str_eq(ic_get(j, "sessionId"), sid);
         json_decref(j);
     }
     /* playback is the listener's own business: nothing changed */
@@ -351,22 +257,22 @@ START_TEST(test_listener_actions)
         snprintf(msg, sizeof msg, "{\"action\":\"changeLanguage\",\"targetLanguage\":\"%s\"}",
                  moves[i][1]);
         ck_assert_int_eq(ws_send_text(a, msg), 0);
-        json_t *j = s_json(ws_recv_text(a, WAIT_MS));
-        s_assert_keys(j, "type", "sessionId", "targetLanguage", "previousLanguage", "timestamp",
-                      NULL);
-        ck_assert_str_eq(s_get(j, "type"), "languageChanged");
-        ck_assert_str_eq(s_get(j, "sessionId"), sid);
-        ck_assert_str_eq(s_get(j, "targetLanguage"), moves[i][1]);
-        ck_assert_str_eq(s_get(j, "previousLanguage"), moves[i][0]);
+        json_t *j = ic_json(ws_recv_text(a, IC_WAIT_MS));
+        ic_assert_keys(j, "type", "sessionId", "targetLanguage", "previousLanguage", "timestamp",
+                       NULL);
+        ck_assert_str_eq(ic_get(j, "type"), "languageChanged");
+        ck_assert_str_eq(ic_get(j, "sessionId"), sid);
+        ck_assert_str_eq(ic_get(j, "targetLanguage"), moves[i][1]);
+        ck_assert_str_eq(ic_get(j, "previousLanguage"), moves[i][0]);
         json_decref(j);
     }
-    json_t *langs = s_hgetall("HGETALL tolk:{%s}:langs", sid);
+    json_t *langs = ic_hgetall(s_h, "HGETALL tolk:{%s}:langs", sid);
     json_t *want = json_pack("{s:s, s:s}", "ca", "1", "gl", "1");
     s_assert_same(want, langs);
     json_decref(langs);
     json_decref(want);
     ck_assert_int_eq(s_field_int(sid, "listenerCount"), 2);
-    json_t *members = s_hgetall("HGETALL tolk:{%s}:members", sid);
+    json_t *members = ic_hgetall(s_h, "HGETALL tolk:{%s}:members", sid);
     int gl = 0, ca = 0, speakers = 0;
     const char *k;
     json_t *v;
@@ -386,8 +292,8 @@ START_TEST(test_listener_actions)
     ck_assert_int_eq(ws_send_text(spk, "{\"action\":\"muteBroadcast\"}"), 0);
     ws_client_t *others[] = {spk, b, a};
     for (int i = 0; i < 3; i++) {
-        json_t *j = s_json(ws_recv_text(others[i], WAIT_MS));
-        ck_assert_str_eq(s_get(j, "type"), "broadcastMuted");
+        json_t *j = ic_json(ws_recv_text(others[i], IC_WAIT_MS));
+        ck_assert_str_eq(ic_get(j, "type"), "broadcastMuted");
         json_decref(j);
     }
     ws_close(spk, 1000, "done");
@@ -402,13 +308,14 @@ END_TEST
 START_TEST(test_refusals_leave_state_unchanged)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(0, "control-refusals", sid);
-    ws_client_t *l = s_listener(1, sid, "es"), *other = s_listener(0, sid, "ca");
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "control-refusals", sid, NULL);
+    ws_client_t *l = ic_listener(s_h, 1, sid, "es", NULL),
+                *other = ic_listener(s_h, 0, sid, "ca", NULL);
     /* one non-default state, so a refusal that resets anything shows */
     ck_assert_int_eq(ws_send_text(spk, "{\"action\":\"setVolume\",\"volumeLevel\":0.5}"), 0);
-    json_decref(s_json(ws_recv_text(spk, WAIT_MS)));
-    json_decref(s_json(ws_recv_text(l, WAIT_MS)));
-    json_decref(s_json(ws_recv_text(other, WAIT_MS)));
+    json_decref(ic_json(ws_recv_text(spk, IC_WAIT_MS)));
+    json_decref(ic_json(ws_recv_text(l, IC_WAIT_MS)));
+    json_decref(ic_json(ws_recv_text(other, IC_WAIT_MS)));
     json_t *before = s_state(sid);
     static const struct {
         bool from_speaker;  /* who sends it */
@@ -472,7 +379,7 @@ START_TEST(test_refusals_leave_state_unchanged)
         usleep(120000); /* under the 10 per second control rate */
         ws_client_t *c = cases[i].from_speaker ? spk : l;
         ck_assert_int_eq(ws_send_text(c, cases[i].msg), 0);
-        json_t *j = s_json(ws_recv_text(c, WAIT_MS));
+        json_t *j = ic_json(ws_recv_text(c, IC_WAIT_MS));
         s_check_error(j, cases[i].status, cases[i].code, cases[i].action);
         json_decref(j);
     }
@@ -496,12 +403,12 @@ START_TEST(test_refusals_leave_state_unchanged)
         ck_assert_int_eq(ws_send_text(c, bursts[i].msg), 0);
         /* the gateway answers all of these itself, in order */
         for (int k = 0; k < 14; k++) {
-            json_t *j = s_json(ws_recv_text(c, WAIT_MS));
-            ck_assert(strcmp(s_get(j, "type"), "heartbeatAck") == 0 ||
-                      strcmp(s_get(j, "code"), "RATE_LIMIT_EXCEEDED") == 0);
+            json_t *j = ic_json(ws_recv_text(c, IC_WAIT_MS));
+            ck_assert(strcmp(ic_get(j, "type"), "heartbeatAck") == 0 ||
+                      strcmp(ic_get(j, "code"), "RATE_LIMIT_EXCEEDED") == 0);
             json_decref(j);
         }
-        json_t *j = s_json(ws_recv_text(c, WAIT_MS));
+        json_t *j = ic_json(ws_recv_text(c, IC_WAIT_MS));
         s_check_error(j, 429, "RATE_LIMIT_EXCEEDED", bursts[i].action);
         json_decref(j);
     }
@@ -514,8 +421,8 @@ START_TEST(test_refusals_leave_state_unchanged)
     ck_assert_int_eq(ws_send_text(spk, "{\"action\":\"unmuteBroadcast\"}"), 0);
     ws_client_t *all[] = {spk, l, other};
     for (int i = 0; i < 3; i++) {
-        json_t *j = s_json(ws_recv_text(all[i], WAIT_MS));
-        ck_assert_str_eq(s_get(j, "type"), "broadcastUnmuted");
+        json_t *j = ic_json(ws_recv_text(all[i], IC_WAIT_MS));
+        ck_assert_str_eq(ic_get(j, "type"), "broadcastUnmuted");
         json_decref(j);
     }
     ws_close(spk, 1000, "done");
@@ -631,7 +538,7 @@ static int s_drain(ws_client_t *c, const char *last, char **got, int cap, int *r
 {
     int n = 0;
     for (;;) {
-        char *m = ws_recv_text(c, WAIT_MS);
+        char *m = ws_recv_text(c, IC_WAIT_MS);
         ck_assert_msg(m != NULL, "the last notification never came (after %d)", n);
         if (strstr(m, "\"type\":\"languageChanged\"")) {
             (*replies)++;
@@ -651,11 +558,11 @@ START_TEST(test_controls_race_joins_and_leaves)
     ck_assert_ptr_nonnull(h);
     s_h = h;
     char sid[80];
-    ws_client_t *spk = s_speaker(0, "control-race", sid);
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "control-race", sid, NULL);
     static const char *const langs[] = {"es", "ca", "fr", "gl", "pt"};
     ws_client_t *stable[STABLE];
     for (int i = 0; i < STABLE; i++)
-        stable[i] = s_listener(i % 2, sid, langs[i % 5]);
+        stable[i] = ic_listener(s_h, i % 2, sid, langs[i % 5], NULL);
     static churn_ctx_t ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.sid = sid;
@@ -676,10 +583,10 @@ START_TEST(test_controls_race_joins_and_leaves)
     /* the speaker got every notification, in the order sent */
     static char *seq[CONTROLS];
     for (int k = 0; k < CONTROLS; k++) {
-        seq[k] = ws_recv_text(spk, WAIT_MS);
+        seq[k] = ws_recv_text(spk, IC_WAIT_MS);
         ck_assert_msg(seq[k] != NULL, "notification %d missing", k);
         json_t *j = json_loads(seq[k], 0, NULL);
-        ck_assert_str_eq(s_get(j, "type"), types[k]);
+        ck_assert_str_eq(ic_get(j, "type"), types[k]);
         if (k == CONTROLS - 1)
             s_check_bstate(json_object_get(j, "broadcastState"), &want, sid);
         json_decref(j);
@@ -717,12 +624,12 @@ START_TEST(test_controls_race_joins_and_leaves)
         snprintf(n, sizeof n, "%d", v ? atoi(json_string_value(v)) + 1 : 1);
         json_object_set_new(expect, lang, json_string(n));
     }
-    json_t *langs_now = s_hgetall("HGETALL tolk:{%s}:langs", sid);
+    json_t *langs_now = ic_hgetall(s_h, "HGETALL tolk:{%s}:langs", sid);
     s_assert_same(expect, langs_now);
     json_decref(langs_now);
     /* members: the speaker and each listener with its language; gws: the
        members on each gateway */
-    json_t *members = s_hgetall("HGETALL tolk:{%s}:members", sid);
+    json_t *members = ic_hgetall(s_h, "HGETALL tolk:{%s}:members", sid);
     ck_assert_int_eq(json_object_size(members), connected + 1);
     json_t *per_gw = json_object(), *per_lang = json_object();
     const char *key;
@@ -742,11 +649,11 @@ START_TEST(test_controls_race_joins_and_leaves)
         }
     }
     s_assert_same(expect, per_lang);
-    json_t *gws = s_hgetall("HGETALL tolk:{%s}:gws", sid);
+    json_t *gws = ic_hgetall(s_h, "HGETALL tolk:{%s}:gws", sid);
     ck_assert_int_eq(json_object_size(gws), 2);
     json_object_foreach(per_gw, key, val)
     {
-        ck_assert_int_eq(atoi(s_get(gws, key)), json_integer_value(val));
+        ck_assert_int_eq(atoi(ic_get(gws, key)), json_integer_value(val));
     }
     json_decref(gws);
     json_decref(per_gw);
@@ -770,7 +677,6 @@ START_TEST(test_controls_race_joins_and_leaves)
 }
 END_TEST
 
-
 /* ------------------------------------------------------------ upkeep */
 
 /* A connection silent for idle_timeout_s (2 s here) gets connectionTimeout
@@ -779,9 +685,9 @@ END_TEST
 START_TEST(test_idle_connection_closed)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(0, "idle-speaker", sid);
-    ws_client_t *quiet = s_listener(1, sid, "es");
-    ws_client_t *chatty = s_listener(0, sid, "ca");
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "idle-speaker", sid, NULL);
+    ws_client_t *quiet = ic_listener(s_h, 1, sid, "es", NULL);
+    ws_client_t *chatty = ic_listener(s_h, 0, sid, "ca", NULL);
     s_wait_count(sid, 2);
     json_t *timeout = NULL;
     for (int i = 0; i < 40 && !timeout; i++) {
@@ -789,20 +695,20 @@ START_TEST(test_idle_connection_closed)
         ws_send_text(chatty, "{\"action\":\"heartbeat\"}");
         char *m = ws_recv_text(quiet, 200);
         if (m && strstr(m, "connectionTimeout"))
-            timeout = s_json(m);
+            timeout = ic_json(m);
         else
             free(m);
     }
     ck_assert_msg(timeout != NULL, "no connectionTimeout for a silent listener");
-    ck_assert_int_ge(s_int(timeout, "idleSeconds"), 2);
+    ck_assert_int_ge(ic_int(timeout, "idleSeconds"), 2);
     json_decref(timeout);
-    ck_assert_int_eq(ws_wait_closed(quiet, WAIT_MS), 4408);
+    ck_assert_int_eq(ws_wait_closed(quiet, IC_WAIT_MS), 4408);
     ws_destroy(&quiet);
     /* its state is gone as after a drop; the talkers are untouched */
     s_wait_count(sid, 1);
-    json_t *langs = s_hgetall("HGETALL tolk:{%s}:langs", sid);
+    json_t *langs = ic_hgetall(s_h, "HGETALL tolk:{%s}:langs", sid);
     ck_assert_int_eq((int)json_object_size(langs), 1);
-    ck_assert_str_eq(s_get(langs, "ca"), "1");
+    ck_assert_str_eq(ic_get(langs, "ca"), "1");
     json_decref(langs);
     ck_assert(ws_is_open(spk) && ws_is_open(chatty));
     ws_close(spk, 1000, NULL);
@@ -815,9 +721,10 @@ END_TEST
 START_TEST(test_drifted_counts_reconciled)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(0, "drift-speaker", sid);
-    ws_client_t *ls[3] = {s_listener(0, sid, "es"), s_listener(1, sid, "es"),
-                          s_listener(1, sid, "fr")};
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "drift-speaker", sid, NULL);
+    ws_client_t *ls[3] = {ic_listener(s_h, 0, sid, "es", NULL),
+                          ic_listener(s_h, 1, sid, "es", NULL),
+                          ic_listener(s_h, 1, sid, "fr", NULL)};
     s_wait_count(sid, 3);
     json_t *before = s_state(sid);
     redisContext *r = harness_redis(s_h);

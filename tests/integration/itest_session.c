@@ -8,14 +8,13 @@
     and a control worker killed with SIGKILL under traffic.
 */
 #include "harness.h"
-#include "jwt_check.h"
+#include "itest_client.h"
 #include "wsclient.h"
 
 #include <check.h>
 #include <jansson.h>
 #include <openssl/hmac.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +24,6 @@
 #define SECRET   "integration-test-secret-0123456789"
 #define ISSUER   "tolk-test"
 #define AUDIENCE "tolk"
-#define WAIT_MS  5000
 
 static harness_t *s_h;
 static int s_problems; /* sanitizer findings reported by harness_stop */
@@ -54,95 +52,31 @@ static void s_teardown(void)
 
 /* ------------------------------------------------------------ helpers */
 
-static char *s_mint(const char *sub)
-{
-    return tolk_jwt_mint(TOLK_JWT_HS256, (const unsigned char *)SECRET, strlen(SECRET), sub, ISSUER,
-                         AUDIENCE, 3600, time(NULL));
-}
+/* Tokens as this system demands them: its secret, issuer and audience. */
+static const ic_jwt_t s_jwt = {.secret = SECRET, .issuer = ISSUER, .audience = AUDIENCE};
 
-static json_t *s_json(char *text)
-{
-    ck_assert_msg(text != NULL, "expected a message, got none");
-    json_t *j = json_loads(text, 0, NULL);
-    ck_assert_msg(j != NULL, "not JSON: %s", text);
-    free(text);
-    return j;
-}
-
-static const char *s_get(json_t *j, const char *key)
-{
-    json_t *v = json_object_get(j, key);
-    return json_is_string(v) ? json_string_value(v) : "";
-}
-
-static ws_client_t *s_open(int gw, const char *fmt, ...)
-{
-    char path[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    ws_client_t *c = ws_connect("127.0.0.1", harness_gateway_port(s_h, gw), path, NULL, WAIT_MS);
-    ck_assert_msg(c != NULL, "cannot connect to gateway %d: %s", gw, ws_last_error());
-    return c;
-}
-
-/* A speaker on gateway gw creates a session; its id goes to sid. */
+/* A speaker on gateway gw creates a session; its id goes to sid. This
+   suite also checks the language and tier it was created with. */
 static ws_client_t *s_speaker(int gw, const char *sub, char *sid)
 {
-    char *token = s_mint(sub);
-    ws_client_t *c = s_open(
-        gw, "/ws?action=createSession&sourceLanguage=en&qualityTier=standard&token=%s", token);
-    free(token);
-    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "type"), "sessionCreated");
-    strcpy(sid, s_get(j, "sessionId"));
-    ck_assert_str_eq(s_get(j, "sourceLanguage"), "en");
-    ck_assert_str_eq(s_get(j, "qualityTier"), "standard");
+    json_t *j;
+    ws_client_t *c = ic_speaker(s_h, gw, &s_jwt, sub, sid, &j);
+    ck_assert_str_eq(ic_get(j, "sourceLanguage"), "en");
+    ck_assert_str_eq(ic_get(j, "qualityTier"), "standard");
     json_decref(j);
     return c;
 }
 
+/* A listener joins sid in lang on gateway gw. This suite also checks the
+   session and language the answer names. */
 static ws_client_t *s_listener(int gw, const char *sid, const char *lang)
 {
-    ws_client_t *c = s_open(gw, "/ws?action=joinSession&sessionId=%s&targetLanguage=%s", sid, lang);
-    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
-    ck_assert_msg(strcmp(s_get(j, "type"), "sessionJoined") == 0, "join: %s", s_get(j, "message"));
-    ck_assert_str_eq(s_get(j, "sessionId"), sid);
-    ck_assert_str_eq(s_get(j, "targetLanguage"), lang);
+    json_t *j;
+    ws_client_t *c = ic_listener(s_h, gw, sid, lang, &j);
+    ck_assert_str_eq(ic_get(j, "sessionId"), sid);
+    ck_assert_str_eq(ic_get(j, "targetLanguage"), lang);
     json_decref(j);
     return c;
-}
-
-/* The next message is an error with this status and code. */
-static void s_expect_error(ws_client_t *c, int status, const char *code)
-{
-    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "type"), "error");
-    ck_assert_str_eq(s_get(j, "code"), code);
-    ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), status);
-    json_decref(j);
-}
-
-/* A refused connect: one error, then close 4000 + status. */
-static void s_expect_refusal(ws_client_t *c, int status, const char *code)
-{
-    s_expect_error(c, status, code);
-    ck_assert_int_eq(ws_wait_closed(c, WAIT_MS), 4000 + status);
-}
-
-static long long s_redis_int(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(harness_redis(s_h), fmt, ap);
-    va_end(ap);
-    ck_assert_ptr_nonnull(r);
-    long long v = r->type == REDIS_REPLY_INTEGER  ? r->integer
-                  : r->type == REDIS_REPLY_STRING ? atoll(r->str)
-                                                  : -1;
-    freeReplyObject(r);
-    return v;
 }
 
 /* Keys of one session left in Redis, plus its index entries. */
@@ -151,22 +85,9 @@ static long long s_session_keys(const char *sid)
     redisReply *r = redisCommand(harness_redis(s_h), "KEYS tolk:{%s}:*", sid);
     long long n = (long long)r->elements;
     freeReplyObject(r);
-    n += s_redis_int("ZSCORE tolk:sessions %s", sid) >= 0;
-    n += s_redis_int("ZSCORE tolk:grace %s", sid) >= 0;
+    n += ic_redis_int(s_h, "ZSCORE tolk:sessions %s", sid) >= 0;
+    n += ic_redis_int(s_h, "ZSCORE tolk:grace %s", sid) >= 0;
     return n;
-}
-
-/* Poll until a Redis integer reaches want (state is written asynchronously). */
-static long long s_wait_int(long long want, const char *cmd, const char *arg)
-{
-    long long v = -2;
-    for (int i = 0; i < 100; i++) {
-        v = s_redis_int(cmd, arg);
-        if (v == want)
-            break;
-        usleep(50000);
-    }
-    return v;
 }
 
 /* -------------------------------------------------------------- tests */
@@ -178,21 +99,21 @@ START_TEST(test_create_join_end_100_listeners)
     ws_client_t *ls[100];
     for (int i = 0; i < 100; i++)
         ls[i] = s_listener(i % 2, sid, i % 3 ? "es" : "ca");
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 100);
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:langs es", sid), 66);
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:langs ca", sid), 34);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session listenerCount", sid), 100);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:langs es", sid), 66);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:langs ca", sid), 34);
     ck_assert_int_eq(ws_send_text(spk, "{\"action\":\"endSession\"}"), 0);
     for (int i = 0; i < 100; i++) {
-        json_t *j = s_json(ws_recv_type(ls[i], "sessionEnded", WAIT_MS));
-        ck_assert_str_eq(s_get(j, "sessionId"), sid);
-        ck_assert_str_eq(s_get(j, "reason"), "endSession");
+        json_t *j = ic_json(ws_recv_type(ls[i], "sessionEnded", IC_WAIT_MS));
+        ck_assert_str_eq(ic_get(j, "sessionId"), sid);
+        ck_assert_str_eq(ic_get(j, "reason"), "endSession");
         json_decref(j);
-        ck_assert_int_eq(ws_wait_closed(ls[i], WAIT_MS), 1000);
+        ck_assert_int_eq(ws_wait_closed(ls[i], IC_WAIT_MS), 1000);
         ws_destroy(&ls[i]);
     }
-    json_t *j = s_json(ws_recv_type(spk, "sessionEnded", WAIT_MS));
+    json_t *j = ic_json(ws_recv_type(spk, "sessionEnded", IC_WAIT_MS));
     json_decref(j);
-    ck_assert_int_eq(ws_wait_closed(spk, WAIT_MS), 1000);
+    ck_assert_int_eq(ws_wait_closed(spk, IC_WAIT_MS), 1000);
     ws_destroy(&spk);
     usleep(300000);
     ck_assert_int_eq(s_session_keys(sid), 0);
@@ -206,26 +127,27 @@ START_TEST(test_600_joins_race_for_500_slots)
     static ws_client_t *ls[600];
     /* open all 600 first: their joins are in flight together on both gateways */
     for (int i = 0; i < 600; i++)
-        ls[i] = s_open(i % 2, "/ws?action=joinSession&sessionId=%s&targetLanguage=es", sid);
+        ls[i] = ic_open(s_h, i % 2, "/ws?action=joinSession&sessionId=%s&targetLanguage=es", sid);
     int joined = 0, full = 0;
     for (int i = 0; i < 600; i++) {
-        json_t *j = s_json(ws_recv_text(ls[i], WAIT_MS));
-        if (strcmp(s_get(j, "type"), "sessionJoined") == 0)
+        json_t *j = ic_json(ws_recv_text(ls[i], IC_WAIT_MS));
+        if (strcmp(ic_get(j, "type"), "sessionJoined") == 0)
             joined++;
-        else if (strcmp(s_get(j, "code"), "SESSION_FULL") == 0 &&
+        else if (strcmp(ic_get(j, "code"), "SESSION_FULL") == 0 &&
                  json_integer_value(json_object_get(j, "status")) == 409) {
             full++;
-            ck_assert_int_eq(ws_wait_closed(ls[i], WAIT_MS), 4409);
+            ck_assert_int_eq(ws_wait_closed(ls[i], IC_WAIT_MS), 4409);
         }
         json_decref(j);
     }
     ck_assert_int_eq(joined, 500);
     ck_assert_int_eq(full, 100);
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 500);
-    ck_assert_int_eq(s_redis_int("HLEN tolk:{%s}:members", sid), 501);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session listenerCount", sid), 500);
+    ck_assert_int_eq(ic_redis_int(s_h, "HLEN tolk:{%s}:members", sid), 501);
     for (int i = 0; i < 600; i++)
         ws_destroy(&ls[i]);
-    ck_assert_int_eq(s_wait_int(0, "HGET tolk:{%s}:session listenerCount", sid), 0);
+    ck_assert_int_eq(ic_wait_int(s_h, 0, IC_WAIT_MS, "HGET tolk:{%s}:session listenerCount", sid),
+                     0);
     ws_close(spk, 1000, "done");
     ws_destroy(&spk);
     usleep(300000);
@@ -331,17 +253,17 @@ START_TEST(test_jwt_attack_list)
     size_t count = sizeof attacks / sizeof *attacks;
     ck_assert_int_gt((int)strlen(attacks[count - 1]), 4096);
     for (size_t i = 0; i < count; i++) {
-        ws_client_t *c = s_open(
-            (int)i % 2, "/ws?action=createSession&sourceLanguage=en&qualityTier=standard&token=%s",
-            attacks[i]);
-        s_expect_refusal(c, 401, "UNAUTHENTICATED");
+        ws_client_t *c = ic_open(
+            s_h, (int)i % 2,
+            "/ws?action=createSession&sourceLanguage=en&qualityTier=standard&token=%s", attacks[i]);
+        ic_expect_refusal(c, 401, "UNAUTHENTICATED");
         ws_destroy(&c);
     }
     /* the control: the same claims, properly signed, are accepted */
     char *ok = s_forge(hs, good, SECRET);
-    ws_client_t *c = s_open(0, "/ws?action=createSession&sourceLanguage=en&token=%s", ok);
-    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "type"), "sessionCreated");
+    ws_client_t *c = ic_open(s_h, 0, "/ws?action=createSession&sourceLanguage=en&token=%s", ok);
+    json_t *j = ic_json(ws_recv_text(c, IC_WAIT_MS));
+    ck_assert_str_eq(ic_get(j, "type"), "sessionCreated");
     json_decref(j);
     ws_close(c, 1000, "done");
     ws_destroy(&c);
@@ -361,41 +283,43 @@ END_TEST
 
 START_TEST(test_connect_refusals)
 {
-    ws_client_t *c = s_open(0, "/ws?action=joinSession&sessionId=nope&targetLanguage=es");
-    s_expect_refusal(c, 400, "INVALID_PARAMETERS");
+    ws_client_t *c = ic_open(s_h, 0, "/ws?action=joinSession&sessionId=nope&targetLanguage=es");
+    ic_expect_refusal(c, 400, "INVALID_PARAMETERS");
     ws_destroy(&c);
-    c = s_open(1, "/ws?action=joinSession&sessionId=quiet-lake-123&targetLanguage=es");
-    s_expect_refusal(c, 404, "SESSION_NOT_FOUND");
+    c = ic_open(s_h, 1, "/ws?action=joinSession&sessionId=quiet-lake-123&targetLanguage=es");
+    ic_expect_refusal(c, 404, "SESSION_NOT_FOUND");
     ws_destroy(&c);
-    c = s_open(0, "/ws?action=dance");
-    s_expect_refusal(c, 400, "INVALID_PARAMETERS");
+    c = ic_open(s_h, 0, "/ws?action=dance");
+    ic_expect_refusal(c, 400, "INVALID_PARAMETERS");
     ws_destroy(&c);
-    c = s_open(0, "/ws");
-    s_expect_refusal(c, 400, "INVALID_PARAMETERS");
+    c = ic_open(s_h, 0, "/ws");
+    ic_expect_refusal(c, 400, "INVALID_PARAMETERS");
     ws_destroy(&c);
-    char *token = s_mint("refusals");
-    c = s_open(0, "/ws?action=createSession&sourceLanguage=xx&token=%s", token);
-    s_expect_refusal(c, 400, "UNSUPPORTED_LANGUAGE");
+    char *token = ic_mint(&s_jwt, "refusals");
+    c = ic_open(s_h, 0, "/ws?action=createSession&sourceLanguage=xx&token=%s", token);
+    ic_expect_refusal(c, 400, "UNSUPPORTED_LANGUAGE");
     ws_destroy(&c);
-    c = s_open(0, "/ws?action=createSession&sourceLanguage=english&token=%s", token);
-    s_expect_refusal(c, 400, "INVALID_PARAMETERS");
+    c = ic_open(s_h, 0, "/ws?action=createSession&sourceLanguage=english&token=%s", token);
+    ic_expect_refusal(c, 400, "INVALID_PARAMETERS");
     ws_destroy(&c);
-    c = s_open(0, "/ws?action=createSession&sourceLanguage=en&qualityTier=gold&token=%s", token);
-    s_expect_refusal(c, 400, "INVALID_PARAMETERS");
+    c = ic_open(s_h, 0, "/ws?action=createSession&sourceLanguage=en&qualityTier=gold&token=%s",
+                token);
+    ic_expect_refusal(c, 400, "INVALID_PARAMETERS");
     ws_destroy(&c);
-    c = s_open(0, "/ws?action=createSession&sourceLanguage=en");
-    s_expect_refusal(c, 401, "UNAUTHENTICATED");
+    c = ic_open(s_h, 0, "/ws?action=createSession&sourceLanguage=en");
+    ic_expect_refusal(c, 401, "UNAUTHENTICATED");
     ws_destroy(&c);
     char sid[80];
     ws_client_t *spk = s_speaker(0, "refusals", sid);
-    c = s_open(1, "/ws?action=joinSession&sessionId=%s&targetLanguage=zz", sid);
-    s_expect_refusal(c, 400, "UNSUPPORTED_LANGUAGE");
+    c = ic_open(s_h, 1, "/ws?action=joinSession&sessionId=%s&targetLanguage=zz", sid);
+    ic_expect_refusal(c, 400, "UNSUPPORTED_LANGUAGE");
     ws_destroy(&c);
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 0);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session listenerCount", sid), 0);
     /* a speaker refresh with another identity's token */
-    char *other = s_mint("somebody-else");
-    c = s_open(1, "/ws?action=refreshConnection&sessionId=%s&role=speaker&token=%s", sid, other);
-    s_expect_refusal(c, 403, "UNAUTHORIZED");
+    char *other = ic_mint(&s_jwt, "somebody-else");
+    c = ic_open(s_h, 1, "/ws?action=refreshConnection&sessionId=%s&role=speaker&token=%s", sid,
+                other);
+    ic_expect_refusal(c, 403, "UNAUTHORIZED");
     ws_destroy(&c);
     free(other);
     free(token);
@@ -410,30 +334,30 @@ START_TEST(test_bad_frames_and_rate_limit)
     ws_client_t *spk = s_speaker(0, "frames", sid);
     ws_client_t *l = s_listener(1, sid, "es");
     ws_send_text(spk, "this is not json");
-    s_expect_error(spk, 400, "INVALID_MESSAGE");
+    ic_expect_error(spk, 400, "INVALID_MESSAGE");
     ws_send_text(spk, "{\"volumeLevel\":0.5}");
-    s_expect_error(spk, 400, "INVALID_MESSAGE");
+    ic_expect_error(spk, 400, "INVALID_MESSAGE");
     ws_send_text(spk, "{\"action\":\"teleport\"}");
-    s_expect_error(spk, 400, "INVALID_ACTION");
+    ic_expect_error(spk, 400, "INVALID_ACTION");
     char big[5000];
     snprintf(big, sizeof big, "{\"action\":\"setVolume\",\"volumeLevel\":0.5,\"pad\":\"%04500d\"}",
              0);
     ws_send_text(spk, big);
-    s_expect_error(spk, 413, "PAYLOAD_TOO_LARGE");
+    ic_expect_error(spk, 413, "PAYLOAD_TOO_LARGE");
     ws_send_text(l, "{\"action\":\"pauseBroadcast\"}");
-    s_expect_error(l, 403, "UNAUTHORIZED");
+    ic_expect_error(l, 403, "UNAUTHORIZED");
     ws_send_text(spk, "{\"action\":\"changeLanguage\",\"targetLanguage\":\"ca\"}");
-    s_expect_error(spk, 403, "UNAUTHORIZED");
+    ic_expect_error(spk, 403, "UNAUTHORIZED");
     char pcm[3200] = {0};
     ws_send_binary(l, pcm, sizeof pcm);
-    s_expect_error(l, 403, "UNAUTHORIZED");
+    ic_expect_error(l, 403, "UNAUTHORIZED");
     ws_send_text(spk, "{\"action\":\"setVolume\",\"volumeLevel\":1.5}");
-    s_expect_error(spk, 400, "INVALID_PARAMETERS");
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session volume", sid), 1);
+    ic_expect_error(spk, 400, "INVALID_PARAMETERS");
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session volume", sid), 1);
     /* the connection still works after every refusal */
     ws_send_text(spk, "{\"action\":\"heartbeat\"}");
-    json_t *j = s_json(ws_recv_text(spk, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "type"), "heartbeatAck");
+    json_t *j = ic_json(ws_recv_text(spk, IC_WAIT_MS));
+    ck_assert_str_eq(ic_get(j, "type"), "heartbeatAck");
     json_decref(j);
     sleep(1); /* refill the bucket */
     /* 15 control messages at once: 10 pass, 5 get 429 with retryAfter */
@@ -441,10 +365,10 @@ START_TEST(test_bad_frames_and_rate_limit)
         ws_send_text(l, "{\"action\":\"heartbeat\"}");
     int acks = 0, limited = 0;
     for (int i = 0; i < 15; i++) {
-        j = s_json(ws_recv_text(l, WAIT_MS));
-        if (strcmp(s_get(j, "type"), "heartbeatAck") == 0)
+        j = ic_json(ws_recv_text(l, IC_WAIT_MS));
+        if (strcmp(ic_get(j, "type"), "heartbeatAck") == 0)
             acks++;
-        else if (strcmp(s_get(j, "code"), "RATE_LIMIT_EXCEEDED") == 0 &&
+        else if (strcmp(ic_get(j, "code"), "RATE_LIMIT_EXCEEDED") == 0 &&
                  json_integer_value(json_object_get(j, "retryAfter")) >= 1)
             limited++;
         json_decref(j);
@@ -459,7 +383,7 @@ START_TEST(test_bad_frames_and_rate_limit)
     memset(h, 'a', huge);
     ws_send_binary(spk, h, huge);
     free(h);
-    ck_assert_int_eq(ws_wait_closed(spk, WAIT_MS), 1009);
+    ck_assert_int_eq(ws_wait_closed(spk, IC_WAIT_MS), 1009);
     ws_destroy(&spk);
     ws_destroy(&l);
 }
@@ -473,21 +397,21 @@ START_TEST(test_controls_reach_listeners_on_both_gateways)
     ws_send_text(spk, "{\"action\":\"pauseBroadcast\"}");
     ws_client_t *all[] = {spk, a, b};
     for (int i = 0; i < 3; i++) {
-        json_t *j = s_json(ws_recv_type(all[i], "broadcastPaused", WAIT_MS));
+        json_t *j = ic_json(ws_recv_type(all[i], "broadcastPaused", IC_WAIT_MS));
         ck_assert(json_is_true(json_object_get(json_object_get(j, "broadcastState"), "isPaused")));
         json_decref(j);
     }
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session isPaused", sid), 1);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session isPaused", sid), 1);
     ws_send_text(b, "{\"action\":\"changeLanguage\",\"targetLanguage\":\"es\"}");
-    json_t *j = s_json(ws_recv_type(b, "languageChanged", WAIT_MS));
-    ck_assert_str_eq(s_get(j, "targetLanguage"), "es");
+    json_t *j = ic_json(ws_recv_type(b, "languageChanged", IC_WAIT_MS));
+    ck_assert_str_eq(ic_get(j, "targetLanguage"), "es");
     json_decref(j);
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:langs es", sid), 2);
-    ck_assert_int_eq(s_redis_int("HEXISTS tolk:{%s}:langs ca", sid), 0);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:langs es", sid), 2);
+    ck_assert_int_eq(ic_redis_int(s_h, "HEXISTS tolk:{%s}:langs ca", sid), 0);
     ws_close(spk, 1000, "done");
     for (int i = 1; i < 3; i++) {
-        j = s_json(ws_recv_type(all[i], "sessionEnded", WAIT_MS));
-        ck_assert_str_eq(s_get(j, "reason"), "speakerEnded");
+        j = ic_json(ws_recv_type(all[i], "sessionEnded", IC_WAIT_MS));
+        ck_assert_str_eq(ic_get(j, "reason"), "speakerEnded");
         json_decref(j);
     }
     for (int i = 0; i < 3; i++)
@@ -500,20 +424,22 @@ START_TEST(test_listener_leave_and_refresh)
     char sid[80];
     ws_client_t *spk = s_speaker(1, "leave", sid);
     ws_client_t *a = s_listener(0, sid, "es"), *b = s_listener(1, sid, "es");
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 2);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session listenerCount", sid), 2);
     ws_close(a, 1000, "bye");
     ws_destroy(&a);
-    ck_assert_int_eq(s_wait_int(1, "HGET tolk:{%s}:session listenerCount", sid), 1);
+    ck_assert_int_eq(ic_wait_int(s_h, 1, IC_WAIT_MS, "HGET tolk:{%s}:session listenerCount", sid),
+                     1);
     /* b refreshes onto the other gateway, then drops the old connection */
-    ws_client_t *b2 =
-        s_open(0, "/ws?action=refreshConnection&sessionId=%s&role=listener&targetLanguage=es", sid);
-    json_t *j = s_json(ws_recv_text(b2, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "type"), "connectionRefreshComplete");
+    ws_client_t *b2 = ic_open(
+        s_h, 0, "/ws?action=refreshConnection&sessionId=%s&role=listener&targetLanguage=es", sid);
+    json_t *j = ic_json(ws_recv_text(b2, IC_WAIT_MS));
+    ck_assert_str_eq(ic_get(j, "type"), "connectionRefreshComplete");
     json_decref(j);
     ws_close(b, 1000, "refreshed");
     ws_destroy(&b);
-    ck_assert_int_eq(s_wait_int(1, "HGET tolk:{%s}:session listenerCount", sid), 1);
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:langs es", sid), 1);
+    ck_assert_int_eq(ic_wait_int(s_h, 1, IC_WAIT_MS, "HGET tolk:{%s}:session listenerCount", sid),
+                     1);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:langs es", sid), 1);
     ws_close(spk, 1000, "done");
     ws_destroy(&spk);
     ws_destroy(&b2);
@@ -526,25 +452,26 @@ START_TEST(test_speaker_drop_grace_and_return)
     ws_client_t *spk = s_speaker(0, "grace", sid);
     ws_client_t *l = s_listener(1, sid, "es");
     ws_destroy(&spk); /* abnormal drop: no close frame */
-    json_t *j = s_json(ws_recv_type(l, "speakerDisconnected", WAIT_MS));
+    json_t *j = ic_json(ws_recv_type(l, "speakerDisconnected", IC_WAIT_MS));
     json_decref(j);
-    char *token = s_mint("grace");
-    spk = s_open(1, "/ws?action=refreshConnection&sessionId=%s&role=speaker&token=%s", sid, token);
-    j = s_json(ws_recv_text(spk, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "type"), "connectionRefreshComplete");
+    char *token = ic_mint(&s_jwt, "grace");
+    spk = ic_open(s_h, 1, "/ws?action=refreshConnection&sessionId=%s&role=speaker&token=%s", sid,
+                  token);
+    j = ic_json(ws_recv_text(spk, IC_WAIT_MS));
+    ck_assert_str_eq(ic_get(j, "type"), "connectionRefreshComplete");
     ck_assert_int_eq(json_integer_value(json_object_get(j, "listenerCount")), 1);
     json_decref(j);
-    j = s_json(ws_recv_type(l, "speakerReconnected", WAIT_MS));
+    j = ic_json(ws_recv_type(l, "speakerReconnected", IC_WAIT_MS));
     json_decref(j);
     /* the grace deadline passes without effect: the session lives on */
     sleep(3);
-    ck_assert_int_eq(s_redis_int("EXISTS tolk:{%s}:session", sid), 1);
+    ck_assert_int_eq(ic_redis_int(s_h, "EXISTS tolk:{%s}:session", sid), 1);
     /* drop again and stay away: the sweeper ends it after the grace period */
     ws_destroy(&spk);
-    j = s_json(ws_recv_type(l, "sessionEnded", 8000));
-    ck_assert_str_eq(s_get(j, "reason"), "speakerTimeout");
+    j = ic_json(ws_recv_type(l, "sessionEnded", 8000));
+    ck_assert_str_eq(ic_get(j, "reason"), "speakerTimeout");
     json_decref(j);
-    ck_assert_int_eq(ws_wait_closed(l, WAIT_MS), 1000);
+    ck_assert_int_eq(ws_wait_closed(l, IC_WAIT_MS), 1000);
     ws_destroy(&l);
     ck_assert_int_eq(s_session_keys(sid), 0);
     free(token);
@@ -556,23 +483,23 @@ START_TEST(test_heartbeat_connection_age)
     char sid[80];
     ws_client_t *spk = s_speaker(0, "heartbeat", sid);
     ws_send_text(spk, "{\"action\":\"heartbeat\"}");
-    json_t *j = s_json(ws_recv_text(spk, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "type"), "heartbeatAck");
+    json_t *j = ic_json(ws_recv_text(spk, IC_WAIT_MS));
+    ck_assert_str_eq(ic_get(j, "type"), "heartbeatAck");
     json_decref(j);
     sleep(2); /* refresh_required_s = 2 */
     ws_send_text(spk, "{\"action\":\"heartbeat\"}");
-    j = s_json(ws_recv_text(spk, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "type"), "heartbeatAck");
+    j = ic_json(ws_recv_text(spk, IC_WAIT_MS));
+    ck_assert_str_eq(ic_get(j, "type"), "heartbeatAck");
     json_decref(j);
-    j = s_json(ws_recv_text(spk, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "type"), "connectionRefreshRequired");
-    ck_assert_str_eq(s_get(j, "sessionId"), sid);
+    j = ic_json(ws_recv_text(spk, IC_WAIT_MS));
+    ck_assert_str_eq(ic_get(j, "type"), "connectionRefreshRequired");
+    ck_assert_str_eq(ic_get(j, "sessionId"), sid);
     json_decref(j);
     sleep(2); /* refresh_warning_s = 4 */
     ws_send_text(spk, "{\"action\":\"heartbeat\"}");
-    free(ws_recv_text(spk, WAIT_MS));
-    j = s_json(ws_recv_text(spk, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "type"), "connectionWarning");
+    free(ws_recv_text(spk, IC_WAIT_MS));
+    j = ic_json(ws_recv_text(spk, IC_WAIT_MS));
+    ck_assert_str_eq(ic_get(j, "type"), "connectionWarning");
     json_decref(j);
     ws_close(spk, 1000, "done");
     ws_destroy(&spk);
@@ -621,14 +548,15 @@ START_TEST(test_control_worker_killed_under_traffic)
     ck_assert_int_gt(now, 0);
     ck_assert_int_ne(now, victim);
     /* no state lost: counts intact, joins and leaves work */
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 10);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session listenerCount", sid), 10);
     ws_client_t *late = s_listener(1, sid, "ca");
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 11);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session listenerCount", sid), 11);
     ws_destroy(&late);
-    ck_assert_int_eq(s_wait_int(10, "HGET tolk:{%s}:session listenerCount", sid), 10);
+    ck_assert_int_eq(ic_wait_int(s_h, 10, IC_WAIT_MS, "HGET tolk:{%s}:session listenerCount", sid),
+                     10);
     ws_send_text(spk, "{\"action\":\"endSession\"}");
     for (int i = 0; i < 10; i++) {
-        char *m = ws_recv_type(ls[i], "sessionEnded", WAIT_MS);
+        char *m = ws_recv_type(ls[i], "sessionEnded", IC_WAIT_MS);
         ck_assert_ptr_nonnull(m);
         free(m);
         ws_destroy(&ls[i]);
@@ -645,13 +573,13 @@ START_TEST(test_session_creation_rate_limit)
         ws_close(c, 1000, "done");
         ws_destroy(&c);
     }
-    char *token = s_mint("prolific");
-    ws_client_t *c = s_open(0, "/ws?action=createSession&sourceLanguage=en&token=%s", token);
-    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "code"), "RATE_LIMIT_EXCEEDED");
+    char *token = ic_mint(&s_jwt, "prolific");
+    ws_client_t *c = ic_open(s_h, 0, "/ws?action=createSession&sourceLanguage=en&token=%s", token);
+    json_t *j = ic_json(ws_recv_text(c, IC_WAIT_MS));
+    ck_assert_str_eq(ic_get(j, "code"), "RATE_LIMIT_EXCEEDED");
     ck_assert_int_ge(json_integer_value(json_object_get(j, "retryAfter")), 1);
     json_decref(j);
-    ck_assert_int_eq(ws_wait_closed(c, WAIT_MS), 4429);
+    ck_assert_int_eq(ws_wait_closed(c, IC_WAIT_MS), 4429);
     ws_destroy(&c);
     free(token);
 }
@@ -662,14 +590,15 @@ START_TEST(test_failed_joins_rate_limited)
     /* runs last: it spends this address's failed-join budget (30 per minute) */
     int limited = 0;
     for (int i = 0; i < 40 && !limited; i++) {
-        ws_client_t *c = s_open(
-            i % 2, "/ws?action=joinSession&sessionId=lost-code-%03d&targetLanguage=es", 100 + i);
-        json_t *j = s_json(ws_recv_text(c, WAIT_MS));
-        if (strcmp(s_get(j, "code"), "RATE_LIMIT_EXCEEDED") == 0) {
+        ws_client_t *c =
+            ic_open(s_h, i % 2, "/ws?action=joinSession&sessionId=lost-code-%03d&targetLanguage=es",
+                    100 + i);
+        json_t *j = ic_json(ws_recv_text(c, IC_WAIT_MS));
+        if (strcmp(ic_get(j, "code"), "RATE_LIMIT_EXCEEDED") == 0) {
             limited = i;
-            ck_assert_int_eq(ws_wait_closed(c, WAIT_MS), 4429);
+            ck_assert_int_eq(ws_wait_closed(c, IC_WAIT_MS), 4429);
         } else
-            ck_assert_str_eq(s_get(j, "code"), "SESSION_NOT_FOUND");
+            ck_assert_str_eq(ic_get(j, "code"), "SESSION_NOT_FOUND");
         json_decref(j);
         ws_destroy(&c);
     }
@@ -702,7 +631,7 @@ START_TEST(test_monitor_snapshot)
     size_t n = fread(out, 1, (1 << 20) - 1, p);
     ck_assert_int_eq(pclose(p), 0);
     ck_assert_int_gt((int)n, 0);
-    json_t *j = s_json(out);
+    json_t *j = ic_json(out);
     json_t *procs = json_object_get(j, "processes");
     ck_assert(json_is_array(procs));
     /* two gateways, two control workers, the sweeper */
@@ -710,7 +639,7 @@ START_TEST(test_monitor_snapshot)
     int gateways = 0;
     size_t i;
     json_t *row;
-    json_array_foreach(procs, i, row) gateways += strcmp(s_get(row, "kind"), "gateway") == 0;
+    json_array_foreach(procs, i, row) gateways += strcmp(ic_get(row, "kind"), "gateway") == 0;
     ck_assert_int_eq(gateways, 2);
     ck_assert(json_is_object(json_object_get(j, "totals")));
     json_decref(j);
@@ -722,20 +651,21 @@ START_TEST(test_gateway_drains_on_sigterm)
     char sid[80];
     ws_client_t *spk = s_speaker(0, "drain", sid);
     ws_client_t *l = s_listener(1, sid, "es");
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 1);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session listenerCount", sid), 1);
     /* supervisorctl stop sends SIGTERM and waits for the drain to finish */
     ck_assert_int_eq(harness_ctl(s_h, "stop gateway-1"), 0);
-    json_t *j = s_json(ws_recv_type(l, "connectionRefreshRequired", WAIT_MS));
-    ck_assert_str_eq(s_get(j, "reason"), "serverShutdown");
+    json_t *j = ic_json(ws_recv_type(l, "connectionRefreshRequired", IC_WAIT_MS));
+    ck_assert_str_eq(ic_get(j, "reason"), "serverShutdown");
     json_decref(j);
-    ck_assert_int_eq(ws_wait_closed(l, WAIT_MS), 1001);
+    ck_assert_int_eq(ws_wait_closed(l, IC_WAIT_MS), 1001);
     ws_destroy(&l);
-    ck_assert_int_eq(s_wait_int(0, "HGET tolk:{%s}:session listenerCount", sid), 0);
+    ck_assert_int_eq(ic_wait_int(s_h, 0, IC_WAIT_MS, "HGET tolk:{%s}:session listenerCount", sid),
+                     0);
     /* the listener comes back through the other gateway */
-    ws_client_t *back =
-        s_open(0, "/ws?action=refreshConnection&sessionId=%s&role=listener&targetLanguage=es", sid);
-    j = s_json(ws_recv_text(back, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "type"), "connectionRefreshComplete");
+    ws_client_t *back = ic_open(
+        s_h, 0, "/ws?action=refreshConnection&sessionId=%s&role=listener&targetLanguage=es", sid);
+    j = ic_json(ws_recv_text(back, IC_WAIT_MS));
+    ck_assert_str_eq(ic_get(j, "type"), "connectionRefreshComplete");
     json_decref(j);
     ck_assert_int_eq(harness_ctl(s_h, "start gateway-1"), 0);
     ck_assert_int_eq(harness_wait_ready(s_h, 20000), 0);
@@ -752,18 +682,19 @@ START_TEST(test_gateway_killed_is_cleaned_up)
     ws_client_t *spk = s_speaker(1, "killed-gateway", sid);
     ws_client_t *a = s_listener(1, sid, "es"), *b = s_listener(1, sid, "ca");
     ws_client_t *c = s_listener(0, sid, "es");
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 3);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session listenerCount", sid), 3);
     pid_t victim = harness_pid(s_h, "gateway-1");
     ck_assert_int_gt(victim, 0);
     kill(victim, SIGKILL);
     /* within the registration TTL plus a sweep: counts corrected, the speaker's grace begins */
-    json_t *j = s_json(ws_recv_type(c, "speakerDisconnected", 8000));
+    json_t *j = ic_json(ws_recv_type(c, "speakerDisconnected", 8000));
     json_decref(j);
-    ck_assert_int_eq(s_wait_int(1, "HGET tolk:{%s}:session listenerCount", sid), 1);
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:langs ca", sid), -1);
+    ck_assert_int_eq(ic_wait_int(s_h, 1, IC_WAIT_MS, "HGET tolk:{%s}:session listenerCount", sid),
+                     1);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:langs ca", sid), -1);
     /* the speaker never returns: the session ends for the survivor */
-    j = s_json(ws_recv_type(c, "sessionEnded", 8000));
-    ck_assert_str_eq(s_get(j, "reason"), "speakerTimeout");
+    j = ic_json(ws_recv_type(c, "sessionEnded", 8000));
+    ck_assert_str_eq(ic_get(j, "reason"), "speakerTimeout");
     json_decref(j);
     ws_destroy(&c);
     ws_destroy(&spk);

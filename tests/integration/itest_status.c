@@ -12,21 +12,18 @@
     the session's own keys, see common/status_store.c), not timed here.
 */
 #include "harness.h"
-#include "jwt_check.h"
+#include "itest_client.h"
 #include "wsclient.h"
 
 #include <check.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#define SECRET  "status-test-secret-0123456789abcdef"
-#define WAIT_MS 5000
+#define SECRET "status-test-secret-0123456789abcdef"
 
 static harness_t *s_h; /* the system the current test talks to */
 
@@ -45,153 +42,30 @@ static harness_t *s_start(const char *period_env)
     return harness_start(&opts);
 }
 
-static json_t *s_json(char *text)
-{
-    ck_assert_msg(text != NULL, "expected a message, got none");
-    json_t *j = json_loads(text, 0, NULL);
-    ck_assert_msg(j != NULL, "not JSON: %s", text);
-    free(text);
-    return j;
-}
-
-static const char *s_get(json_t *j, const char *key)
-{
-    json_t *v = json_object_get(j, key);
-    return json_is_string(v) ? json_string_value(v) : "";
-}
-
-static long long s_int(json_t *j, const char *key)
-{
-    json_t *v = json_object_get(j, key);
-    ck_assert_msg(json_is_integer(v), "%s is not an integer", key);
-    return (long long)json_integer_value(v);
-}
-
-/* j has exactly these keys (NULL-terminated list). */
-static void s_assert_keys(json_t *j, ...)
-{
-    va_list ap;
-    va_start(ap, j);
-    size_t n = 0;
-    for (const char *k = va_arg(ap, const char *); k; k = va_arg(ap, const char *), n++)
-        ck_assert_msg(json_object_get(j, k) != NULL, "missing key %s", k);
-    va_end(ap);
-    ck_assert_int_eq(json_object_size(j), n);
-}
-
-static ws_client_t *s_open(int gw, const char *fmt, ...)
-{
-    char path[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    ws_client_t *c = ws_connect("127.0.0.1", harness_gateway_port(s_h, gw), path, NULL, WAIT_MS);
-    ck_assert_msg(c != NULL, "cannot connect to gateway %d: %s", gw, ws_last_error());
-    return c;
-}
-
-/* A speaker on gateway gw creates a session; its id goes to sid. */
-static ws_client_t *s_speaker(int gw, const char *sub, char *sid)
-{
-    char *token = tolk_jwt_mint(TOLK_JWT_HS256, (const unsigned char *)SECRET, strlen(SECRET), sub,
-                                NULL, NULL, 3600, time(NULL));
-    ck_assert_ptr_nonnull(token);
-    ws_client_t *c = s_open(
-        gw, "/ws?action=createSession&sourceLanguage=en&qualityTier=standard&token=%s", token);
-    free(token);
-    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
-    ck_assert_str_eq(s_get(j, "type"), "sessionCreated");
-    strcpy(sid, s_get(j, "sessionId"));
-    json_decref(j);
-    return c;
-}
+/* Tokens as this system demands them: its secret, no issuer or audience. */
+static const ic_jwt_t s_jwt = {.secret = SECRET};
 
 /* The speaker of sid comes back on gateway gw; its first push (which may
    overtake connectionRefreshComplete) goes to *push. */
 static ws_client_t *s_speaker_refresh(int gw, const char *sub, const char *sid, json_t **push)
 {
-    char *token = tolk_jwt_mint(TOLK_JWT_HS256, (const unsigned char *)SECRET, strlen(SECRET), sub,
-                                NULL, NULL, 3600, time(NULL));
-    ws_client_t *c =
-        s_open(gw, "/ws?action=refreshConnection&sessionId=%s&role=speaker&token=%s", sid, token);
+    char *token = ic_mint(&s_jwt, sub);
+    ws_client_t *c = ic_open(
+        s_h, gw, "/ws?action=refreshConnection&sessionId=%s&role=speaker&token=%s", sid, token);
     free(token);
     bool refreshed = false;
     *push = NULL;
     while (!refreshed || !*push) {
-        json_t *j = s_json(ws_recv_text(c, WAIT_MS));
-        if (strcmp(s_get(j, "type"), "connectionRefreshComplete") == 0) {
+        json_t *j = ic_json(ws_recv_text(c, IC_WAIT_MS));
+        if (strcmp(ic_get(j, "type"), "connectionRefreshComplete") == 0) {
             refreshed = true;
             json_decref(j);
         } else {
-            ck_assert_str_eq(s_get(j, "type"), "sessionStatus");
+            ck_assert_str_eq(ic_get(j, "type"), "sessionStatus");
             *push = j;
         }
     }
     return c;
-}
-
-static ws_client_t *s_listener(int gw, const char *sid, const char *lang)
-{
-    ws_client_t *c = s_open(gw, "/ws?action=joinSession&sessionId=%s&targetLanguage=%s", sid, lang);
-    json_t *j = s_json(ws_recv_text(c, WAIT_MS));
-    ck_assert_msg(strcmp(s_get(j, "type"), "sessionJoined") == 0, "join: %s", s_get(j, "message"));
-    json_decref(j);
-    return c;
-}
-
-/* A Redis reply as a string ("" for nil), malloc'd. */
-static char *s_redis_str(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(harness_redis(s_h), fmt, ap);
-    va_end(ap);
-    ck_assert_ptr_nonnull(r);
-    char *s = strdup(r->type == REDIS_REPLY_STRING ? r->str : "");
-    if (r->type == REDIS_REPLY_INTEGER) {
-        free(s);
-        s = malloc(32);
-        snprintf(s, 32, "%lld", r->integer);
-    }
-    freeReplyObject(r);
-    return s;
-}
-
-static long long s_redis_int(const char *fmt, const char *sid)
-{
-    char *s = s_redis_str(fmt, sid);
-    long long v = *s ? atoll(s) : -1;
-    free(s);
-    return v;
-}
-
-/* A hash as a JSON object of strings, for whole-state comparisons. */
-static json_t *s_hgetall(const char *key)
-{
-    redisReply *r = redisCommand(harness_redis(s_h), "HGETALL %s", key);
-    ck_assert_ptr_nonnull(r);
-    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
-    json_t *o = json_object();
-    for (size_t i = 0; i + 1 < r->elements; i += 2)
-        json_object_set_new(o, r->element[i]->str, json_string(r->element[i + 1]->str));
-    freeReplyObject(r);
-    return o;
-}
-
-/* Poll until HGET of field in tolk:{sid}:session equals want. */
-static void s_wait_field(const char *sid, const char *field, const char *want)
-{
-    char *v = NULL;
-    for (int i = 0; i < 100; i++) {
-        free(v);
-        v = s_redis_str("HGET tolk:{%s}:session %s", sid, field);
-        if (strcmp(v, want) == 0)
-            break;
-        usleep(50000);
-    }
-    ck_assert_str_eq(v, want);
-    free(v);
 }
 
 /* Newest push timestamp seen by this test process. */
@@ -203,8 +77,8 @@ static long long s_newest;
 static json_t *s_next_status(ws_client_t *c, int timeout_ms)
 {
     for (;;) {
-        json_t *j = s_json(ws_recv_type(c, "sessionStatus", timeout_ms));
-        long long ts = s_int(j, "timestamp");
+        json_t *j = ic_json(ws_recv_type(c, "sessionStatus", timeout_ms));
+        long long ts = ic_int(j, "timestamp");
         if (ts >= s_newest) {
             s_newest = ts;
             return j;
@@ -219,10 +93,10 @@ static json_t *s_request(ws_client_t *c)
 {
     ck_assert_int_eq(ws_send_text(c, "{\"action\":\"getSessionStatus\"}"), 0);
     for (;;) {
-        json_t *j = s_json(ws_recv_text(c, WAIT_MS));
-        if (strcmp(s_get(j, "type"), "error") == 0 ||
-            (strcmp(s_get(j, "type"), "sessionStatus") == 0 &&
-             strcmp(s_get(j, "updateReason"), "requested") == 0))
+        json_t *j = ic_json(ws_recv_text(c, IC_WAIT_MS));
+        if (strcmp(ic_get(j, "type"), "error") == 0 ||
+            (strcmp(ic_get(j, "type"), "sessionStatus") == 0 &&
+             strcmp(ic_get(j, "updateReason"), "requested") == 0))
             return j;
         json_decref(j);
     }
@@ -232,32 +106,31 @@ static json_t *s_request(ws_client_t *c)
 static void s_check_status(json_t *j, const char *sid, const char *reason, long long count,
                            json_t *dist)
 {
-    s_assert_keys(j, "type", "sessionId", "listenerCount", "languageDistribution",
-                  "sessionDuration", "broadcastState", "updateReason", "timestamp", NULL);
-    ck_assert_str_eq(s_get(j, "type"), "sessionStatus");
-    ck_assert_str_eq(s_get(j, "sessionId"), sid);
-    ck_assert_str_eq(s_get(j, "updateReason"), reason);
-    ck_assert_int_eq(s_int(j, "listenerCount"), count);
+    ic_assert_keys(j, "type", "sessionId", "listenerCount", "languageDistribution",
+                   "sessionDuration", "broadcastState", "updateReason", "timestamp", NULL);
+    ck_assert_str_eq(ic_get(j, "type"), "sessionStatus");
+    ck_assert_str_eq(ic_get(j, "sessionId"), sid);
+    ck_assert_str_eq(ic_get(j, "updateReason"), reason);
+    ck_assert_int_eq(ic_int(j, "listenerCount"), count);
     ck_assert_msg(
         json_equal(json_object_get(j, "languageDistribution"), dist), "languageDistribution %s",
         json_dumps(json_object_get(j, "languageDistribution"), JSON_COMPACT | JSON_SORT_KEYS));
     json_decref(dist);
-    long long created = s_redis_int("HGET tolk:{%s}:session createdAt", sid);
-    ck_assert_int_eq(s_int(j, "sessionDuration"), (s_int(j, "timestamp") - created) / 1000);
+    long long created = ic_redis_int(s_h, "HGET tolk:{%s}:session createdAt", sid);
+    ck_assert_int_eq(ic_int(j, "sessionDuration"), (ic_int(j, "timestamp") - created) / 1000);
     json_t *bs = json_object_get(j, "broadcastState");
-    s_assert_keys(bs, "isActive", "isPaused", "isMuted", "volume", "lastStateChange", NULL);
+    ic_assert_keys(bs, "isActive", "isPaused", "isMuted", "volume", "lastStateChange", NULL);
     ck_assert(json_is_true(json_object_get(bs, "isActive")));
-    ck_assert_int_eq(s_int(bs, "lastStateChange"),
-                     s_redis_int("HGET tolk:{%s}:session lastStateChange", sid));
+    ck_assert_int_eq(ic_int(bs, "lastStateChange"),
+                     ic_redis_int(s_h, "HGET tolk:{%s}:session lastStateChange", sid));
 }
 
-/* The next message on c is an error with this status and code. */
+/* j is an error with this status and code, refusing getSessionStatus;
+   returned for the callers' key checks. */
 static json_t *s_check_error(json_t *j, int status, const char *code)
 {
-    ck_assert_str_eq(s_get(j, "type"), "error");
-    ck_assert_str_eq(s_get(j, "code"), code);
-    ck_assert_int_eq(s_int(j, "status"), status);
-    ck_assert_str_eq(s_get(j, "action"), "getSessionStatus");
+    ic_check_error(j, status, code);
+    ck_assert_str_eq(ic_get(j, "action"), "getSessionStatus");
     return j;
 }
 
@@ -272,19 +145,22 @@ static void s_bye(ws_client_t **c)
 START_TEST(test_requested_status)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(0, "status-requested", sid);
-    ws_client_t *a = s_listener(0, sid, "es"), *b = s_listener(1, sid, "es"),
-                *c = s_listener(1, sid, "fr"), *d = s_listener(0, sid, "ca");
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "status-requested", sid, NULL);
+    ws_client_t *a = ic_listener(s_h, 0, sid, "es", NULL),
+                *b = ic_listener(s_h, 1, sid, "es", NULL),
+                *c = ic_listener(s_h, 1, sid, "fr", NULL),
+                *d = ic_listener(s_h, 0, sid, "ca", NULL);
     s_bye(&d); /* ca drops to 0 listeners: it must not be listed */
-    s_wait_field(sid, "listenerCount", "3");
+    ck_assert_int_eq(ic_wait_int(s_h, 3, IC_WAIT_MS, "HGET tolk:{%s}:session listenerCount", sid),
+                     3);
     ck_assert_int_eq(ws_send_text(spk, "{\"action\":\"pauseBroadcast\"}"), 0);
-    json_decref(s_json(ws_recv_type(spk, "broadcastPaused", WAIT_MS)));
+    json_decref(ic_json(ws_recv_type(spk, "broadcastPaused", IC_WAIT_MS)));
     ck_assert_int_eq(ws_send_text(spk, "{\"action\":\"setVolume\",\"volumeLevel\":0.5}"), 0);
-    json_decref(s_json(ws_recv_type(spk, "volumeChanged", WAIT_MS)));
+    json_decref(ic_json(ws_recv_type(spk, "volumeChanged", IC_WAIT_MS)));
     sleep(1); /* a non-zero duration */
     json_t *j = s_request(spk);
     s_check_status(j, sid, "requested", 3, json_pack("{s:i, s:i}", "es", 2, "fr", 1));
-    ck_assert_int_ge(s_int(j, "sessionDuration"), 1);
+    ck_assert_int_ge(ic_int(j, "sessionDuration"), 1);
     json_t *bs = json_object_get(j, "broadcastState");
     ck_assert(json_is_true(json_object_get(bs, "isPaused")));
     ck_assert(json_is_false(json_object_get(bs, "isMuted")));
@@ -293,12 +169,13 @@ START_TEST(test_requested_status)
     /* what it reported is what Redis holds */
     char key[128];
     snprintf(key, sizeof key, "tolk:{%s}:langs", sid);
-    json_t *langs = s_hgetall(key), *want = json_pack("{s:s, s:s}", "es", "2", "fr", "1");
+    json_t *langs = ic_hgetall(s_h, "HGETALL %s", key),
+           *want = json_pack("{s:s, s:s}", "es", "2", "fr", "1");
     ck_assert(json_equal(langs, want));
     json_decref(langs);
     json_decref(want);
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 3);
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session isPaused", sid), 1);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session listenerCount", sid), 3);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session isPaused", sid), 1);
     s_bye(&spk);
     ws_destroy(&a);
     ws_destroy(&b);
@@ -309,31 +186,31 @@ END_TEST
 START_TEST(test_listener_asking_is_refused)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(1, "status-listener", sid);
-    ws_client_t *l = s_listener(0, sid, "es");
+    ws_client_t *spk = ic_speaker(s_h, 1, &s_jwt, "status-listener", sid, NULL);
+    ws_client_t *l = ic_listener(s_h, 0, sid, "es", NULL);
     /* let the join's push land, so nothing else changes the session below */
-    json_t *j = s_next_status(spk, WAIT_MS);
-    ck_assert_str_eq(s_get(j, "updateReason"), "newLanguage");
+    json_t *j = s_next_status(spk, IC_WAIT_MS);
+    ck_assert_str_eq(ic_get(j, "updateReason"), "newLanguage");
     json_decref(j);
     char key[128];
     snprintf(key, sizeof key, "tolk:{%s}:session", sid);
-    json_t *before = s_hgetall(key);
+    json_t *before = ic_hgetall(s_h, "HGETALL %s", key);
     ck_assert_int_eq(ws_send_text(l, "{\"action\":\"getSessionStatus\"}"), 0);
-    j = s_check_error(s_json(ws_recv_text(l, WAIT_MS)), 403, "UNAUTHORIZED");
-    s_assert_keys(j, "type", "code", "status", "message", "action", "timestamp", NULL);
+    j = s_check_error(ic_json(ws_recv_text(l, IC_WAIT_MS)), 403, "UNAUTHORIZED");
+    ic_assert_keys(j, "type", "code", "status", "message", "action", "timestamp", NULL);
     json_decref(j);
-    json_t *after = s_hgetall(key);
+    json_t *after = ic_hgetall(s_h, "HGETALL %s", key);
     ck_assert(json_equal(before, after));
     json_decref(before);
     json_decref(after);
     /* a refused query is not counted against the speaker */
-    ck_assert_int_eq(s_redis_int("EXISTS tolk:{%s}:statusrate", sid), 0);
+    ck_assert_int_eq(ic_redis_int(s_h, "EXISTS tolk:{%s}:statusrate", sid), 0);
     j = s_request(spk);
     s_check_status(j, sid, "requested", 1, json_pack("{s:i}", "es", 1));
     json_decref(j);
     /* the listener's connection still works */
     ck_assert_int_eq(ws_send_text(l, "{\"action\":\"pausePlayback\"}"), 0);
-    json_decref(s_json(ws_recv_type(l, "playbackPaused", WAIT_MS)));
+    json_decref(ic_json(ws_recv_type(l, "playbackPaused", IC_WAIT_MS)));
     s_bye(&spk);
     ws_destroy(&l);
 }
@@ -342,19 +219,19 @@ END_TEST
 START_TEST(test_rate_limit)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(0, "status-rate", sid);
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "status-rate", sid, NULL);
     /* three at once: the third is over 2 per second */
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(ws_send_text(spk, "{\"action\":\"getSessionStatus\"}"), 0);
     for (int i = 0; i < 2; i++) {
-        json_t *j = s_json(ws_recv_text(spk, WAIT_MS));
+        json_t *j = ic_json(ws_recv_text(spk, IC_WAIT_MS));
         s_check_status(j, sid, "requested", 0, json_object());
         json_decref(j);
     }
-    json_t *j = s_check_error(s_json(ws_recv_text(spk, WAIT_MS)), 429, "RATE_LIMIT_EXCEEDED");
-    s_assert_keys(j, "type", "code", "status", "message", "action", "retryAfter", "timestamp",
-                  NULL);
-    ck_assert_int_eq(s_int(j, "retryAfter"), 1);
+    json_t *j = s_check_error(ic_json(ws_recv_text(spk, IC_WAIT_MS)), 429, "RATE_LIMIT_EXCEEDED");
+    ic_assert_keys(j, "type", "code", "status", "message", "action", "retryAfter", "timestamp",
+                   NULL);
+    ck_assert_int_eq(ic_int(j, "retryAfter"), 1);
     json_decref(j);
     sleep(1); /* retryAfter */
     usleep(100000);
@@ -368,48 +245,48 @@ END_TEST
 START_TEST(test_count_change_pushes)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(0, "status-count", sid);
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "status-count", sid, NULL);
     ws_client_t *ls[13];
     for (int i = 0; i < 10; i++)
-        ls[i] = s_listener(i % 2, sid, "es");
+        ls[i] = ic_listener(s_h, i % 2, sid, "es", NULL);
     /* the joins push (a new language, counts up from 0) until one shows 10:
        from any base below 10, 10 is more than 10 % away */
     json_t *j;
     for (;;) {
-        j = s_next_status(spk, WAIT_MS);
-        const char *reason = s_get(j, "updateReason");
+        j = s_next_status(spk, IC_WAIT_MS);
+        const char *reason = ic_get(j, "updateReason");
         ck_assert_msg(strcmp(reason, "newLanguage") == 0 ||
                           strcmp(reason, "listenerCountChange") == 0,
                       "unexpected reason %s", reason);
-        if (s_int(j, "listenerCount") == 10)
+        if (ic_int(j, "listenerCount") == 10)
             break;
         json_decref(j);
     }
-    s_check_status(j, sid, s_get(j, "updateReason"), 10, json_pack("{s:i}", "es", 10));
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session stLastPushMs", sid),
-                     s_int(j, "timestamp"));
+    s_check_status(j, sid, ic_get(j, "updateReason"), 10, json_pack("{s:i}", "es", 10));
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session stLastPushMs", sid),
+                     ic_int(j, "timestamp"));
     json_decref(j);
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session stLastCount", sid), 10);
-    char *seen = s_redis_str("HGET tolk:{%s}:session stLangs", sid);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session stLastCount", sid), 10);
+    char *seen = ic_redis_str(s_h, "HGET tolk:{%s}:session stLangs", sid);
     ck_assert_str_eq(seen, ",es,");
     free(seen);
     /* 10 -> 12 is 20 %: pushed */
-    ls[10] = s_listener(1, sid, "es");
-    ls[11] = s_listener(0, sid, "es");
-    j = s_next_status(spk, WAIT_MS);
+    ls[10] = ic_listener(s_h, 1, sid, "es", NULL);
+    ls[11] = ic_listener(s_h, 0, sid, "es", NULL);
+    j = s_next_status(spk, IC_WAIT_MS);
     s_check_status(j, sid, "listenerCountChange", 12, json_pack("{s:i}", "es", 12));
     json_decref(j);
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session stLastCount", sid), 12);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session stLastCount", sid), 12);
     /* 12 -> 13 is 8 %: not pushed (many polls happen in this window) */
-    ls[12] = s_listener(1, sid, "es");
+    ls[12] = ic_listener(s_h, 1, sid, "es", NULL);
     char *none = ws_recv_type(spk, "sessionStatus", 1500);
     ck_assert_msg(none == NULL, "pushed for a change under the threshold: %s", none);
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session stLastCount", sid), 12);
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session listenerCount", sid), 13);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session stLastCount", sid), 12);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session listenerCount", sid), 13);
     /* 13 -> 10 is 17 % under the pushed 12: pushed, with the count it saw */
     for (int i = 0; i < 3; i++)
         ws_destroy(&ls[i]);
-    j = s_next_status(spk, WAIT_MS);
+    j = s_next_status(spk, IC_WAIT_MS);
     s_check_status(j, sid, "listenerCountChange", 10, json_pack("{s:i}", "es", 10));
     json_decref(j);
     s_bye(&spk);
@@ -421,35 +298,35 @@ END_TEST
 START_TEST(test_new_language_pushes)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(1, "status-language", sid);
-    ws_client_t *a = s_listener(0, sid, "es");
+    ws_client_t *spk = ic_speaker(s_h, 1, &s_jwt, "status-language", sid, NULL);
+    ws_client_t *a = ic_listener(s_h, 0, sid, "es", NULL);
     /* 0 -> 1 is also a count change: the new language wins */
-    json_t *j = s_next_status(spk, WAIT_MS);
+    json_t *j = s_next_status(spk, IC_WAIT_MS);
     s_check_status(j, sid, "newLanguage", 1, json_pack("{s:i}", "es", 1));
     json_decref(j);
-    ws_client_t *b = s_listener(1, sid, "fr");
-    j = s_next_status(spk, WAIT_MS);
+    ws_client_t *b = ic_listener(s_h, 1, sid, "fr", NULL);
+    j = s_next_status(spk, IC_WAIT_MS);
     s_check_status(j, sid, "newLanguage", 2, json_pack("{s:i, s:i}", "es", 1, "fr", 1));
     json_decref(j);
     /* a listener moving to a language nobody had: same count, new language */
     ck_assert_int_eq(ws_send_text(b, "{\"action\":\"changeLanguage\",\"targetLanguage\":\"ca\"}"),
                      0);
-    json_decref(s_json(ws_recv_type(b, "languageChanged", WAIT_MS)));
-    j = s_next_status(spk, WAIT_MS);
+    json_decref(ic_json(ws_recv_type(b, "languageChanged", IC_WAIT_MS)));
+    j = s_next_status(spk, IC_WAIT_MS);
     s_check_status(j, sid, "newLanguage", 2, json_pack("{s:i, s:i}", "es", 1, "ca", 1));
     json_decref(j);
     /* a known language: only the count change (2 -> 3) */
-    ws_client_t *c = s_listener(0, sid, "es");
-    j = s_next_status(spk, WAIT_MS);
+    ws_client_t *c = ic_listener(s_h, 0, sid, "es", NULL);
+    j = s_next_status(spk, IC_WAIT_MS);
     s_check_status(j, sid, "listenerCountChange", 3, json_pack("{s:i, s:i}", "es", 2, "ca", 1));
     json_decref(j);
     /* back to fr, which a listener had before in this session: no push */
     ck_assert_int_eq(ws_send_text(b, "{\"action\":\"changeLanguage\",\"targetLanguage\":\"fr\"}"),
                      0);
-    json_decref(s_json(ws_recv_type(b, "languageChanged", WAIT_MS)));
+    json_decref(ic_json(ws_recv_type(b, "languageChanged", IC_WAIT_MS)));
     char *none = ws_recv_type(spk, "sessionStatus", 1500);
     ck_assert_msg(none == NULL, "pushed for a language seen before: %s", none);
-    char *seen = s_redis_str("HGET tolk:{%s}:session stLangs", sid);
+    char *seen = ic_redis_str(s_h, "HGET tolk:{%s}:session stLangs", sid);
     ck_assert_str_eq(seen, ",es,fr,ca,");
     free(seen);
     /* and a request shows the move */
@@ -466,21 +343,21 @@ END_TEST
 START_TEST(test_no_push_while_speaker_away)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(0, "status-grace", sid);
-    ws_client_t *a = s_listener(1, sid, "es");
-    json_t *j = s_next_status(spk, WAIT_MS);
-    ck_assert_str_eq(s_get(j, "updateReason"), "newLanguage");
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "status-grace", sid, NULL);
+    ws_client_t *a = ic_listener(s_h, 1, sid, "es", NULL);
+    json_t *j = s_next_status(spk, IC_WAIT_MS);
+    ck_assert_str_eq(ic_get(j, "updateReason"), "newLanguage");
     json_decref(j);
     ws_destroy(&spk); /* abnormal drop: grace period */
-    json_decref(s_json(ws_recv_type(a, "speakerDisconnected", WAIT_MS)));
-    char *last = s_redis_str("HGET tolk:{%s}:session stLastPushMs", sid);
-    ws_client_t *b = s_listener(0, sid, "fr");
+    json_decref(ic_json(ws_recv_type(a, "speakerDisconnected", IC_WAIT_MS)));
+    char *last = ic_redis_str(s_h, "HGET tolk:{%s}:session stLastPushMs", sid);
+    ws_client_t *b = ic_listener(s_h, 0, sid, "fr", NULL);
     usleep(1000000); /* ten polls */
-    char *now = s_redis_str("HGET tolk:{%s}:session stLastPushMs", sid);
+    char *now = ic_redis_str(s_h, "HGET tolk:{%s}:session stLastPushMs", sid);
     ck_assert_str_eq(now, last);
     free(now);
     free(last);
-    char *seen = s_redis_str("HGET tolk:{%s}:session stLangs", sid);
+    char *seen = ic_redis_str(s_h, "HGET tolk:{%s}:session stLangs", sid);
     ck_assert_str_eq(seen, ",es,");
     free(seen);
     /* the speaker returns on the other gateway and hears what it missed */
@@ -496,15 +373,15 @@ END_TEST
 START_TEST(test_session_gone)
 {
     char sid[80];
-    ws_client_t *spk = s_speaker(1, "status-gone", sid);
+    ws_client_t *spk = ic_speaker(s_h, 1, &s_jwt, "status-gone", sid, NULL);
     /* the session vanishes under a connected speaker (as when another
        process ends it at the same moment) */
     redisReply *r = redisCommand(harness_redis(s_h), "DEL tolk:{%s}:session", sid);
     freeReplyObject(r);
     json_t *j = s_check_error(s_request(spk), 404, "SESSION_NOT_FOUND");
-    s_assert_keys(j, "type", "code", "status", "message", "action", "timestamp", NULL);
+    ic_assert_keys(j, "type", "code", "status", "message", "action", "timestamp", NULL);
     json_decref(j);
-    ck_assert_int_eq(s_redis_int("EXISTS tolk:{%s}:statusrate", sid), 0);
+    ck_assert_int_eq(ic_redis_int(s_h, "EXISTS tolk:{%s}:statusrate", sid), 0);
     s_bye(&spk);
     r = redisCommand(harness_redis(s_h), "DEL tolk:{%s}:gws tolk:{%s}:members", sid, sid);
     freeReplyObject(r);
@@ -532,8 +409,8 @@ static int s_by_ts(const void *a, const void *b)
 static long long s_note(push_t *pushes, int *n, json_t *j)
 {
     ck_assert_int_lt(*n, 64);
-    pushes[*n].ts = s_int(j, "timestamp");
-    pushes[*n].periodic = strcmp(s_get(j, "updateReason"), "periodic") == 0;
+    pushes[*n].ts = ic_int(j, "timestamp");
+    pushes[*n].periodic = strcmp(ic_get(j, "updateReason"), "periodic") == 0;
     return pushes[(*n)++].ts;
 }
 
@@ -543,7 +420,7 @@ START_TEST(test_periodic_pushes)
     ck_assert_ptr_nonnull(h);
     s_h = h;
     char sid[80];
-    ws_client_t *spk = s_speaker(1, "status-periodic", sid);
+    ws_client_t *spk = ic_speaker(s_h, 1, &s_jwt, "status-periodic", sid, NULL);
     push_t pushes[64]; /* every push seen, in arrival order */
     int n = 0;
     /* alone: two periodic pushes, one period apart */
@@ -551,29 +428,29 @@ START_TEST(test_periodic_pushes)
     for (int i = 0; i < 2; i++) {
         json_t *j = s_next_status(spk, 8000);
         s_check_status(j, sid, "periodic", 0, json_object());
-        ck_assert_int_ge(s_int(j, "sessionDuration"), 2 * (i + 1));
+        ck_assert_int_ge(ic_int(j, "sessionDuration"), 2 * (i + 1));
         last = s_note(pushes, &n, j);
         json_decref(j);
     }
-    ck_assert_int_eq(s_redis_int("HGET tolk:{%s}:session stLastPushMs", sid), last);
+    ck_assert_int_eq(ic_redis_int(s_h, "HGET tolk:{%s}:session stLastPushMs", sid), last);
     /* ten listeners: pushes until one shows 10 */
     ws_client_t *ls[11];
     for (int i = 0; i < 10; i++)
-        ls[i] = s_listener(i % 2, sid, "es");
+        ls[i] = ic_listener(s_h, i % 2, sid, "es", NULL);
     for (long long count = -1; count != 10;) {
         json_t *j = s_next_status(spk, 8000);
         s_note(pushes, &n, j);
-        count = s_int(j, "listenerCount");
+        count = ic_int(j, "listenerCount");
         json_decref(j);
     }
     /* 10 -> 11 is exactly 10 %: no listenerCountChange; the next push that
        shows 11 is the periodic one */
-    ls[10] = s_listener(1, sid, "es");
+    ls[10] = ic_listener(s_h, 1, sid, "es", NULL);
     for (long long count = -1; count != 11;) {
         json_t *j = s_next_status(spk, 8000);
         s_note(pushes, &n, j);
-        count = s_int(j, "listenerCount");
-        ck_assert_str_eq(s_get(j, "updateReason"), "periodic");
+        count = ic_int(j, "listenerCount");
+        ck_assert_str_eq(ic_get(j, "updateReason"), "periodic");
         if (count == 11)
             s_check_status(j, sid, "periodic", 11, json_pack("{s:i}", "es", 11));
         json_decref(j);
