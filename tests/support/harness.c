@@ -58,7 +58,24 @@ struct _harness_t {
     pid_t owner;          /* process that forked supervisord: only it may reap it */
     redisContext *redis;  /* connection handed out by harness_redis */
     pid_t redis_owner;    /* process that opened it: a forked test needs its own */
+    int want_workers[3];  /* control, status, audio workers every gateway must see live */
 };
+
+/* Does every worker kind have at least the started count live, by the
+   gateway's /readyz body? A gateway sees a worker only once that worker
+   has linked to it, so this is also "every worker reaches every gateway":
+   without it a test could start while one worker still knows only some of
+   the gateways, and its notifications would miss the others. */
+static bool s_workers_seen(const harness_t *h, const char *body)
+{
+    static const char *kinds[3] = {"\"control\":", "\"status\":", "\"audio\":"};
+    for (int k = 0; k < 3; k++) {
+        const char *p = strstr(body, kinds[k]);
+        if (h->want_workers[k] > 0 && (!p || atoi(p + strlen(kinds[k])) < h->want_workers[k]))
+            return false;
+    }
+    return true;
+}
 
 /* Log patterns that mean a program hit a bug; a match fails harness_stop. */
 static const char *s_bad_patterns[] = {
@@ -572,9 +589,11 @@ int harness_wait_ready(harness_t *h, int timeout_ms)
     for (;;) {
         int left = 0;
         for (int i = 0; i < h->gateways; i++) {
+            char body[512] = "";
             if (!ready[i])
-                ready[i] =
-                    http_get_ex("127.0.0.1", h->base_port + i, "/readyz", NULL, 0, 1000) == 200;
+                ready[i] = http_get_ex("127.0.0.1", h->base_port + i, "/readyz", body, sizeof body,
+                                       1000) == 200 &&
+                           s_workers_seen(h, body);
             left += !ready[i];
         }
         if (left == 0)
@@ -680,6 +699,18 @@ harness_t *harness_start(const harness_opts_t *opts)
     rc |= s_env_add(h, "TOLK_REDIS_PORT=%d", h->redis_port);
     rc |= s_env_add(h, "TOLK_APY_PORT=%d", h->apy_port);
     rc |= s_env_add(h, "TOLK_GATEWAYS=%d", h->gateways);
+    /* tolk-stack's defaults for a count of 0: 2 control, 1 status, 1 audio */
+    const int counts[3] = {opts->control_workers, opts->status_workers, opts->audio_workers};
+    const int defaults[3] = {2, 1, 1};
+    const char *bins[3] = {"tolk-control-worker", "tolk-status-worker", "tolk-audio-worker"};
+    for (int k = 0; k < 3; k++) {
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/%s", h->bin, bins[k]);
+        h->want_workers[k] = access(path, X_OK) != 0 ? 0
+                             : counts[k] == 0        ? defaults[k]
+                             : counts[k] < 0         ? 0
+                                                     : counts[k];
+    }
     rc |= s_env_count(h, "TOLK_CONTROL_WORKERS", opts->control_workers);
     rc |= s_env_count(h, "TOLK_STATUS_WORKERS", opts->status_workers);
     rc |= s_env_count(h, "TOLK_AUDIO_WORKERS", opts->audio_workers);
