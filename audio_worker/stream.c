@@ -205,30 +205,29 @@ static void s_lane_flush(lane_t *l)
     }
 }
 
+/* The item's text is known: text, or (NULL) the source marked
+   untranslated. Then release what is ready in its lane. Out of memory
+   drops the item rather than block the lane behind it. */
+static void s_item_ready(item_t *it, const char *text)
+{
+    it->pending = false;
+    it->untranslated = text == NULL;
+    it->text = strdup(text ? text : it->source_text);
+    it->done = true;
+    it->superseded |= it->text == NULL;
+    s_lane_flush(it->lane);
+}
+
 /* The translator's answer (or NULL: failed after its retries). */
 static void s_translated(void *arg, const char *target, const char *text)
 {
     (void)target;
     item_t *it = arg;
-    it->pending = false;
     if (!it->lane) { /* the stream is gone */
         s_item_free(it);
         return;
     }
-    if (text) {
-        free(it->text);
-        it->text = strdup(text);
-    }
-    if (!text || !it->text) {
-        free(it->text);
-        it->text = strdup(it->source_text);
-        it->untranslated = true;
-    }
-    it->done = it->text != NULL;
-    if (!it->done) { /* out of memory: drop it rather than block the lane */
-        it->done = it->superseded = true;
-    }
-    s_lane_flush(it->lane);
+    s_item_ready(it, text);
 }
 
 /* Queue one recogniser result on a lane, translating it when needed. */
@@ -257,24 +256,13 @@ static void s_lane_add(stream_t *self, lane_t *l, const tolk_asr_result_t *r)
         l->head = it;
     l->tail = it;
     if (strcmp(l->lang, self->source) == 0) {
-        it->text = strdup(r->text);
-        it->done = true;
-        if (!it->text)
-            it->superseded = true;
-        s_lane_flush(l);
+        s_item_ready(it, r->text); /* the transcript itself */
         return;
     }
     it->pending = true;
     if (tolk_translator_submit(self->worker->tr, self->source, l->lang, r->text, s_translated,
-                               it) != 0) {
-        it->pending = false;
-        it->text = strdup(r->text);
-        it->untranslated = true;
-        it->done = true;
-        if (!it->text)
-            it->superseded = true;
-        s_lane_flush(l);
-    }
+                               it) != 0)
+        s_item_ready(it, NULL);
 }
 
 /* ------------------------------------------------------ recognition */
@@ -428,13 +416,12 @@ bool stream_tick(stream_t *self, int64_t now_ms)
 {
     if (self->dead)
         return false;
-    if (self->fed_since_finish && now_ms - self->last_audio_ms >= STREAM_GAP_MS) {
-        self->fed_since_finish = false;
-        if (now_ms - self->refreshed_ms >= STREAM_REFRESH_MS)
-            s_refresh(self, now_ms);
-        tolk_asr_stream_finish(self->asr);
-    }
+    /* languages and gateways first, so a final made now reaches who is there */
     if (now_ms - self->refreshed_ms >= STREAM_REFRESH_MS && !s_refresh(self, now_ms))
         return false;
+    if (self->fed_since_finish && now_ms - self->last_audio_ms >= STREAM_GAP_MS) {
+        self->fed_since_finish = false;
+        tolk_asr_stream_finish(self->asr);
+    }
     return now_ms - self->last_audio_ms < STREAM_IDLE_MS && !self->dead;
 }
