@@ -10,7 +10,7 @@ DESTDIR ?=
 SAN     ?= 0
 .DEFAULT_GOAL := all
 
-PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson openssl libcurl pocketsphinx sphinxbase
+PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson openssl libcurl pocketsphinx sphinxbase espeak-ng
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g

@@ -127,6 +127,9 @@ static void s_status(audio_worker_t *self)
     tolk_statfeed_set(self->feed, "partials_out", self->partials_out);
     tolk_statfeed_set(self->feed, "finals_out", self->finals_out);
     tolk_statfeed_set(self->feed, "untranslated", self->captions_untranslated);
+    tolk_statfeed_set(self->feed, "finals_backfilled", self->finals_backfilled);
+    tolk_statfeed_set(self->feed, "speech_synth", self->speech_synth);
+    tolk_statfeed_set(self->feed, "speech_failed", self->speech_failed);
     tolk_statfeed_set(self->feed, "translations", ts.completed);
     tolk_statfeed_set(self->feed, "translation_retries", ts.retries);
     tolk_statfeed_set(self->feed, "translation_failures", ts.failures);
@@ -185,6 +188,11 @@ audio_worker_t *audio_worker_new(const tolk_config_t *cfg)
         return NULL;
     }
     tolk_asr_stream_destroy(&probe); /* its decoder stays pooled for the first session */
+    if (cfg->speech_enabled) {
+        self->speech = tolk_speech_new(NULL);
+        if (!self->speech)
+            tolk_warn("start", NULL, "espeak-ng is not available: no spoken translation");
+    }
     return self;
 }
 
@@ -195,6 +203,7 @@ void audio_worker_destroy(audio_worker_t **self_p)
     audio_worker_t *self = *self_p;
     zhashx_destroy(&self->streams); /* before the translator: orphans its pending captions */
     tolk_translator_destroy(&self->tr);
+    tolk_speech_destroy(&self->speech);
     tolk_gwlink_destroy(&self->link);
     tolk_statfeed_retire(&self->feed, self->redis);
     tolk_redis_destroy(&self->redis);

@@ -16,6 +16,7 @@
 #include "envelope.h"
 #include "gwlink.h"
 #include "redis_link.h"
+#include "speech.h"
 #include "statfeed.h"
 #include "translator.h"
 
@@ -28,15 +29,18 @@ typedef struct {
     tolk_gwlink_t *link;       /* the gateways */
     tolk_statfeed_t *feed;     /* counters */
     tolk_translator_t *tr;     /* APy client */
+    tolk_speech_t *speech;     /* espeak-ng, NULL when spoken translation is off or unavailable */
     zhashx_t *streams;         /* session id -> stream_t */
     char targets[512];         /* languages reachable from the source, "" until APy answered */
     int64_t next_discovery_ms; /* when to ask APy (again) */
     /* counters for the status feed */
     int64_t chunks_in, bytes_in, chunks_dropped, errors;
     int64_t partials_out, finals_out, captions_untranslated, streams_opened;
-    int64_t asr_ns;               /* time spent recognising, for the real-time factor */
-    int64_t audio_ms;             /* audio recognised, for the real-time factor */
-    int64_t chunk_latency_us_max; /* gateway send to recognised, worst since last report */
+    int64_t finals_backfilled; /* past finals translated for a language's first listener */
+    int64_t speech_synth, speech_failed; /* finals spoken (once per language), failures */
+    int64_t asr_ns;                      /* time spent recognising, for the real-time factor */
+    int64_t audio_ms;                    /* audio recognised, for the real-time factor */
+    int64_t chunk_latency_us_max;        /* gateway send to recognised, worst since last report */
     int64_t chunk_latency_us_sum, chunk_latency_n; /* for the mean since last report */
 } audio_worker_t;
 

@@ -2,8 +2,10 @@
     stream.h. */
 #include "stream.h"
 #include "asr.h"
+#include "caption_store.h"
 #include "log.h"
 #include "session_store.h"
+#include "speech.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #define STREAM_GAP_MS      1500  /* no audio this long ends the utterance in progress */
 #define STREAM_IDLE_MS     60000 /* no audio this long closes the stream */
 #define STREAM_PCM_SAMPLES (32 * 1024 / 2)
+#define STREAM_SPEECH_PART (32 * 1024) /* PCM bytes per spoken-translation frame */
 
 typedef struct lane_s lane_t;
 
@@ -22,6 +25,7 @@ typedef struct item_s {
     struct item_s *next;
     lane_t *lane;     /* NULL once the stream is gone: the translation callback frees it */
     uint32_t segment; /* the utterance it belongs to */
+    char segid[32];   /* its segmentId: "<run>-<n>", or a past run's for a backfilled final */
     bool is_final;
     bool pending;      /* a translation is out */
     bool done;         /* text is final and may be sent */
@@ -40,6 +44,7 @@ struct lane_s {
     long seq_last;  /* seq of the last final sent, as Redis counted it */
     bool seq_known; /* seq_last was read from Redis */
     bool listened;  /* someone listens in this language now */
+    bool spoken;    /* someone listening in it asked to hear the translation */
 };
 
 struct stream_s {
@@ -60,12 +65,14 @@ struct stream_s {
     int16_t pcm[STREAM_PCM_SAMPLES]; /* aligned copy of a chunk */
 };
 
-/* KEYS: session, langs, gws. The session's source, creation time, the
-   listeners per language and the gateways, in one round trip. */
+/* KEYS: session, langs, gws, speech. The session's source, creation time,
+   the listeners per language, the gateways and the languages someone hears
+   spoken, in one round trip. */
 static tolk_redis_script_t s_snapshot = {
     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
     "return {redis.call('HMGET', KEYS[1], 'sourceLanguage', 'createdAt'),\n"
-    "        redis.call('HGETALL', KEYS[2]), redis.call('HKEYS', KEYS[3])}\n",
+    "        redis.call('HGETALL', KEYS[2]), redis.call('HKEYS', KEYS[3]),\n"
+    "        redis.call('HKEYS', KEYS[4])}\n",
     ""};
 
 /* KEYS: session. ARGV: field. Count one more in the session's own hash,
@@ -97,20 +104,105 @@ static void s_item_free(item_t *it)
     free(it);
 }
 
-/* Count a final in Redis and return its seq (0 when the session ended). */
-static long s_next_seq(stream_t *self, lane_t *l)
+/* Speak a final to the listeners of its language who asked to hear it:
+   synthesised once, whatever their number, and sent as binary frames of
+   [u16 header length][JSON header][PCM s16le mono] (docs/protocol.md). */
+static void s_speak(stream_t *self, lane_t *l, item_t *it, long seq, const tolk_caption_sent_t *to)
 {
-    char key[TOLK_ID_MAX + 32], field[TOLK_LANG_MAX + 8];
-    snprintf(key, sizeof key, "tolk:{%s}:session", self->sid);
-    snprintf(field, sizeof field, "seq:%s", l->lang);
-    const char *argv[] = {key, field};
-    redisReply *r = tolk_redis_eval(self->worker->redis, &s_incr, 1, 1, argv);
-    long seq = r && r->type == REDIS_REPLY_INTEGER ? (long)r->integer : 0;
-    if (r && r->type == REDIS_REPLY_NIL)
-        self->dead = true;
-    if (r)
-        freeReplyObject(r);
-    return seq;
+    audio_worker_t *w = self->worker;
+    int16_t *pcm = NULL;
+    size_t samples = 0;
+    if (!w->speech || tolk_speech_synthesize(w->speech, l->lang, it->text, &pcm, &samples) != 0) {
+        w->speech_failed++;
+        return;
+    }
+    w->speech_synth++;
+    size_t bytes = samples * 2, parts = (bytes + STREAM_SPEECH_PART - 1) / STREAM_SPEECH_PART;
+    uint8_t *frame = malloc(2 + 512 + STREAM_SPEECH_PART);
+    for (size_t p = 0; frame && p < parts; p++) {
+        size_t off = p * STREAM_SPEECH_PART;
+        size_t len = bytes - off < STREAM_SPEECH_PART ? bytes - off : STREAM_SPEECH_PART;
+        int hl = snprintf((char *)frame + 2, 512,
+                          "{\"type\":\"speech\",\"sessionId\":\"%s\",\"language\":\"%s\","
+                          "\"seq\":%ld,\"segmentId\":\"%s\",\"part\":%zu,\"last\":%s,"
+                          "\"sampleRate\":%d}",
+                          self->sid, l->lang, seq, it->segid, p, p + 1 == parts ? "true" : "false",
+                          tolk_speech_rate(w->speech));
+        if (hl <= 0 || hl >= 512)
+            break;
+        frame[0] = (uint8_t)(hl >> 8);
+        frame[1] = (uint8_t)hl;
+        memcpy(frame + 2 + hl, (const uint8_t *)pcm + off, len);
+        tolk_envelope_t env;
+        tolk_envelope_init(&env, TOLK_KIND_PUBLISH);
+        tolk_envelope_set_str(env.session, sizeof env.session, self->sid);
+        tolk_envelope_set_str(env.worker, sizeof env.worker, w->id);
+        tolk_envelope_set_str(env.lang, sizeof env.lang, l->lang);
+        env.audience = TOLK_AUDIENCE_LANGUAGE;
+        env.flags = TOLK_FLAG_SPEECH;
+        env.seq = (uint64_t)seq;
+        env.payload = frame;
+        env.payload_len = 2 + (size_t)hl + len;
+        env.sent_ns = tolk_now_ns();
+        for (int i = 0; i < to->ngws; i++)
+            tolk_gwlink_send(w->link, to->gws[i], &env);
+    }
+    free(frame);
+    free(pcm);
+}
+
+/* Send a final: its seq and its place in the history come from one script,
+   which also names the gateways hosting members at that instant. text is
+   the caption without its seq; the seq goes last. */
+static void s_publish_final(stream_t *self, lane_t *l, item_t *it, const char *text)
+{
+    audio_worker_t *w = self->worker;
+    size_t n = strlen(text);
+    char *head = malloc(n + 8);
+    if (!head || n < 2) {
+        free(head);
+        return;
+    }
+    memcpy(head, text, n - 1); /* drop the closing brace */
+    memcpy(head + n - 1, ",\"seq\":", 7);
+    head[n + 6] = 0;
+    tolk_caption_sent_t to;
+    int64_t keep_ms = ((int64_t)w->cfg.max_session_s + w->cfg.transcript_retention_s) * 1000;
+    int rc = tolk_captions_append(w->redis, self->sid, l->lang, it->segid, head, "}",
+                                  w->cfg.history_max, keep_ms, &to);
+    if (rc != 0 || to.seq <= 0) {
+        if (rc == 0)
+            self->dead = true; /* the session has ended */
+        free(head);
+        return;
+    }
+    l->seq_last = to.seq;
+    l->seq_known = true;
+    char *json = NULL;
+    if (asprintf(&json, "%s%ld}", head, to.seq) < 0)
+        json = NULL;
+    free(head);
+    if (!json)
+        return;
+    if (l->listened) {
+        tolk_envelope_t env;
+        tolk_envelope_init(&env, TOLK_KIND_PUBLISH);
+        tolk_envelope_set_str(env.session, sizeof env.session, self->sid);
+        tolk_envelope_set_str(env.worker, sizeof env.worker, w->id);
+        tolk_envelope_set_str(env.lang, sizeof env.lang, l->lang);
+        env.audience = TOLK_AUDIENCE_LANGUAGE;
+        env.seq = (uint64_t)to.seq;
+        env.payload = (const uint8_t *)json;
+        env.payload_len = strlen(json);
+        env.sent_ns = tolk_now_ns();
+        for (int i = 0; i < to.ngws; i++)
+            tolk_gwlink_send(w->link, to.gws[i], &env);
+    }
+    if (strcmp(l->lang, self->source) == 0)
+        tolk_store_publish(w->link, to.gws, to.ngws, self->sid, TOLK_AUDIENCE_SPEAKER, json, 0, 0);
+    free(json);
+    if (l->listened && l->spoken && !it->untranslated)
+        s_speak(self, l, it, to.seq, &to);
 }
 
 /* The last final's seq, read once per lane (a partial carries the next). */
@@ -132,30 +224,24 @@ static void s_seq_load(stream_t *self, lane_t *l)
 static void s_publish(stream_t *self, lane_t *l, item_t *it)
 {
     audio_worker_t *w = self->worker;
-    long seq;
-    if (it->is_final) {
-        seq = s_next_seq(self, l);
-        if (seq <= 0)
-            return;
-        l->seq_last = seq;
-        l->seq_known = true;
-    } else {
+    long seq = 0;
+    if (!it->is_final) {
         s_seq_load(self, l);
         if (!l->seq_known)
             return;
         seq = l->seq_last + 1;
     }
-    char segment[32];
-    snprintf(segment, sizeof segment, "%u-%u", self->epoch, it->segment);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:I, s:I, s:I}", "type", "caption",
-                          "sessionId", self->sid, "language", l->lang, "segmentId", segment, "seq",
-                          (json_int_t)seq, "isPartial", !it->is_final, "text", it->text, "startMs",
-                          (json_int_t)it->start_ms, "endMs", (json_int_t)it->end_ms, "timestamp",
-                          (json_int_t)tolk_now_ms());
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:I, s:I, s:I}", "type", "caption", "sessionId",
+                  self->sid, "language", l->lang, "segmentId", it->segid, "isPartial",
+                  !it->is_final, "text", it->text, "startMs", (json_int_t)it->start_ms, "endMs",
+                  (json_int_t)it->end_ms, "timestamp", (json_int_t)tolk_now_ms());
     if (!o)
         return;
-    if (!it->is_final)
+    if (!it->is_final) {
+        json_object_set_new(o, "seq", json_integer(seq));
         json_object_set_new(o, "stableText", json_string(it->text));
+    }
     if (strcmp(l->lang, self->source) != 0)
         json_object_set_new(o, "sourceText", json_string(it->source_text));
     if (it->untranslated)
@@ -164,7 +250,15 @@ static void s_publish(stream_t *self, lane_t *l, item_t *it)
     json_decref(o);
     if (!text)
         return;
-    uint32_t flags = it->is_final ? 0 : TOLK_FLAG_PARTIAL;
+    if (it->is_final) {
+        s_publish_final(self, l, it, text);
+        free(text);
+        w->finals_out++;
+        if (it->untranslated)
+            w->captions_untranslated++;
+        return;
+    }
+    uint32_t flags = TOLK_FLAG_PARTIAL;
     if (l->listened) {
         tolk_envelope_t env;
         tolk_envelope_init(&env, TOLK_KIND_PUBLISH);
@@ -183,12 +277,7 @@ static void s_publish(stream_t *self, lane_t *l, item_t *it)
         tolk_store_publish(w->link, self->gws, self->ngws, self->sid, TOLK_AUDIENCE_SPEAKER, text,
                            0, flags);
     free(text);
-    if (it->is_final)
-        w->finals_out++;
-    else
-        w->partials_out++;
-    if (it->untranslated)
-        w->captions_untranslated++;
+    w->partials_out++;
 }
 
 /* Send what is ready at the head of the lane, in order. */
@@ -238,6 +327,7 @@ static void s_lane_add(stream_t *self, lane_t *l, const tolk_asr_result_t *r)
         return;
     it->lane = l;
     it->segment = r->segment;
+    snprintf(it->segid, sizeof it->segid, "%u-%u", self->epoch, r->segment);
     it->is_final = r->is_final;
     it->start_ms = self->offset_ms + r->start_ms;
     it->end_ms = self->offset_ms + r->end_ms;
@@ -281,16 +371,61 @@ static void s_on_result(void *arg, const tolk_asr_result_t *r)
     }
 }
 
+/* A language has listeners again: the last catchup_finals source finals
+   that its history lacks (matched by segmentId) are translated and queued
+   ahead of anything new, so the first listener of a language also finds
+   what was just said. They get this language's next seqs. */
+static void s_backfill(stream_t *self, lane_t *l)
+{
+    audio_worker_t *w = self->worker;
+    int want = w->cfg.catchup_finals;
+    tolk_caption_rec_t *have = NULL, *src = NULL;
+    int nhave = tolk_captions_read(w->redis, self->sid, l->lang, -1, want, &have);
+    int nsrc =
+        nhave < 0 ? -1 : tolk_captions_read(w->redis, self->sid, self->source, -1, want, &src);
+    for (int i = 0; i < nsrc; i++) {
+        bool known = false;
+        for (int j = 0; j < nhave && !known; j++)
+            known = strcmp(have[j].segment, src[i].segment) == 0;
+        json_error_t jerr;
+        json_t *o = known ? NULL : json_loads(src[i].json, 0, &jerr);
+        const char *text = json_string_value(json_object_get(o, "text"));
+        item_t *it = text && text[0] ? calloc(1, sizeof *it) : NULL;
+        if (it && (it->source_text = strdup(text))) {
+            it->lane = l;
+            it->segment = UINT32_MAX; /* never an utterance in progress */
+            snprintf(it->segid, sizeof it->segid, "%s", src[i].segment);
+            it->is_final = true;
+            it->start_ms = json_integer_value(json_object_get(o, "startMs"));
+            it->end_ms = json_integer_value(json_object_get(o, "endMs"));
+            if (l->tail)
+                l->tail->next = it;
+            else
+                l->head = it;
+            l->tail = it;
+            it->pending = true;
+            w->finals_backfilled++;
+            if (tolk_translator_submit(w->tr, self->source, l->lang, text, s_translated, it) != 0)
+                s_item_ready(it, NULL);
+        } else
+            free(it);
+        json_decref(o);
+    }
+    tolk_captions_free(&have, nhave);
+    tolk_captions_free(&src, nsrc);
+}
+
 /* Read the session's languages and gateways (one round trip). Returns
    false when the session no longer exists. */
 static bool s_refresh(stream_t *self, int64_t now_ms)
 {
-    char k1[TOLK_ID_MAX + 32], k2[TOLK_ID_MAX + 32], k3[TOLK_ID_MAX + 32];
+    char k1[TOLK_ID_MAX + 32], k2[TOLK_ID_MAX + 32], k3[TOLK_ID_MAX + 32], k4[TOLK_ID_MAX + 32];
     snprintf(k1, sizeof k1, "tolk:{%s}:session", self->sid);
     snprintf(k2, sizeof k2, "tolk:{%s}:langs", self->sid);
     snprintf(k3, sizeof k3, "tolk:{%s}:gws", self->sid);
-    const char *argv[] = {k1, k2, k3};
-    redisReply *r = tolk_redis_eval(self->worker->redis, &s_snapshot, 3, 0, argv);
+    snprintf(k4, sizeof k4, "tolk:{%s}:speech", self->sid);
+    const char *argv[] = {k1, k2, k3, k4};
+    redisReply *r = tolk_redis_eval(self->worker->redis, &s_snapshot, 4, 0, argv);
     if (!r)
         return true; /* Redis away: keep what we know */
     if (r->type == REDIS_REPLY_NIL) {
@@ -298,11 +433,12 @@ static bool s_refresh(stream_t *self, int64_t now_ms)
         self->dead = true;
         return false;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
         freeReplyObject(r);
         return true;
     }
-    redisReply *info = r->element[0], *langs = r->element[1], *gws = r->element[2];
+    redisReply *info = r->element[0], *langs = r->element[1], *gws = r->element[2],
+               *spoken = r->element[3];
     if (info->type == REDIS_REPLY_ARRAY && info->elements == 2) {
         const char *src = tolk_reply_str(info->element[0]);
         if (src && !self->source[0])
@@ -312,8 +448,12 @@ static bool s_refresh(stream_t *self, int64_t now_ms)
             self->offset_ms = now_ms - created > 0 ? now_ms - created : 0;
         }
     }
-    for (int i = 0; i < self->nlanes; i++)
-        self->lanes[i].listened = false;
+    bool was[STREAM_LANES_MAX];
+    for (int i = 0; i < self->nlanes; i++) {
+        was[i] = self->lanes[i].listened;
+        self->lanes[i].listened = self->lanes[i].spoken = false;
+    }
+    int before = self->nlanes;
     if (langs->type == REDIS_REPLY_ARRAY)
         for (size_t i = 0; i + 1 < langs->elements; i += 2) {
             const char *lang = tolk_reply_str(langs->element[i]);
@@ -323,6 +463,13 @@ static bool s_refresh(stream_t *self, int64_t now_ms)
             lane_t *l = s_lane(self, lang, true);
             if (l)
                 l->listened = true;
+        }
+    if (spoken->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < spoken->elements; i++) {
+            const char *lang = tolk_reply_str(spoken->element[i]);
+            lane_t *l = lang ? s_lane(self, lang, false) : NULL;
+            if (l)
+                l->spoken = true;
         }
     if (gws->type == REDIS_REPLY_ARRAY) {
         self->ngws = 0;
@@ -334,6 +481,11 @@ static bool s_refresh(stream_t *self, int64_t now_ms)
     }
     freeReplyObject(r);
     self->refreshed_ms = now_ms;
+    /* a language someone started listening in: translate what was just said */
+    for (int i = 0; i < self->nlanes; i++)
+        if (self->lanes[i].listened && (i >= before || !was[i]) && self->source[0] &&
+            strcmp(self->lanes[i].lang, self->source) != 0)
+            s_backfill(self, &self->lanes[i]);
     return true;
 }
 

@@ -80,6 +80,10 @@ static const field_t s_fields[] = {
     FS(apy_url),
     FI(apy_timeout_ms),
     FS(pivot_language),
+    FI(history_max),
+    FI(catchup_finals),
+    FI(transcript_retention_s),
+    FI(speech_enabled),
     FS(log_level),
 };
 #define FIELD_COUNT (sizeof(s_fields) / sizeof(s_fields[0]))
@@ -124,6 +128,10 @@ static void s_defaults(tolk_config_t *cfg)
     strcpy(cfg->apy_url, "http://127.0.0.1:2737");
     cfg->apy_timeout_ms = 2000;
     strcpy(cfg->pivot_language, "es");
+    cfg->history_max = 1000;
+    cfg->catchup_finals = 20;
+    cfg->transcript_retention_s = 86400;
+    cfg->speech_enabled = 1;
     strcpy(cfg->log_level, "info");
 }
 

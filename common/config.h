@@ -68,6 +68,11 @@ typedef struct {
     char apy_url[TOLK_CONFIG_STR]; /* Apertium APy base URL */
     int apy_timeout_ms;            /* per request */
     char pivot_language[8];        /* reach more targets through this one */
+    /* caption history: catch-up, resume, transcripts, spoken translation */
+    int history_max;            /* finals kept per session and language */
+    int catchup_finals;         /* finals a late joiner gets */
+    int transcript_retention_s; /* how long a transcript outlives its session */
+    int speech_enabled;         /* synthesise finals for listeners who ask (espeak-ng) */
     /* logging */
     char log_level[16]; /* debug, info, warn, error */
 } tolk_config_t;

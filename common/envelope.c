@@ -66,6 +66,7 @@ static const s_field_t s_fields[] = {
     {'x', S_FIELD_U32, offsetof(tolk_envelope_t, close_code), 0, false},
     {'f', S_FIELD_U32, offsetof(tolk_envelope_t, flags), 0, false},
     {'o', S_FIELD_U64, offsetof(tolk_envelope_t, age_ms), 0, false},
+    {'q', S_FIELD_U64, offsetof(tolk_envelope_t, seq), 0, false},
     {'p', S_FIELD_BIN, offsetof(tolk_envelope_t, payload), TOLK_PAYLOAD_MAX, false},
 };
 #define S_FIELD_COUNT (sizeof(s_fields) / sizeof(s_fields[0]))

@@ -16,6 +16,8 @@
         x  uint   close code to apply after delivery (0: keep open)
         f  uint   flags, TOLK_FLAG_*
         o  uint   connection age in ms at the time the gateway sent it
+        q  uint   caption seq of a final (PUBLISH/SEND), or 1 + the seq a
+                  catch-up starts after (BIND with TOLK_FLAG_CATCHUP)
         p  bin    payload: JSON text, or audio bytes (<= TOLK_PAYLOAD_MAX)
 
     The decoder is bounded: it never allocates, checks every declared length
@@ -42,6 +44,8 @@ typedef enum {
     TOLK_KIND_MESSAGE = 2,    /* gw->worker: a text frame; payload = the JSON text */
     TOLK_KIND_AUDIO = 3,      /* gw->worker: a binary frame; payload = the PCM bytes */
     TOLK_KIND_DISCONNECT = 4, /* gw->worker: socket gone; flags say clean or not */
+    TOLK_KIND_CATCHUP = 5,    /* gw->worker: connection c is bound and holds its live finals:
+                                 send its history (seq: 1 + lastSeq, or 0 for the last N) */
     TOLK_KIND_READY = 10,     /* worker->gw: I am here, of kind in payload ("control"...) */
     TOLK_KIND_HEARTBEAT = 11, /* both ways: still alive */
     TOLK_KIND_SEND = 20,      /* worker->gw: deliver payload to connection c (then close x) */
@@ -70,6 +74,16 @@ typedef enum {
    muted speaker's audio at the edge, in the same order the speaker sees */
 #define TOLK_FLAG_STATE     0x8
 #define TOLK_FLAG_AUDIO_OFF 0x10 /* with STATE: paused or muted, audio is dropped */
+/* BIND: the connection gets a catch-up: hold its live finals and ask the
+   control worker for the history (seq = 1 + lastSeq, or 0 for the last N) */
+#define TOLK_FLAG_CATCHUP 0x20
+/* SEND: the catch-up is complete; seq is the last final it covered */
+#define TOLK_FLAG_CATCHUP_END 0x40
+/* PUBLISH: spoken translation, a binary frame for listeners who asked for it */
+#define TOLK_FLAG_SPEECH 0x80
+/* BIND/SEND: the listener wants spoken translation (SPEECH_SET says the bit is meant) */
+#define TOLK_FLAG_SPEECH_ON  0x100
+#define TOLK_FLAG_SPEECH_SET 0x200
 
 /* A decoded (or to-be-encoded) envelope. Strings are NUL terminated copies;
    payload points into the decoded buffer and lives as long as it does. */
@@ -87,6 +101,7 @@ typedef struct {
     uint32_t close_code;
     uint32_t flags;
     uint64_t age_ms;
+    uint64_t seq; /* a final's seq, so the gateway can hold, order and de-duplicate */
     const uint8_t *payload;
     size_t payload_len;
 } tolk_envelope_t;

@@ -25,7 +25,8 @@ static tolk_redis_script_t s_create = {
     "'sourceLanguage', 'qualityTier', 'isActive', 'isPaused', 'isMuted', 'volume', "               \
     "'lastStateChange', 'listenerCount', 'state'"
 
-/* KEYS: session langs gws members. ARGV: gw conn lang max */
+/* KEYS: session langs gws members speech. ARGV: gw conn lang max speech. A
+   listener's member value is L:<lang>, or H:<lang> when it hears speech. */
 static tolk_redis_script_t s_join = {
     "local st = redis.call('HGET', KEYS[1], 'state')\n"
     "if not st then return {-404} end\n"
@@ -33,39 +34,67 @@ static tolk_redis_script_t s_join = {
     "if redis.call('HEXISTS', KEYS[4], member) == 1 then return {-1} end\n"
     "local n = tonumber(redis.call('HGET', KEYS[1], 'listenerCount'))\n"
     "if n >= tonumber(ARGV[4]) then return {-409} end\n"
-    "redis.call('HSET', KEYS[4], member, 'L:' .. ARGV[3])\n"
+    "redis.call('HSET', KEYS[4], member, (ARGV[5] == '1' and 'H:' or 'L:') .. ARGV[3])\n"
+    "if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[5], ARGV[3], 1) end\n"
     "redis.call('HINCRBY', KEYS[1], 'listenerCount', 1)\n"
     "redis.call('HINCRBY', KEYS[2], ARGV[3], 1)\n"
     "redis.call('HINCRBY', KEYS[3], ARGV[1], 1)\n"
     "return {0, redis.call('HMGET', KEYS[1], " INFO_FIELDS ")}\n",
     ""};
 
-/* KEYS: session langs gws members. ARGV: gw conn newlang */
+/* Shared by the listener scripts: the counts of one listener's language
+   (listeners, and speech hearers for an H: member) move by delta. */
+#define COUNT_LISTENER                                                                             \
+    "local function count(v, delta)\n"                                                             \
+    "  local lang = string.sub(v, 3)\n"                                                            \
+    "  local keys = string.sub(v, 1, 1) == 'H' and {KEYS[2], KEYS[5]} or {KEYS[2]}\n"              \
+    "  for _, key in ipairs(keys) do\n"                                                            \
+    "    if redis.call('HINCRBY', key, lang, delta) <= 0 then redis.call('HDEL', key, lang) end\n" \
+    "  end\n"                                                                                      \
+    "end\n"                                                                                        \
+    "local function listener(v) return v and (string.sub(v, 1, 2) == 'L:' or\n"                    \
+    "  string.sub(v, 1, 2) == 'H:') end\n"
+
+/* KEYS: session langs gws members speech. ARGV: gw conn newlang */
 static tolk_redis_script_t s_change_lang = {
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return -404 end\n"
-    "local member = ARGV[1] .. '/' .. ARGV[2]\n"
-    "local v = redis.call('HGET', KEYS[4], member)\n"
-    "if not v or string.sub(v, 1, 2) ~= 'L:' then return -404 end\n"
-    "local old = string.sub(v, 3)\n"
-    "if old == ARGV[3] then return 0 end\n"
-    "redis.call('HSET', KEYS[4], member, 'L:' .. ARGV[3])\n"
-    "if redis.call('HINCRBY', KEYS[2], old, -1) <= 0 then redis.call('HDEL', KEYS[2], old) end\n"
-    "redis.call('HINCRBY', KEYS[2], ARGV[3], 1)\n"
-    "return 0\n",
+    COUNT_LISTENER "if redis.call('EXISTS', KEYS[1]) == 0 then return -404 end\n"
+                   "local member = ARGV[1] .. '/' .. ARGV[2]\n"
+                   "local v = redis.call('HGET', KEYS[4], member)\n"
+                   "if not listener(v) then return -404 end\n"
+                   "if string.sub(v, 3) == ARGV[3] then return 0 end\n"
+                   "local nv = string.sub(v, 1, 2) .. ARGV[3]\n"
+                   "count(v, -1)\n"
+                   "count(nv, 1)\n"
+                   "redis.call('HSET', KEYS[4], member, nv)\n"
+                   "return 0\n",
+    ""};
+
+/* KEYS: session langs gws members speech. ARGV: gw conn on. Returns 0, or
+   -404 when the session or the listener is gone. */
+static tolk_redis_script_t s_set_speech = {
+    COUNT_LISTENER "if redis.call('EXISTS', KEYS[1]) == 0 then return -404 end\n"
+                   "local member = ARGV[1] .. '/' .. ARGV[2]\n"
+                   "local v = redis.call('HGET', KEYS[4], member)\n"
+                   "if not listener(v) then return -404 end\n"
+                   "local nv = (ARGV[3] == '1' and 'H:' or 'L:') .. string.sub(v, 3)\n"
+                   "if nv == v then return 0 end\n"
+                   "count(v, -1)\n"
+                   "count(nv, 1)\n"
+                   "redis.call('HSET', KEYS[4], member, nv)\n"
+                   "return 0\n",
     ""};
 
 /* Shared by leave and speaker_gone: drop one member and its counts. */
 #define DROP_MEMBER                                                                                \
+    COUNT_LISTENER                                                                                 \
     "local function drop(member, gw)\n"                                                            \
     "  local v = redis.call('HGET', KEYS[4], member)\n"                                            \
     "  if not v then return nil end\n"                                                             \
     "  redis.call('HDEL', KEYS[4], member)\n"                                                      \
     "  if redis.call('HINCRBY', KEYS[3], gw, -1) <= 0 then redis.call('HDEL', KEYS[3], gw) end\n"  \
-    "  if string.sub(v, 1, 2) == 'L:' then\n"                                                      \
-    "    local lang = string.sub(v, 3)\n"                                                          \
+    "  if listener(v) then\n"                                                                      \
     "    redis.call('HINCRBY', KEYS[1], 'listenerCount', -1)\n"                                    \
-    "    if redis.call('HINCRBY', KEYS[2], lang, -1) <= 0 then redis.call('HDEL', KEYS[2], lang) " \
-    "end\n"                                                                                        \
+    "    count(v, -1)\n"                                                                           \
     "  end\n"                                                                                      \
     "  return v\n"                                                                                 \
     "end\n"
@@ -106,22 +135,36 @@ static tolk_redis_script_t s_speaker_refresh = {
     ""};
 
 /* KEYS: session langs gws members. Returns {gateways, members} or false. */
-static tolk_redis_script_t s_end = {"if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
-                                    "local gws = redis.call('HKEYS', KEYS[3])\n"
-                                    "local members = redis.call('HKEYS', KEYS[4])\n"
-                                    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])\n"
-                                    "return {gws, members}\n",
-                                    ""};
+/* Shared by the end scripts: the session's keys go, its caption history
+   stays for the retention time (ARGV[2] ms) as the speaker's transcript. */
+#define END_SESSION                                                                                \
+    "local gws = redis.call('HKEYS', KEYS[3])\n"                                                   \
+    "local members = redis.call('HKEYS', KEYS[4])\n"                                               \
+    "if redis.call('EXISTS', KEYS[6]) == 1 then\n"                                                 \
+    "  local meta = redis.call('HMGET', KEYS[1], 'speakerSub', 'sourceLanguage', 'createdAt')\n"   \
+    "  redis.call('HSET', KEYS[7], 'speakerSub', meta[1] or '', 'sourceLanguage', meta[2] or "     \
+    "'',\n"                                                                                        \
+    "    'createdAt', meta[3] or '0', 'endedAt', ARGV[3])\n"                                       \
+    "  redis.call('PEXPIRE', KEYS[7], ARGV[2])\n"                                                  \
+    "  local prefix = string.gsub(KEYS[6], 'histlangs$', 'hist:')\n"                               \
+    "  for _, lang in ipairs(redis.call('SMEMBERS', KEYS[6])) do\n"                                \
+    "    redis.call('PEXPIRE', prefix .. lang, ARGV[2])\n"                                         \
+    "  end\n"                                                                                      \
+    "  redis.call('PEXPIRE', KEYS[6], ARGV[2])\n"                                                  \
+    "end\n"                                                                                        \
+    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])\n"                             \
+    "return {gws, members}\n"
 
-/* KEYS: session langs gws members. ARGV: now. Ends only an expired grace. */
+/* KEYS: session langs gws members speech histlangs transcript. ARGV: -
+   retention_ms now. Returns {gateways, members} or false. */
+static tolk_redis_script_t s_end = {
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n" END_SESSION, ""};
+
+/* KEYS: as s_end. ARGV: now retention_ms now. Ends only an expired grace. */
 static tolk_redis_script_t s_end_expired = {
     "local st = redis.call('HMGET', KEYS[1], 'state', 'graceUntil')\n"
     "if not st[1] then return false end\n"
-    "if st[1] ~= 'grace' or tonumber(st[2]) > tonumber(ARGV[1]) then return 0 end\n"
-    "local gws = redis.call('HKEYS', KEYS[3])\n"
-    "local members = redis.call('HKEYS', KEYS[4])\n"
-    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])\n"
-    "return {gws, members}\n",
+    "if st[1] ~= 'grace' or tonumber(st[2]) > tonumber(ARGV[1]) then return 0 end\n" END_SESSION,
     ""};
 
 /* KEYS: zset. ARGV: now window_ms limit record member. Sliding window. */
@@ -141,10 +184,11 @@ static tolk_redis_script_t s_rate = {
     "return 0\n",
     ""};
 
-/* The four keys of a session. */
+/* The keys of a session (the first five are its live state). */
 typedef struct {
     char session[TOLK_ID_MAX + 32], langs[TOLK_ID_MAX + 32], gws[TOLK_ID_MAX + 32],
-        members[TOLK_ID_MAX + 32];
+        members[TOLK_ID_MAX + 32], speech[TOLK_ID_MAX + 32], histlangs[TOLK_ID_MAX + 32],
+        transcript[TOLK_ID_MAX + 32];
 } keys_t;
 
 static void s_keys(keys_t *k, const char *sid)
@@ -153,6 +197,9 @@ static void s_keys(keys_t *k, const char *sid)
     snprintf(k->langs, sizeof k->langs, "tolk:{%s}:langs", sid);
     snprintf(k->gws, sizeof k->gws, "tolk:{%s}:gws", sid);
     snprintf(k->members, sizeof k->members, "tolk:{%s}:members", sid);
+    snprintf(k->speech, sizeof k->speech, "tolk:{%s}:speech", sid);
+    snprintf(k->histlangs, sizeof k->histlangs, "tolk:{%s}:histlangs", sid);
+    snprintf(k->transcript, sizeof k->transcript, "tolk:{%s}:transcript", sid);
 }
 
 static void s_cmd(tolk_redis_t *r, const char *fmt, const char *a, const char *b, const char *c)
@@ -247,10 +294,10 @@ static void s_info(const redisReply *a, tolk_session_info_t *info)
 }
 
 /* Run a script returning {code, info}. */
-static int s_info_script(tolk_redis_t *r, tolk_redis_script_t *script, const char **argv,
-                         tolk_session_info_t *info)
+static int s_info_script(tolk_redis_t *r, tolk_redis_script_t *script, int nkeys, int nargs,
+                         const char **argv, tolk_session_info_t *info)
 {
-    redisReply *rep = tolk_redis_eval(r, script, 4, 4, argv);
+    redisReply *rep = tolk_redis_eval(r, script, nkeys, nargs, argv);
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
         if (rep)
             freeReplyObject(rep);
@@ -264,15 +311,16 @@ static int s_info_script(tolk_redis_t *r, tolk_redis_script_t *script, const cha
 }
 
 int tolk_store_join(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
-                    const char *lang, int max_listeners, tolk_session_info_t *info)
+                    const char *lang, int max_listeners, bool speech, tolk_session_info_t *info)
 {
     keys_t k;
     s_keys(&k, sid);
     char conn_s[24], max_s[16];
     snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
     snprintf(max_s, sizeof max_s, "%d", max_listeners);
-    const char *argv[] = {k.session, k.langs, k.gws, k.members, gw, conn_s, lang, max_s};
-    int rc = s_info_script(r, &s_join, argv, info);
+    const char *argv[] = {k.session, k.langs, k.gws, k.members, k.speech,
+                          gw,        conn_s,  lang,  max_s,     speech ? "1" : "0"};
+    int rc = s_info_script(r, &s_join, 5, 5, argv, info);
     if (rc == TOLK_STORE_OK)
         s_cmd(r, "HSET tolk:gwconns:%s %s %s", gw, conn_s, sid);
     return rc;
@@ -284,8 +332,8 @@ int tolk_store_leave(tolk_redis_t *r, const char *sid, const char *gw, uint64_t 
     s_keys(&k, sid);
     char conn_s[24];
     snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
-    const char *argv[] = {k.session, k.langs, k.gws, k.members, gw, conn_s};
-    redisReply *rep = tolk_redis_eval(r, &s_leave, 4, 2, argv);
+    const char *argv[] = {k.session, k.langs, k.gws, k.members, k.speech, gw, conn_s};
+    redisReply *rep = tolk_redis_eval(r, &s_leave, 5, 2, argv);
     int rc = rep && rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : TOLK_STORE_DOWN;
     if (rep)
         freeReplyObject(rep);
@@ -300,8 +348,23 @@ int tolk_store_change_language(tolk_redis_t *r, const char *sid, const char *gw,
     s_keys(&k, sid);
     char conn_s[24];
     snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
-    const char *argv[] = {k.session, k.langs, k.gws, k.members, gw, conn_s, lang};
-    redisReply *rep = tolk_redis_eval(r, &s_change_lang, 4, 3, argv);
+    const char *argv[] = {k.session, k.langs, k.gws, k.members, k.speech, gw, conn_s, lang};
+    redisReply *rep = tolk_redis_eval(r, &s_change_lang, 5, 3, argv);
+    int rc = rep && rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : TOLK_STORE_DOWN;
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
+}
+
+int tolk_store_set_speech(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn, bool on)
+{
+    keys_t k;
+    s_keys(&k, sid);
+    char conn_s[24];
+    snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
+    const char *argv[] = {k.session, k.langs, k.gws,  k.members,
+                          k.speech,  gw,      conn_s, on ? "1" : "0"};
+    redisReply *rep = tolk_redis_eval(r, &s_set_speech, 5, 3, argv);
     int rc = rep && rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : TOLK_STORE_DOWN;
     if (rep)
         freeReplyObject(rep);
@@ -316,9 +379,9 @@ int tolk_store_speaker_gone(tolk_redis_t *r, const char *sid, const char *gw, ui
     char conn_s[24], until_s[24];
     snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
     snprintf(until_s, sizeof until_s, "%lld", (long long)(now_ms + (int64_t)grace_s * 1000));
-    const char *argv[] = {k.session, k.langs,           k.gws,  k.members, gw,
+    const char *argv[] = {k.session, k.langs,           k.gws,  k.members, k.speech, gw,
                           conn_s,    clean ? "1" : "0", until_s};
-    redisReply *rep = tolk_redis_eval(r, &s_speaker_gone, 4, 4, argv);
+    redisReply *rep = tolk_redis_eval(r, &s_speaker_gone, 5, 4, argv);
     int rc = rep && rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : TOLK_STORE_DOWN;
     if (rep)
         freeReplyObject(rep);
@@ -337,7 +400,7 @@ int tolk_store_speaker_refresh(tolk_redis_t *r, const char *sid, const char *gw,
     snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
     snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
     const char *argv[] = {k.session, k.langs, k.gws, k.members, gw, conn_s, sub, now_s};
-    int rc = s_info_script(r, &s_speaker_refresh, argv, info);
+    int rc = s_info_script(r, &s_speaker_refresh, 4, 4, argv, info);
     if (rc == TOLK_STORE_OK) {
         s_cmd(r, "HSET tolk:gwconns:%s %s %s", gw, conn_s, sid);
         s_cmd(r, "ZREM tolk:grace %s", sid, "", "");
@@ -359,13 +422,17 @@ static int s_gw_list(const redisReply *a, char gws[][TOLK_ID_MAX + 1], int max_g
 }
 
 /* Run an end script and clean the indexes; shared by the two ways to end. */
-static int s_end_with(tolk_redis_t *r, tolk_redis_script_t *script, const char *sid, int nargs,
-                      const char *arg, char gws[][TOLK_ID_MAX + 1], int max_gws)
+static int s_end_with(tolk_redis_t *r, tolk_redis_script_t *script, const char *sid,
+                      const char *arg, int retention_s, char gws[][TOLK_ID_MAX + 1], int max_gws)
 {
     keys_t k;
     s_keys(&k, sid);
-    const char *argv[] = {k.session, k.langs, k.gws, k.members, arg};
-    redisReply *rep = tolk_redis_eval(r, script, 4, nargs, argv);
+    char keep_s[24], now_s[24];
+    snprintf(keep_s, sizeof keep_s, "%lld", (long long)(retention_s > 0 ? retention_s : 1) * 1000);
+    snprintf(now_s, sizeof now_s, "%lld", (long long)tolk_now_ms());
+    const char *argv[] = {k.session,   k.langs,      k.gws,           k.members, k.speech,
+                          k.histlangs, k.transcript, arg ? arg : "-", keep_s,    now_s};
+    redisReply *rep = tolk_redis_eval(r, script, 7, 3, argv);
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         if (rep)
             freeReplyObject(rep);
@@ -399,34 +466,37 @@ static int s_end_with(tolk_redis_t *r, tolk_redis_script_t *script, const char *
     return n;
 }
 
-int tolk_store_end(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws)
+int tolk_store_end(tolk_redis_t *r, const char *sid, int retention_s, char gws[][TOLK_ID_MAX + 1],
+                   int max_gws)
 {
-    return s_end_with(r, &s_end, sid, 0, NULL, gws, max_gws);
+    return s_end_with(r, &s_end, sid, NULL, retention_s, gws, max_gws);
 }
 
-int tolk_store_end_expired(tolk_redis_t *r, const char *sid, int64_t now_ms,
+int tolk_store_end_expired(tolk_redis_t *r, const char *sid, int64_t now_ms, int retention_s,
                            char gws[][TOLK_ID_MAX + 1], int max_gws)
 {
     char now_s[24];
     snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
-    return s_end_with(r, &s_end_expired, sid, 1, now_s, gws, max_gws);
+    return s_end_with(r, &s_end_expired, sid, now_s, retention_s, gws, max_gws);
 }
 
-/* KEYS: session langs gws members. Recount listeners, languages and
-   gateways from the members hash, the one record of who is there, and
+/* KEYS: session langs gws members speech. Recount listeners, languages,
+   speech hearers and gateways from the members hash, the one record of who is there, and
    rewrite whatever drifted. Returns 1 if something was fixed, 0 if not,
    -1 when the session is gone. */
 static tolk_redis_script_t s_reconcile = {
     "if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end\n"
     "local m = redis.call('HGETALL', KEYS[4])\n"
-    "local n, langs, gws = 0, {}, {}\n"
+    "local n, langs, gws, speech = 0, {}, {}, {}\n"
     "for i = 1, #m, 2 do\n"
     "  local gw = string.match(m[i], '^(.*)/[^/]*$')\n"
     "  if gw then gws[gw] = (gws[gw] or 0) + 1 end\n"
-    "  if string.sub(m[i + 1], 1, 2) == 'L:' then\n"
+    "  local kind = string.sub(m[i + 1], 1, 2)\n"
+    "  if kind == 'L:' or kind == 'H:' then\n"
     "    n = n + 1\n"
     "    local l = string.sub(m[i + 1], 3)\n"
     "    langs[l] = (langs[l] or 0) + 1\n"
+    "    if kind == 'H:' then speech[l] = (speech[l] or 0) + 1 end\n"
     "  end\n"
     "end\n"
     "local fixed = 0\n"
@@ -443,8 +513,9 @@ static tolk_redis_script_t s_reconcile = {
     "  for _ in pairs(want) do count = count - 1 end\n"
     "  return count == 0\n"
     "end\n"
-    "for k, key in ipairs({KEYS[2], KEYS[3]}) do\n"
-    "  local want = k == 1 and langs or gws\n"
+    "local wants = {langs, gws, speech}\n"
+    "for k, key in ipairs({KEYS[2], KEYS[3], KEYS[5]}) do\n"
+    "  local want = wants[k]\n"
     "  if not same(key, want) then\n"
     "    redis.call('DEL', key)\n"
     "    for f, v in pairs(want) do redis.call('HSET', key, f, v) end\n"
@@ -458,8 +529,8 @@ int tolk_store_reconcile(tolk_redis_t *r, const char *sid)
 {
     keys_t k;
     s_keys(&k, sid);
-    const char *argv[] = {k.session, k.langs, k.gws, k.members};
-    redisReply *rep = tolk_redis_eval(r, &s_reconcile, 4, 0, argv);
+    const char *argv[] = {k.session, k.langs, k.gws, k.members, k.speech};
+    redisReply *rep = tolk_redis_eval(r, &s_reconcile, 5, 0, argv);
     int rc = rep && rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : TOLK_STORE_DOWN;
     if (rep)
         freeReplyObject(rep);

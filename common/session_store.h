@@ -6,7 +6,13 @@
         tolk:{sid}:session  hash   session fields and broadcast state
         tolk:{sid}:langs    hash   language -> listeners
         tolk:{sid}:gws      hash   gateway id -> members hosted there
-        tolk:{sid}:members  hash   "gateway/conn" -> "S" or "L:<lang>"
+        tolk:{sid}:members  hash   "gateway/conn" -> "S", "L:<lang>", or "H:<lang>"
+                                   for a listener who hears spoken translation
+        tolk:{sid}:speech   hash   language -> listeners hearing speech
+    Kept after the end, for transcript_retention_s (the speaker's transcript):
+        tolk:{sid}:hist:<lang> stream  the finals of one language, id <seq>-0
+        tolk:{sid}:histlangs   set     languages with a history
+        tolk:{sid}:transcript  hash    speakerSub, sourceLanguage, createdAt, endedAt
     Cross-session indexes are written after the script, in the same call:
         tolk:gwconns:<gw>   hash   conn -> session id (cleanup of a dead gateway)
         tolk:sessions       zset   session id by last refresh (maximum duration)
@@ -60,7 +66,7 @@ int tolk_store_create(tolk_redis_t *r, char *sid, const char *source, const char
 
 /* Add a listener under the cap; fills info. */
 int tolk_store_join(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
-                    const char *lang, int max_listeners, tolk_session_info_t *info);
+                    const char *lang, int max_listeners, bool speech, tolk_session_info_t *info);
 
 /* Remove a listener (idempotent). Returns 1 if it was there, 0 if not, or DOWN. */
 int tolk_store_leave(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn);
@@ -70,6 +76,10 @@ int tolk_store_leave(tolk_redis_t *r, const char *sid, const char *gw, uint64_t 
 int tolk_store_change_language(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
                                const char *lang);
 
+/* A listener turns spoken translation on or off. Returns TOLK_STORE_OK,
+   NOT_FOUND (no session or not a listener), or DOWN. */
+int tolk_store_set_speech(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn, bool on);
+
 /* A speaker connection went away (clean: closed with 1000). */
 int tolk_store_speaker_gone(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
                             bool clean, int64_t now_ms, int grace_s);
@@ -78,15 +88,17 @@ int tolk_store_speaker_gone(tolk_redis_t *r, const char *sid, const char *gw, ui
 int tolk_store_speaker_refresh(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
                                const char *sub, int64_t now_ms, tolk_session_info_t *info);
 
-/* End a session: delete every key and index entry. Fills the gateways that
+/* End a session: delete every key and index entry, except the caption
+   history, which expires retention_s later (the transcript). Fills the gateways that
    hosted members so the caller can tell them. Returns the gateway count,
    TOLK_STORE_NOT_FOUND, or DOWN. */
-int tolk_store_end(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws);
+int tolk_store_end(tolk_redis_t *r, const char *sid, int retention_s, char gws[][TOLK_ID_MAX + 1],
+                   int max_gws);
 
 /* End sid only if its speaker is still away and its grace deadline is
    past (a speaker who came back at the last moment wins). Same results as
    tolk_store_end, plus TOLK_STORE_EXISTS when the session is live again. */
-int tolk_store_end_expired(tolk_redis_t *r, const char *sid, int64_t now_ms,
+int tolk_store_end_expired(tolk_redis_t *r, const char *sid, int64_t now_ms, int retention_s,
                            char gws[][TOLK_ID_MAX + 1], int max_gws);
 
 /* Recount sid's listeners, languages and gateways from its members and

@@ -7,14 +7,19 @@
     fan out locally.
 */
 #include "control_worker.h"
+#include "caption_store.h"
 #include "ids.h"
 #include "log.h"
 #include "session_store.h"
+#include "transcript.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
+
+#define CW_TRANSCRIPT_PART (96 * 1024) /* transcript bytes per message: under the 128 KB cap */
 
 /* ----------------------------------------------------------- replies */
 
@@ -62,8 +67,10 @@ static void s_error(control_worker_t *self, const char *gw, uint64_t conn, int s
     s_reply_obj(self, gw, conn, o, close ? 4000 + status : 0, 0);
 }
 
+/* Tell gw that conn is a member of sid. For a listener, seq is what its
+   catch-up starts after plus one (0: the last few), with TOLK_FLAG_CATCHUP. */
 static void s_bind(control_worker_t *self, const char *gw, uint64_t conn, const char *sid,
-                   tolk_role_t role, const char *lang, uint32_t flags)
+                   tolk_role_t role, const char *lang, uint32_t flags, uint64_t seq)
 {
     tolk_envelope_t env;
     tolk_envelope_init(&env, TOLK_KIND_BIND);
@@ -73,6 +80,7 @@ static void s_bind(control_worker_t *self, const char *gw, uint64_t conn, const 
     env.role = role;
     tolk_envelope_set_str(env.lang, sizeof env.lang, lang ? lang : "");
     env.flags = flags;
+    env.seq = seq;
     tolk_gwlink_send(self->link, gw, &env);
 }
 
@@ -193,7 +201,7 @@ static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json
         return;
     }
     self->sessions_created++;
-    s_bind(self, gw, conn, sid, TOLK_ROLE_SPEAKER, source, s_state_flags(false, false));
+    s_bind(self, gw, conn, sid, TOLK_ROLE_SPEAKER, source, s_state_flags(false, false), 0);
     char url[TOLK_CONFIG_STR + TOLK_ID_MAX + 16];
     snprintf(url, sizeof url, "%s/listen/%s", self->cfg.public_url, sid);
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "type", "sessionCreated", "sessionId",
@@ -201,6 +209,31 @@ static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json
                           "maxListeners", self->cfg.max_listeners);
     s_reply_obj(self, gw, conn, o, 0, 0);
     tolk_info("createSession", sid, "session created");
+}
+
+/* A seq from a URL: decimal digits only, at most 2^31 - 1. */
+static bool s_parse_seq(const char *text, long *out)
+{
+    if (!text[0] || strlen(text) > 10)
+        return false;
+    for (const char *c = text; *c; c++)
+        if (*c < '0' || *c > '9')
+            return false;
+    long v = strtol(text, NULL, 10);
+    if (v > 2147483647L)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* A flag from a URL: 1 for "1"/"true", 0 for absent/"0"/"false", -1 else. */
+static int s_parse_bool(const char *text)
+{
+    if (!text || strcmp(text, "0") == 0 || strcmp(text, "false") == 0)
+        return 0;
+    if (strcmp(text, "1") == 0 || strcmp(text, "true") == 0)
+        return 1;
+    return -1;
 }
 
 /* Count a failed join for the client's address. */
@@ -242,8 +275,22 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
                 "this target language is not supported", action, 0, true);
         return;
     }
+    long last_seq = -1;
+    const char *last = s_str(p, "lastSeq");
+    if (last && !s_parse_seq(last, &last_seq)) {
+        s_error(self, gw, conn, 400, "INVALID_PARAMETERS", "lastSeq must be a whole number from 0",
+                action, 0, true);
+        return;
+    }
+    int speech = s_parse_bool(s_str(p, "speech"));
+    if (speech < 0) {
+        s_error(self, gw, conn, 400, "INVALID_PARAMETERS", "speech must be 1, 0, true or false",
+                action, 0, true);
+        return;
+    }
     tolk_session_info_t info;
-    int rc = tolk_store_join(self->redis, sid, gw, conn, lang, self->cfg.max_listeners, &info);
+    int rc = tolk_store_join(self->redis, sid, gw, conn, lang, self->cfg.max_listeners, speech == 1,
+                             &info);
     if (rc == TOLK_STORE_NOT_FOUND) {
         s_join_failed(self, client);
         s_error(self, gw, conn, 404, "SESSION_NOT_FOUND", "no live session has this id", action, 0,
@@ -261,7 +308,9 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
         return;
     }
     s_bind(self, gw, conn, sid, TOLK_ROLE_LISTENER, lang,
-           s_state_flags(info.is_paused, info.is_muted));
+           s_state_flags(info.is_paused, info.is_muted) | TOLK_FLAG_CATCHUP | TOLK_FLAG_SPEECH_SET |
+               (speech == 1 ? TOLK_FLAG_SPEECH_ON : 0),
+           last_seq >= 0 ? (uint64_t)last_seq + 1 : 0);
     json_t *o;
     if (refresh)
         o = json_pack("{s:s, s:s, s:s, s:s}", "type", "connectionRefreshComplete", "sessionId", sid,
@@ -272,6 +321,7 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
     json_object_set_new(o, "sourceLanguage", json_string(info.source_language));
     json_object_set_new(o, "broadcastState", s_broadcast_state(&info));
     json_object_set_new(o, "speakerConnected", json_boolean(!info.in_grace));
+    json_object_set_new(o, "speech", json_boolean(speech == 1));
     s_reply_obj(self, gw, conn, o, 0, 0);
 }
 
@@ -304,7 +354,7 @@ static void s_speaker_refresh(control_worker_t *self, const char *gw, uint64_t c
         return;
     }
     s_bind(self, gw, conn, sid, TOLK_ROLE_SPEAKER, info.source_language,
-           s_state_flags(info.is_paused, info.is_muted));
+           s_state_flags(info.is_paused, info.is_muted), 0);
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "type", "connectionRefreshComplete",
                           "sessionId", sid, "role", "speaker", "sourceLanguage",
                           info.source_language, "listenerCount", (int)info.listener_count);
@@ -313,6 +363,99 @@ static void s_speaker_refresh(control_worker_t *self, const char *gw, uint64_t c
     if (info.in_grace)
         s_publish(self, sid, TOLK_AUDIENCE_LISTENERS,
                   json_pack("{s:s, s:s}", "type", "speakerReconnected", "sessionId", sid), 0);
+}
+
+/* getTranscript: the speaker's finals in one language as WebVTT or text,
+   in parts that each fit a message, then close 1000. */
+static void s_transcript(control_worker_t *self, const char *gw, uint64_t conn, json_t *p)
+{
+    const char *action = "getTranscript";
+    const char *sid = s_str(p, "sessionId");
+    const char *sub = s_str(p, "sub");
+    const char *lang = s_str(p, "language");
+    int format = tolk_transcript_format_parse(s_str(p, "format"));
+    if (!sid || !tolk_session_id_valid(sid)) {
+        s_error(self, gw, conn, 400, "INVALID_PARAMETERS",
+                "sessionId must look like golden-eagle-427", action, 0, true);
+        return;
+    }
+    if ((lang && !tolk_language_code_valid(lang)) || format < 0) {
+        s_error(self, gw, conn, 400, "INVALID_PARAMETERS",
+                "language must be an ISO 639-1 code and format vtt or text", action, 0, true);
+        return;
+    }
+    char owner[256], source[TOLK_LANG_MAX + 1], langs[256];
+    int rc = tolk_captions_owner(self->redis, sid, owner, sizeof owner, source, sizeof source);
+    if (rc == TOLK_STORE_DOWN) {
+        s_error(self, gw, conn, 503, "SERVICE_UNAVAILABLE", "state store unavailable", action, 0,
+                true);
+        return;
+    }
+    if (rc != 0) {
+        s_error(self, gw, conn, 404, "SESSION_NOT_FOUND", "no session or transcript has this id",
+                action, 0, true);
+        return;
+    }
+    if (!sub || strcmp(sub, owner) != 0) {
+        s_error(self, gw, conn, 403, "UNAUTHORIZED", "only the session's speaker can download it",
+                action, 0, true);
+        return;
+    }
+    if (!lang)
+        lang = source;
+    tolk_captions_languages(self->redis, sid, langs, sizeof langs);
+    tolk_caption_rec_t *recs = NULL;
+    int n = tolk_captions_read(self->redis, sid, lang, 0, TOLK_CAPTIONS_READ_MAX, &recs);
+    if (n < 0) {
+        s_error(self, gw, conn, 503, "SERVICE_UNAVAILABLE", "state store unavailable", action, 0,
+                true);
+        return;
+    }
+    if (n == 0 && strcmp(lang, source) != 0) {
+        s_error(self, gw, conn, 404, "SESSION_NOT_FOUND", "no transcript in this language", action,
+                0, true);
+        return;
+    }
+    /* parts of at most CW_TRANSCRIPT_PART bytes, split between cues */
+    json_t *languages = json_array();
+    for (char *save = NULL, *l = strtok_r(langs, ",", &save); l; l = strtok_r(NULL, ",", &save))
+        json_array_append_new(languages, json_string(l));
+    size_t cap = CW_TRANSCRIPT_PART + 1, used = 0;
+    char *part = malloc(cap);
+    int part_no = 0;
+    const char *head = tolk_transcript_header((tolk_transcript_format_t)format);
+    if (part) {
+        used = (size_t)snprintf(part, cap, "%s", head);
+        for (int i = 0; i <= n; i++) {
+            char *cue = i < n ? tolk_transcript_cue(recs[i].json, strlen(recs[i].json),
+                                                    (tolk_transcript_format_t)format)
+                              : NULL;
+            size_t len = cue ? strlen(cue) : 0;
+            bool last = i == n;
+            if (last || used + len > CW_TRANSCRIPT_PART) {
+                if (last || used > 0) {
+                    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:O, s:i, s:b, s:s#}", "type",
+                                          "transcript", "sessionId", sid, "language", lang,
+                                          "format", format == TOLK_TRANSCRIPT_VTT ? "vtt" : "text",
+                                          "languages", languages, "part", ++part_no, "last", last,
+                                          "text", part, (int)used);
+                    if (o)
+                        s_reply_obj(self, gw, conn, o, last ? 1000 : 0, 0);
+                }
+                used = 0;
+            }
+            if (cue && len <= CW_TRANSCRIPT_PART) {
+                memcpy(part + used, cue, len);
+                used += len;
+            }
+            free(cue);
+        }
+    }
+    if (!part)
+        s_error(self, gw, conn, 500, "INTERNAL_ERROR", "out of memory", action, 0, true);
+    free(part);
+    json_decref(languages);
+    tolk_captions_free(&recs, n);
 }
 
 static void s_connect(control_worker_t *self, const char *gw, const tolk_envelope_t *env)
@@ -327,6 +470,8 @@ static void s_connect(control_worker_t *self, const char *gw, const tolk_envelop
         s_create(self, gw, env->conn, p);
     } else if (strcmp(action, "joinSession") == 0) {
         s_join(self, gw, env->conn, p, false);
+    } else if (strcmp(action, "getTranscript") == 0) {
+        s_transcript(self, gw, env->conn, p);
     } else if (strcmp(action, "refreshConnection") == 0) {
         const char *role = s_str(p, "role");
         if (role && strcmp(role, "speaker") == 0)
@@ -348,7 +493,8 @@ static void s_connect(control_worker_t *self, const char *gw, const tolk_envelop
 static void s_end(control_worker_t *self, const char *sid, const char *reason)
 {
     char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];
-    int n = tolk_store_end(self->redis, sid, gws, TOLK_STORE_MAX_GWS);
+    int n =
+        tolk_store_end(self->redis, sid, self->cfg.transcript_retention_s, gws, TOLK_STORE_MAX_GWS);
     if (n < 0)
         return;
     tolk_store_publish_ended(self->link, gws, n, sid, reason);
@@ -518,6 +664,28 @@ static void s_listener_action(control_worker_t *self, const char *gw, const tolk
                     0, 0);
         return;
     }
+    if (strcmp(action, "setSpeech") == 0) {
+        json_t *en = json_object_get(msg, "enabled");
+        if (!json_is_boolean(en)) {
+            s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS", "enabled must be true or false",
+                    action, 0, false);
+            return;
+        }
+        bool on = json_is_true(en);
+        int rc = tolk_store_set_speech(self->redis, env->session, gw, env->conn, on);
+        if (rc != TOLK_STORE_OK) {
+            s_error(self, gw, env->conn, rc == TOLK_STORE_DOWN ? 503 : 404,
+                    rc == TOLK_STORE_DOWN ? "SERVICE_UNAVAILABLE" : "SESSION_NOT_FOUND",
+                    rc == TOLK_STORE_DOWN ? "state store unavailable" : "the session has ended",
+                    action, 0, false);
+            return;
+        }
+        s_reply_obj(self, gw, env->conn,
+                    json_pack("{s:s, s:s, s:b}", "type", "speechChanged", "sessionId", env->session,
+                              "enabled", on),
+                    0, TOLK_FLAG_SPEECH_SET | (on ? TOLK_FLAG_SPEECH_ON : 0));
+        return;
+    }
     /* changeLanguage */
     const char *lang = s_str(msg, "targetLanguage");
     if (!lang || !tolk_language_code_valid(lang) || !s_target_supported(self, lang)) {
@@ -536,7 +704,7 @@ static void s_listener_action(control_worker_t *self, const char *gw, const tolk
                 false);
         return;
     }
-    s_bind(self, gw, env->conn, env->session, TOLK_ROLE_LISTENER, lang, 0);
+    s_bind(self, gw, env->conn, env->session, TOLK_ROLE_LISTENER, lang, TOLK_FLAG_CATCHUP, 0);
     s_reply_obj(self, gw, env->conn,
                 json_pack("{s:s, s:s, s:s, s:s}", "type", "languageChanged", "sessionId",
                           env->session, "targetLanguage", lang, "previousLanguage", env->lang),
@@ -557,7 +725,8 @@ static void s_message(control_worker_t *self, const char *gw, const tolk_envelop
     static const char *speaker_actions[] = {
         "endSession",      "pauseBroadcast", "resumeBroadcast",   "muteBroadcast",
         "unmuteBroadcast", "setVolume",      "speakerStateChange"};
-    static const char *listener_actions[] = {"pausePlayback", "resumePlayback", "changeLanguage"};
+    static const char *listener_actions[] = {"pausePlayback", "resumePlayback", "changeLanguage",
+                                             "setSpeech"};
     bool known = false;
     for (size_t i = 0; i < sizeof speaker_actions / sizeof *speaker_actions; i++)
         if (strcmp(action, speaker_actions[i]) == 0) {
@@ -582,6 +751,56 @@ static void s_message(control_worker_t *self, const char *gw, const tolk_envelop
     json_decref(msg);
 }
 
+/* ----------------------------------------------------------- catch-up */
+
+/* A gateway bound a listener and holds its live finals: send the history
+   it asked for (after env->seq - 1, or the last catchup_finals), then
+   CATCHUP_END with the last seq covered, which releases the held ones. */
+static void s_catchup(control_worker_t *self, const char *gw, const tolk_envelope_t *env)
+{
+    if (!env->session[0] || !tolk_language_code_valid(env->lang))
+        return;
+    tolk_caption_rec_t *recs = NULL;
+    long after = env->seq ? (long)env->seq - 1 : -1;
+    int n =
+        tolk_captions_read(self->redis, env->session, env->lang, after,
+                           after >= 0 ? self->cfg.history_max : self->cfg.catchup_finals, &recs);
+    uint64_t covered = after > 0 ? (uint64_t)after : 0;
+    for (int i = 0; i < n; i++) {
+        json_error_t jerr;
+        json_t *o = json_loads(recs[i].json, 0, &jerr);
+        if (!o)
+            continue;
+        json_object_set_new(o, "catchUp", json_true());
+        char *text = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        if (!text)
+            continue;
+        tolk_envelope_t out;
+        tolk_envelope_init(&out, TOLK_KIND_SEND);
+        tolk_envelope_set_str(out.worker, sizeof out.worker, self->id);
+        out.conn = env->conn;
+        out.payload = (const uint8_t *)text;
+        out.payload_len = strlen(text);
+        out.seq = (uint64_t)recs[i].seq;
+        out.sent_ns = tolk_now_ns();
+        if (tolk_gwlink_send(self->link, gw, &out) == 0)
+            self->messages_out++;
+        free(text);
+        if ((uint64_t)recs[i].seq > covered)
+            covered = (uint64_t)recs[i].seq;
+    }
+    tolk_captions_free(&recs, n);
+    tolk_envelope_t end;
+    tolk_envelope_init(&end, TOLK_KIND_SEND);
+    tolk_envelope_set_str(end.worker, sizeof end.worker, self->id);
+    end.conn = env->conn;
+    end.flags = TOLK_FLAG_CATCHUP_END;
+    end.seq = covered;
+    tolk_gwlink_send(self->link, gw, &end);
+    self->catchups++;
+}
+
 /* ------------------------------------------------------------- core */
 
 void control_worker_handle(control_worker_t *self, const char *gw, const tolk_envelope_t *env)
@@ -596,6 +815,9 @@ void control_worker_handle(control_worker_t *self, const char *gw, const tolk_en
             break;
         case TOLK_KIND_DISCONNECT:
             s_disconnect(self, gw, env);
+            break;
+        case TOLK_KIND_CATCHUP:
+            s_catchup(self, gw, env);
             break;
         default:
             break;
@@ -640,6 +862,7 @@ static void s_status(control_worker_t *self)
     tolk_statfeed_set(self->feed, "errors", self->errors);
     tolk_statfeed_set(self->feed, "sessions_created", self->sessions_created);
     tolk_statfeed_set(self->feed, "sessions_ended", self->sessions_ended);
+    tolk_statfeed_set(self->feed, "catchups", self->catchups);
     tolk_statfeed_set(self->feed, "gateways", tolk_gwlink_count(self->link));
     tolk_statfeed_report(self->feed, self->redis);
 }

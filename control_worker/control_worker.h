@@ -18,6 +18,7 @@ typedef struct {
     tolk_gwlink_t *link;      /* the gateways */
     tolk_statfeed_t *feed;    /* counters */
     int64_t messages_in, messages_out, errors, sessions_created, sessions_ended;
+    int64_t catchups; /* histories sent to joining or returning listeners */
     char targets[512];       /* languages the translator reaches ("" until an audio worker said) */
     int64_t targets_read_ms; /* when targets was read from Redis */
 } control_worker_t;

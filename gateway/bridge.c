@@ -168,10 +168,13 @@ static void s_publish(gateway_t *gw, const tolk_envelope_t *env)
         return;
     if (env->flags & TOLK_FLAG_STATE)
         s->audio_off = (env->flags & TOLK_FLAG_AUDIO_OFF) != 0;
-    gw_msg_t *m = msg_new(env->payload, env->payload_len, false);
+    bool speech = (env->flags & TOLK_FLAG_SPEECH) != 0;
+    gw_msg_t *m = msg_new(env->payload, env->payload_len, speech);
     if (!m)
         return;
     m->partial = (env->flags & TOLK_FLAG_PARTIAL) != 0;
+    /* a final in a listener's language: catch-up order and de-duplication */
+    bool final = env->audience == TOLK_AUDIENCE_LANGUAGE && env->seq && !m->partial && !speech;
     gw_conn_t *c = s->members;
     while (c) {
         gw_conn_t *next = c->snext; /* c may leave the session below */
@@ -179,10 +182,16 @@ static void s_publish(gateway_t *gw, const tolk_envelope_t *env)
                   (env->audience == TOLK_AUDIENCE_LISTENERS && c->role == TOLK_ROLE_LISTENER) ||
                   (env->audience == TOLK_AUDIENCE_SPEAKER && c->role == TOLK_ROLE_SPEAKER) ||
                   (env->audience == TOLK_AUDIENCE_LANGUAGE && c->role == TOLK_ROLE_LISTENER &&
-                   strcmp(c->lang, env->lang) == 0);
+                   strcmp(c->lang, env->lang) == 0 && (!speech || c->hears));
+        if (to && m->partial && c->catchup_pending)
+            to = false; /* a newer partial follows the history */
         if (to) {
-            if (env->payload_len)
+            if (final)
+                catchup_final(gw, c, m, env->seq);
+            else if (env->payload_len) {
                 conn_send(gw, c, m);
+                gw->speech_frames += speech;
+            }
             if (env->close_code)
                 conn_close_after(gw, c, (int)env->close_code);
             if (env->flags & TOLK_FLAG_UNBIND)
@@ -243,18 +252,30 @@ static void s_dispatch(gateway_t *gw, const char *worker_id, const tolk_envelope
             index_bind(gw, c, env->session, (tolk_role_t)env->role, env->lang);
             if (c->sess && (env->flags & TOLK_FLAG_STATE))
                 c->sess->audio_off = (env->flags & TOLK_FLAG_AUDIO_OFF) != 0;
+            if (env->flags & TOLK_FLAG_SPEECH_SET)
+                c->hears = (env->flags & TOLK_FLAG_SPEECH_ON) != 0;
+            if (c->bound && (env->flags & TOLK_FLAG_CATCHUP))
+                catchup_begin(gw, c, env->seq);
+            else
+                catchup_reset(c);
             break;
         case TOLK_KIND_SEND:
             if (!c)
                 break;
             c->connecting = false;
+            if (env->flags & TOLK_FLAG_SPEECH_SET)
+                c->hears = (env->flags & TOLK_FLAG_SPEECH_ON) != 0;
             if (env->payload_len) {
                 gw_msg_t *m = msg_new(env->payload, env->payload_len, false);
                 if (m) {
                     conn_send(gw, c, m);
                     msg_release(&m);
                 }
+                if (env->seq > c->final_seq) /* a caption of the catch-up */
+                    c->final_seq = env->seq;
             }
+            if (env->flags & TOLK_FLAG_CATCHUP_END)
+                catchup_end(gw, c, env->seq);
             if (env->flags & TOLK_FLAG_UNBIND)
                 index_unbind(gw, c);
             if (env->close_code)

@@ -21,6 +21,7 @@ static const struct {
     {"pausePlayback", FRAME_ROUTE_CONTROL},
     {"resumePlayback", FRAME_ROUTE_CONTROL},
     {"changeLanguage", FRAME_ROUTE_CONTROL},
+    {"setSpeech", FRAME_ROUTE_CONTROL},
     {"getSessionStatus", FRAME_ROUTE_STATUS},
     {"sendAudio", FRAME_ROUTE_AUDIO},
 };

@@ -18,9 +18,11 @@
 #include <libwebsockets.h>
 #include <stdbool.h>
 
-#define GW_OUTQ_MAX     512 /* messages queued per connection before it is closed */
-#define GW_HTTP_BODY    2048
-#define GW_WORKER_KINDS 3 /* control, status, audio */
+#define GW_OUTQ_MAX        512 /* messages queued per connection before it is closed */
+#define GW_HTTP_BODY       2048
+#define GW_WORKER_KINDS    3  /* control, status, audio */
+#define GW_HOLD_MAX        16 /* live finals held while a catch-up is on its way */
+#define GW_CATCHUP_WAIT_US (2 * LWS_US_PER_SEC) /* no history by then: release what is held */
 
 typedef struct gw_session_s gw_session_t;
 
@@ -71,6 +73,15 @@ typedef struct gw_conn_s {
     struct gw_conn_s *iprev; /* older neighbour in the idle list */
     bool in_idle_list;
     bool counted; /* counted in the connections gauge */
+    /* catch-up: between BIND and the history, live finals wait here so the
+       listener gets every seq once and in order (catchup.c) */
+    bool catchup_pending;
+    uint64_t final_seq; /* the last final seq delivered in this language: later duplicates drop */
+    int nheld;
+    gw_msg_t *held[GW_HOLD_MAX];
+    uint64_t held_seq[GW_HOLD_MAX];
+    lws_sorted_usec_list_t catchup_sul; /* gives up waiting for the history */
+    bool hears;                         /* a listener who asked for spoken translation */
     /* HTTP */
     char http_body[GW_HTTP_BODY]; /* small dynamic responses */
     int http_status;
@@ -123,14 +134,23 @@ typedef struct {
     bool done; /* leave the loop */
     /* counters mirrored into the status feed */
     int64_t connections, messages_in, messages_out, errors, sessions_local;
-    int64_t partials_replaced;  /* stale partial captions a slow listener never got */
-    int64_t audio_chunks;       /* audio chunks forwarded to audio workers */
-    int64_t audio_dropped_rate; /* chunks over the per-speaker rate */
-    int64_t audio_dropped_off;  /* chunks while paused or muted */
-    int64_t idle_closed;        /* connections closed for idleness */
+    int64_t partials_replaced;   /* stale partial captions a slow listener never got */
+    int64_t audio_chunks;        /* audio chunks forwarded to audio workers */
+    int64_t audio_dropped_rate;  /* chunks over the per-speaker rate */
+    int64_t audio_dropped_off;   /* chunks while paused or muted */
+    int64_t idle_closed;         /* connections closed for idleness */
+    int64_t catchups;            /* catch-ups asked for */
+    int64_t finals_deduplicated; /* live finals a catch-up had already delivered */
+    int64_t speech_frames;       /* spoken-translation frames delivered */
 } gateway_t;
 
 extern const char *gw_kind_names[GW_WORKER_KINDS];
+
+/* catchup.c: a listener's history first, then its live finals, each seq once */
+void catchup_begin(gateway_t *gw, gw_conn_t *c, uint64_t after);
+void catchup_final(gateway_t *gw, gw_conn_t *c, gw_msg_t *m, uint64_t seq);
+void catchup_end(gateway_t *gw, gw_conn_t *c, uint64_t seq);
+void catchup_reset(gw_conn_t *c);
 
 /* bridge.c: the ROUTER and the workers */
 int bridge_start(gateway_t *gw);

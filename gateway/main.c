@@ -75,6 +75,9 @@ static void s_publish_status(gateway_t *gw)
     tolk_statfeed_set(gw->feed, "messages_out", gw->messages_out);
     tolk_statfeed_set(gw->feed, "errors", gw->errors);
     tolk_statfeed_set(gw->feed, "partials_replaced", gw->partials_replaced);
+    tolk_statfeed_set(gw->feed, "catchups", gw->catchups);
+    tolk_statfeed_set(gw->feed, "finals_deduplicated", gw->finals_deduplicated);
+    tolk_statfeed_set(gw->feed, "speech_frames", gw->speech_frames);
     tolk_statfeed_set(gw->feed, "audio_chunks", gw->audio_chunks);
     tolk_statfeed_set(gw->feed, "audio_dropped_rate", gw->audio_dropped_rate);
     tolk_statfeed_set(gw->feed, "audio_dropped_paused", gw->audio_dropped_off);

@@ -158,14 +158,16 @@ static void s_connect(gateway_t *gw, struct lws *wsi, gw_conn_t *c)
         goto done;
     }
     if (!action || (strcmp(action, "createSession") && strcmp(action, "joinSession") &&
-                    strcmp(action, "refreshConnection"))) {
+                    strcmp(action, "refreshConnection") && strcmp(action, "getTranscript"))) {
         conn_error(gw, c, 400, "INVALID_PARAMETERS",
-                   "action must be createSession, joinSession or refreshConnection", NULL, 0, true);
+                   "action must be createSession, joinSession, refreshConnection or getTranscript",
+                   NULL, 0, true);
         goto done;
     }
     const char *role = tolk_query_get(&q, "role");
+    /* a transcript is the speaker's: it takes the speaker's token */
     bool speaker =
-        strcmp(action, "createSession") == 0 ||
+        strcmp(action, "createSession") == 0 || strcmp(action, "getTranscript") == 0 ||
         (strcmp(action, "refreshConnection") == 0 && role && strcmp(role, "speaker") == 0);
     tolk_jwt_claims_t claims = {.sub = ""};
     if (speaker) {
@@ -546,6 +548,7 @@ static void s_closed(gateway_t *gw, gw_conn_t *c)
     s_idle_unlink(gw, c);
     free(c->arate);
     c->arate = NULL;
+    catchup_reset(c);
     conn_clear_queue(c);
     free(c->rx);
     c->rx = NULL;

@@ -82,7 +82,8 @@ static void s_expire_grace(sweeper_t *self, int64_t now)
         if (!sid)
             continue;
         char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];
-        int n = tolk_store_end_expired(self->redis, sid, now, gws, TOLK_STORE_MAX_GWS);
+        int n = tolk_store_end_expired(self->redis, sid, now, self->cfg.transcript_retention_s,
+                                       gws, TOLK_STORE_MAX_GWS);
         if (n >= 0) {
             tolk_store_publish_ended(self->link, gws, n, sid, "speakerTimeout");
             self->sessions_expired++;
@@ -107,7 +108,8 @@ static void s_expire_old(sweeper_t *self, int64_t now)
         if (!sid)
             continue;
         char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];
-        int n = tolk_store_end(self->redis, sid, gws, TOLK_STORE_MAX_GWS);
+        int n = tolk_store_end(self->redis, sid, self->cfg.transcript_retention_s, gws,
+                               TOLK_STORE_MAX_GWS);
         if (n >= 0) {
             tolk_store_publish_ended(self->link, gws, n, sid, "maxDuration");
             self->sessions_expired++;

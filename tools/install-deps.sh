@@ -6,7 +6,10 @@ PACKAGES="build-essential pkg-config libczmq-dev libzmq3-dev libmsgpack-dev libh
  redis-server supervisor openssl curl clang
  libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx pocketsphinx-en-us
  pocketsphinx-testdata apertium-apy apertium-en-es apertium-en-ca apertium-en-gl apertium-eo-en
- apertium-fr-es apertium-es-pt apertium-es-it apertium-es-ro"
+ apertium-fr-es apertium-es-pt apertium-es-it apertium-es-ro
+ libespeak-ng-dev espeak-ng-data chromium nodejs"
+# npm comes inside some nodejs builds (NodeSource) and is its own package in Debian
+command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

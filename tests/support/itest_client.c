@@ -7,6 +7,8 @@
     helpers that are already trusted.
 */
 #include "itest_client.h"
+
+#include <czmq.h>
 #include "jwt_check.h"
 
 #include <check.h>
@@ -234,4 +236,41 @@ long long ic_wait_int(harness_t *h, long long want, int timeout_ms, const char *
     }
     va_end(ap);
     return v;
+}
+
+long long ic_feed_counter(harness_t *h, const char *kind, const char *name, int timeout_ms)
+{
+    redisReply *ids = redisCommand(harness_redis(h), "SMEMBERS tolk:feeds");
+    ck_assert_ptr_nonnull(ids);
+    long long sum = 0;
+    int reports = 0;
+    size_t klen = strlen(kind);
+    for (size_t i = 0; i < ids->elements; i++) {
+        const char *id = ids->element[i]->str;
+        if (!id || strncmp(id, kind, klen) != 0 || id[klen] != '-')
+            continue;
+        redisReply *ep = redisCommand(harness_redis(h), "GET tolk:feed:%s", id);
+        if (ep && ep->type == REDIS_REPLY_STRING) {
+            zsock_t *sub = zsock_new_sub(ep->str, "tolk.status");
+            if (sub) {
+                zsock_set_rcvtimeo(sub, timeout_ms);
+                char *topic = NULL, *body = NULL;
+                if (zsock_recv(sub, "ss", &topic, &body) == 0 && body) {
+                    json_t *j = json_loads(body, 0, NULL);
+                    json_t *v = json_object_get(json_object_get(j, "counters"), name);
+                    sum += json_integer_value(v);
+                    reports++;
+                    json_decref(j);
+                }
+                free(topic);
+                free(body);
+                zsock_destroy(&sub);
+            }
+        }
+        if (ep)
+            freeReplyObject(ep);
+    }
+    freeReplyObject(ids);
+    ck_assert_msg(reports > 0, "no %s process reported %s", kind, name);
+    return sum;
 }

@@ -99,4 +99,8 @@ json_t *ic_hgetall(harness_t *h, const char *fmt, ...);
    asynchronously, so a test waits for it instead of sleeping. */
 long long ic_wait_int(harness_t *h, long long want, int timeout_ms, const char *fmt, ...);
 
+/* The sum of counter name over every live process of kind ("audio",
+   "gateway"...), read from their status feeds (the next report of each,
+   waiting up to timeout_ms). Asserts at least one process reported. */
+long long ic_feed_counter(harness_t *h, const char *kind, const char *name, int timeout_ms);
 #endif

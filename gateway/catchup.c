@@ -1,0 +1,117 @@
+/*  catchup.c -- a listener's missed captions, then its live ones, each seq
+    exactly once and in order.
+
+    A joining or returning listener gets its language's history from a
+    control worker. Two producers race here: the audio worker publishes live
+    finals, the control worker reads the history. So the gateway asks for
+    the history only after it has bound the connection (every final that
+    reached this gateway before the bind is already in the history it will
+    read), holds the live finals that arrive meanwhile, and when the history
+    is through releases those it did not cover. After that a final whose seq
+    the connection already has is a duplicate and is dropped.
+*/
+#include "gateway.h"
+#include "log.h"
+
+#include <stddef.h>
+#include <string.h>
+
+/* Deliver one final and remember its seq. */
+static void s_deliver(gateway_t *gw, gw_conn_t *c, gw_msg_t *m, uint64_t seq)
+{
+    conn_send(gw, c, m);
+    if (seq > c->final_seq)
+        c->final_seq = seq;
+}
+
+/* Send what was held, in seq order, skipping what the history covered. */
+static void s_release(gateway_t *gw, gw_conn_t *c)
+{
+    lws_sul_cancel(&c->catchup_sul);
+    c->catchup_pending = false;
+    /* a handful at most: insertion sort by seq */
+    for (int i = 1; i < c->nheld; i++)
+        for (int j = i; j > 0 && c->held_seq[j - 1] > c->held_seq[j]; j--) {
+            gw_msg_t *m = c->held[j];
+            uint64_t s = c->held_seq[j];
+            c->held[j] = c->held[j - 1];
+            c->held_seq[j] = c->held_seq[j - 1];
+            c->held[j - 1] = m;
+            c->held_seq[j - 1] = s;
+        }
+    for (int i = 0; i < c->nheld; i++) {
+        if (c->held_seq[i] > c->final_seq)
+            s_deliver(gw, c, c->held[i], c->held_seq[i]);
+        else
+            gw->finals_deduplicated++;
+        msg_release(&c->held[i]);
+    }
+    c->nheld = 0;
+}
+
+/* The history did not come in time (no control worker, Redis away): what
+   is held goes out rather than wait for ever. */
+static void s_timeout(lws_sorted_usec_list_t *sul)
+{
+    gw_conn_t *c = lws_container_of(sul, gw_conn_t, catchup_sul);
+    tolk_warn("catchup", c->id_hash, "no history in time, releasing the live captions");
+    s_release(g_gateway, c);
+}
+
+void catchup_begin(gateway_t *gw, gw_conn_t *c, uint64_t after)
+{
+    catchup_reset(c);
+    c->final_seq = after ? after - 1 : 0;
+    tolk_envelope_t env;
+    tolk_envelope_init(&env, TOLK_KIND_CATCHUP);
+    env.conn = c->id;
+    tolk_envelope_set_str(env.session, sizeof env.session, c->session);
+    tolk_envelope_set_str(env.lang, sizeof env.lang, c->lang);
+    env.role = c->role;
+    env.seq = after;
+    if (bridge_route(gw, 0, c->session, &env) != 0)
+        return; /* no control worker: live captions flow unheld */
+    c->catchup_pending = true;
+    lws_sul_schedule(gw->lws, 0, &c->catchup_sul, s_timeout, GW_CATCHUP_WAIT_US);
+    gw->catchups++;
+}
+
+void catchup_final(gateway_t *gw, gw_conn_t *c, gw_msg_t *m, uint64_t seq)
+{
+    if (!c->catchup_pending) {
+        if (seq && seq <= c->final_seq) {
+            gw->finals_deduplicated++;
+            return;
+        }
+        s_deliver(gw, c, m, seq);
+        return;
+    }
+    if (c->nheld == GW_HOLD_MAX) {
+        /* a burst longer than any history read: stop waiting */
+        s_release(gw, c);
+        catchup_final(gw, c, m, seq);
+        return;
+    }
+    m->refs++;
+    c->held[c->nheld] = m;
+    c->held_seq[c->nheld] = seq;
+    c->nheld++;
+}
+
+void catchup_end(gateway_t *gw, gw_conn_t *c, uint64_t seq)
+{
+    if (seq > c->final_seq)
+        c->final_seq = seq;
+    if (c->catchup_pending)
+        s_release(gw, c);
+}
+
+void catchup_reset(gw_conn_t *c)
+{
+    lws_sul_cancel(&c->catchup_sul);
+    for (int i = 0; i < c->nheld; i++)
+        msg_release(&c->held[i]);
+    c->nheld = 0;
+    c->catchup_pending = false;
+    c->final_seq = 0;
+}
