@@ -365,6 +365,28 @@ static void s_speaker_refresh(control_worker_t *self, const char *gw, uint64_t c
                   json_pack("{s:s, s:s}", "type", "speakerReconnected", "sessionId", sid), 0);
 }
 
+/* A final's startMs, for ordering a transcript (0 when unreadable). */
+static long long s_start_ms(const tolk_caption_rec_t *rec)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(rec->json, 0, &jerr);
+    long long ms = json_integer_value(json_object_get(o, "startMs"));
+    json_decref(o);
+    return ms;
+}
+
+/* Cues in time order (WebVTT requires it); seq breaks ties. Finals of a
+   language are in seq order, except the backfilled ones, which take new
+   seqs for what was said earlier. */
+static int s_by_start(const void *a, const void *b)
+{
+    const tolk_caption_rec_t *x = a, *y = b;
+    long long dx = s_start_ms(x), dy = s_start_ms(y);
+    if (dx != dy)
+        return dx < dy ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 /* getTranscript: the speaker's finals in one language as WebVTT or text,
    in parts that each fit a message, then close 1000. */
 static void s_transcript(control_worker_t *self, const char *gw, uint64_t conn, json_t *p)
@@ -416,6 +438,8 @@ static void s_transcript(control_worker_t *self, const char *gw, uint64_t conn, 
                 0, true);
         return;
     }
+    if (n > 1)
+        qsort(recs, (size_t)n, sizeof *recs, s_by_start);
     /* parts of at most CW_TRANSCRIPT_PART bytes, split between cues */
     json_t *languages = json_array();
     for (char *save = NULL, *l = strtok_r(langs, ",", &save); l; l = strtok_r(NULL, ",", &save))
