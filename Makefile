@@ -1,7 +1,8 @@
 # tolk -- build, test, run and install.
 #
 #   make run      install what is missing, build, run everything under supervisord
-#   make test     install what is missing, build, run every suite, then again under ASan+UBSan
+#   make test     install what is missing, build, run every suite, the browser test, then
+#                 every suite again under ASan+UBSan
 #   make install  PREFIX=/usr/local DESTDIR=
 #
 VERSION := 0.1.0
@@ -71,7 +72,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(SUPPORT_OBJ) $(PROGRAM_LIB) $(LIBTOLK)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-.PHONY: all deps run test check check-unit check-integration install format clean fuzz bench
+.PHONY: all deps run test check check-unit check-integration install format clean fuzz bench e2e
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h) $(wildcard */*.h) $(wildcard tests/support/*.h)
@@ -122,7 +123,13 @@ run: deps all
 
 test: deps
 	$(MAKE) check
+	$(MAKE) e2e
 	$(MAKE) SAN=1 check
+
+# the pages in headless Chromium against a whole system; screenshots land
+# in tests/e2e/artifacts/ (kept by CI)
+e2e: all
+	@BUILD=$(BUILD) tests/e2e/run.sh
 
 # build and run every suite with the current flags (no dependency install)
 check: all $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS)

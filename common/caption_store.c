@@ -93,12 +93,12 @@ int tolk_captions_read(tolk_redis_t *r, const char *sid, const char *lang, long 
         return 0;
     if (max > TOLK_CAPTIONS_READ_MAX)
         max = TOLK_CAPTIONS_READ_MAX;
+    /* newest first, so that when more than max qualify the newest are kept */
     redisReply *rep;
-    bool newest_first = after_seq < 0;
-    if (newest_first)
+    if (after_seq < 0)
         rep = tolk_redis_command(r, "XREVRANGE tolk:{%s}:hist:%s + - COUNT %d", sid, lang, max);
     else
-        rep = tolk_redis_command(r, "XRANGE tolk:{%s}:hist:%s %ld-0 + COUNT %d", sid, lang,
+        rep = tolk_redis_command(r, "XREVRANGE tolk:{%s}:hist:%s + %ld-0 COUNT %d", sid, lang,
                                  after_seq + 1, max);
     if (!rep || rep->type != REDIS_REPLY_ARRAY) {
         if (rep)
@@ -112,7 +112,7 @@ int tolk_captions_read(tolk_redis_t *r, const char *sid, const char *lang, long 
         return -1;
     }
     for (size_t i = 0; i < rep->elements; i++) {
-        size_t at = newest_first ? rep->elements - 1 - i : i;
+        size_t at = rep->elements - 1 - i;
         if (s_entry(rep->element[at], &out[n]))
             n++;
     }

@@ -41,8 +41,8 @@ int tolk_captions_append(tolk_redis_t *r, const char *sid, const char *lang, con
                          const char *json_head, const char *json_tail, int history_max,
                          int64_t keep_ms, tolk_caption_sent_t *out);
 
-/* Read finals of sid in lang: those after after_seq (after_seq >= 0, at
-   most max), or else the last max. Oldest first. Returns the count (0 when
+/* Read finals of sid in lang: the newest max of those after after_seq
+   (after_seq >= 0), or of all (after_seq < 0). Oldest first. Returns the count (0 when
    there are none) or -1 when Redis failed; free with tolk_captions_free. */
 int tolk_captions_read(tolk_redis_t *r, const char *sid, const char *lang, long after_seq, int max,
                        tolk_caption_rec_t **recs);
