@@ -20,6 +20,9 @@
 #include <unistd.h>
 
 #define CW_TRANSCRIPT_PART (96 * 1024) /* transcript bytes per message: under the 128 KB cap */
+/* finals one resume sends at most, the newest: more would overflow the
+   connection's send queue (512); the seq gap shows the listener what is lost */
+#define CW_RESUME_MAX 256
 
 /* ----------------------------------------------------------- replies */
 
@@ -786,9 +789,8 @@ static void s_catchup(control_worker_t *self, const char *gw, const tolk_envelop
         return;
     tolk_caption_rec_t *recs = NULL;
     long after = env->seq ? (long)env->seq - 1 : -1;
-    int n =
-        tolk_captions_read(self->redis, env->session, env->lang, after,
-                           after >= 0 ? self->cfg.history_max : self->cfg.catchup_finals, &recs);
+    int n = tolk_captions_read(self->redis, env->session, env->lang, after,
+                               after >= 0 ? CW_RESUME_MAX : self->cfg.catchup_finals, &recs);
     uint64_t covered = after > 0 ? (uint64_t)after : 0;
     for (int i = 0; i < n; i++) {
         json_error_t jerr;
