@@ -5,6 +5,14 @@
 // needs. The connection (tolk.js) keeps the membership alive: heartbeats,
 // reconnection with refreshConnection, and the handover a draining gateway
 // asks for. This file turns server messages into what the reader sees.
+//
+// Captions can come twice (a catch-up after a join or reconnect repeats the
+// last finals), so the caption view orders them by seq and drops repeats,
+// and a reconnect tells the server the last final shown (lastSeq) so only
+// what was missed comes again. "Hear it" asks the server for spoken
+// translation of this connection; the button shows what the server
+// confirmed (speechChanged), and the audio (binary frames) is played by
+// speech.js one final after the other at the speaker's volume.
 
 import {
   $,
@@ -18,7 +26,9 @@ import {
   setBanner,
 } from '/static/tolk.js';
 import { CaptionView } from '/static/captions.js';
+import { SpeechPlayer } from '/static/speech.js';
 
+const PENDING_MS = 5000; // a setSpeech or pause not answered in this time is given back
 const SIZES = [1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4]; // rem
 const ENDED_REASONS = {
   endSession: 'The speaker ended the session.',
@@ -34,10 +44,13 @@ const ui = {
   smaller: $('smaller'),
   larger: $('larger'),
   contrast: $('contrast'),
+  speech: $('speech'),
+  playback: $('playback'),
   banner: $('banner'),
   captions: $('captions'),
 };
 const view = new CaptionView(ui.captions);
+const player = new SpeechPlayer();
 
 const state = {
   code: null,
@@ -48,6 +61,11 @@ const state = {
   phase: 'connecting', // connecting | live | reconnecting | failed | ended
   broadcast: null, // broadcastState from the server
   speakerConnected: true,
+  speech: false, // the server confirmed spoken translation for this connection
+  speechWanted: false, // what the last setSpeech asked for
+  speechPending: 0, // timer of an unanswered setSpeech
+  playbackPaused: false, // the listener's own pause of the audio, as the server answered it
+  playbackPending: 0, // timer of an unanswered pausePlayback / resumePlayback
 };
 let bannerTimer = 0;
 
@@ -96,6 +114,7 @@ function showStatus() {
   else if (b.isMuted) [text, tone] = ['Muted', 'warn'];
   ui.status.textContent = text;
   ui.status.dataset.tone = tone;
+  renderSpeech();
 }
 
 function banner(text, tone = 'info', hideAfterMs = 0) {
@@ -117,6 +136,94 @@ function setBroadcast(b) {
   if (!b || typeof b !== 'object') return;
   noteBroadcastChange(state.broadcast, b);
   state.broadcast = b;
+  player.setVolume(b.volume);
+}
+
+// ------------------------------------------------------------ spoken translation
+
+function renderSpeech() {
+  const live = state.phase === 'live';
+  ui.speech.setAttribute('aria-pressed', String(state.speech));
+  ui.speech.disabled = !live || !!state.speechPending;
+  ui.speech.dataset.playing = player.playing ? 'true' : 'false';
+  ui.speech.dataset.played = String(player.played); // finals spoken so far
+  ui.playback.hidden = !state.speech;
+  ui.playback.setAttribute('aria-pressed', String(state.playbackPaused));
+  ui.playback.textContent = state.playbackPaused ? 'Resume audio' : 'Pause audio';
+  ui.playback.disabled = !live || !!state.playbackPending;
+}
+
+/** Ask for speech on or off; the button changes when speechChanged comes. */
+function askForSpeech(enabled) {
+  if (enabled && !player.unlock()) {
+    banner('This browser cannot play audio.', 'bad', 6000);
+    return;
+  }
+  if (!state.conn || !state.conn.send({ action: 'setSpeech', enabled })) return;
+  state.speechWanted = enabled;
+  clearTimeout(state.speechPending);
+  state.speechPending = setTimeout(() => {
+    state.speechPending = 0;
+    state.speechWanted = state.speech;
+    renderSpeech();
+    banner('The server did not answer; spoken translation is as it was.', 'warn', 6000);
+  }, PENDING_MS);
+  renderSpeech();
+}
+
+function speechConfirmed(enabled) {
+  clearTimeout(state.speechPending);
+  state.speechPending = 0;
+  state.speech = state.speechWanted = enabled;
+  if (!enabled) {
+    player.stop();
+    // the pause is only about this audio: a new "Hear it" starts unpaused
+    state.playbackPaused = false;
+    player.resume();
+  }
+  renderSpeech();
+}
+
+/** No connection will send speech any more; what is queued still plays. */
+function speechGone() {
+  clearTimeout(state.speechPending);
+  clearTimeout(state.playbackPending);
+  state.speechPending = state.playbackPending = 0;
+  state.speech = state.speechWanted = false;
+  renderSpeech();
+}
+
+/** pausePlayback / resumePlayback: answered by the server, done here. */
+function askForPlayback(pause) {
+  const action = pause ? 'pausePlayback' : 'resumePlayback';
+  if (!state.conn || !state.conn.send({ action })) return;
+  clearTimeout(state.playbackPending);
+  state.playbackPending = setTimeout(() => {
+    state.playbackPending = 0;
+    renderSpeech();
+  }, PENDING_MS);
+  renderSpeech();
+}
+
+function playbackConfirmed(paused) {
+  clearTimeout(state.playbackPending);
+  state.playbackPending = 0;
+  state.playbackPaused = paused;
+  if (paused) player.pause();
+  else player.resume();
+  renderSpeech();
+}
+
+/** A binary speech frame (tolk.js): played only while speech is wanted. */
+function onAudio(header, pcm) {
+  if (state.speechWanted) player.push(header, pcm);
+}
+
+/** A fresh socket was asked for speech=1 (refreshParams); confirm it, so
+ *  the button never shows more than the server agreed to. */
+function confirmSpeechAfterJoin(msg) {
+  if (typeof msg.speech === 'boolean') speechConfirmed(msg.speech);
+  else if (state.speech) askForSpeech(true);
 }
 
 // ------------------------------------------------------------ language
@@ -124,6 +231,7 @@ function setBroadcast(b) {
 function switchedTo(lang) {
   if (state.lang !== null && lang !== state.lang) view.restart(`— ${LANGUAGES[lang] || lang} —`);
   state.lang = lang;
+  player.setLanguage(lang);
   prefs.set('lang', lang);
 }
 
@@ -154,7 +262,8 @@ function onMessage(msg) {
       state.speakerConnected = msg.speakerConnected !== false;
       setBroadcast(msg.broadcastState);
       if (state.wanted !== state.lang) askForLanguage(state.wanted);
-      if (!view.lastSeq) view.setPlaceholder('Waiting for the speaker to say something…');
+      if (view.lastSeq === null) view.setPlaceholder('Waiting for the speaker to say something…');
+      confirmSpeechAfterJoin(msg);
       break;
     case 'caption':
       if (msg.language && state.lang && msg.language !== state.lang) {
@@ -193,11 +302,36 @@ function onMessage(msg) {
       view.note(ENDED_REASONS[msg.reason] || 'The session has ended.');
       banner('This session has ended. Thank you for listening.', 'info');
       ui.lang.disabled = true;
+      speechGone();
+      break;
+    case 'speechChanged':
+      speechConfirmed(msg.enabled === true);
+      break;
+    case 'playbackPaused':
+      playbackConfirmed(true);
+      break;
+    case 'playbackResumed':
+      playbackConfirmed(false);
       break;
     case 'connectionTimeout':
       break; // the close that follows reconnects
     case 'error':
-      if (msg.action === 'changeLanguage') {
+      if (msg.action === 'setSpeech') {
+        clearTimeout(state.speechPending);
+        state.speechPending = 0;
+        state.speechWanted = state.speech;
+        banner(
+          msg.code === 'INVALID_ACTION'
+            ? 'Spoken translation is not available on this server.'
+            : describeError(msg),
+          'bad',
+          6000,
+        );
+      } else if (msg.action === 'pausePlayback' || msg.action === 'resumePlayback') {
+        clearTimeout(state.playbackPending);
+        state.playbackPending = 0;
+        banner(describeError(msg), 'warn', 6000);
+      } else if (msg.action === 'changeLanguage') {
         state.changing = false;
         ui.lang.disabled = false;
         state.wanted = state.lang;
@@ -216,6 +350,7 @@ function onMessage(msg) {
 function onState(phase, info) {
   if (state.phase === 'ended') return;
   state.phase = phase;
+  if (phase === 'failed' || phase === 'ended') speechGone();
   if (phase === 'live') {
     if (info.resumed && !info.handover) banner('Reconnected.', 'ok', 3000);
     else if (!info.handover) banner('');
@@ -257,13 +392,20 @@ function connect() {
       sessionId: state.code,
       targetLanguage: state.wanted,
     }),
-    refreshParams: () => ({
-      action: 'refreshConnection',
-      role: 'listener',
-      sessionId: state.code,
-      targetLanguage: state.wanted,
-    }),
+    refreshParams: () => {
+      const p = {
+        action: 'refreshConnection',
+        role: 'listener',
+        sessionId: state.code,
+        targetLanguage: state.wanted,
+      };
+      // resume after the last final shown; its seq means nothing in another language
+      if (state.wanted === state.lang && view.lastFinalSeq !== null) p.lastSeq = view.lastFinalSeq;
+      if (state.speech) p.speech = 1;
+      return p;
+    },
     onMessage,
+    onAudio,
     onState,
   });
   state.conn.start();
@@ -278,6 +420,10 @@ function main() {
   ui.contrast.addEventListener('click', () =>
     applyContrast(ui.contrast.getAttribute('aria-pressed') !== 'true'),
   );
+
+  ui.speech.addEventListener('click', () => askForSpeech(!state.speech));
+  ui.playback.addEventListener('click', () => askForPlayback(!state.playbackPaused));
+  player.onChange = renderSpeech;
 
   state.wanted = initialLanguage();
   fillLanguageSelect(ui.lang, LANGUAGES, state.wanted);

@@ -6,6 +6,11 @@
 // frame. Buttons show the broadcast state the server reports, never the
 // state a click hoped for: a pause that did not reach the server must not
 // look like one.
+//
+// The transcript (WebVTT or text, any language that was listened to) is
+// fetched on a socket of its own (transcript.js), so it can be downloaded
+// while the session runs and from the "Session ended" panel afterwards,
+// while this page still knows the code and the token.
 
 import {
   $,
@@ -20,6 +25,7 @@ import {
 } from '/static/tolk.js';
 import { CaptionView } from '/static/captions.js';
 import { qrSvg } from '/static/qr.js';
+import { fetchTranscript, saveText } from '/static/transcript.js';
 
 const TOKEN_KEY = 'tolk.token';
 const PENDING_MS = 5000; // a control the server did not answer in this time is given back
@@ -51,7 +57,13 @@ const ui = {
   captions: $('captions'),
   ended: $('ended'),
   endedText: $('ended-text'),
+  endedTranscript: $('ended-transcript'),
   again: $('again'),
+  transcript: $('transcript'),
+  transcriptLang: $('transcript-lang'),
+  transcriptVtt: $('transcript-vtt'),
+  transcriptText: $('transcript-text'),
+  transcriptStatus: $('transcript-status'),
 };
 const view = new CaptionView(ui.captions);
 
@@ -65,6 +77,8 @@ const state = {
   hold: false, // a pause or mute was clicked: stop sending before the server confirms
   pending: { pause: 0, mute: 0 }, // timers of unanswered clicks
   durationBase: null, // [sessionDuration seconds, Date.now() when received]
+  source: null, // the session's source language
+  transcriptBusy: false,
 };
 let bannerTimer = 0;
 
@@ -211,6 +225,7 @@ function listenerUrl(fromServer, id) {
 
 function showSession(msg) {
   state.sessionId = msg.sessionId;
+  setSource(msg.sourceLanguage);
   const url = listenerUrl(msg.listenerUrl, msg.sessionId);
   ui.code.textContent = msg.sessionId;
   ui.link.href = url;
@@ -266,6 +281,7 @@ function showStats(msg) {
       .sort((a, b) => b[1] - a[1])
       .map(([code, n]) => `${LANGUAGES[code] || code} ${n}`);
     ui.languages.textContent = parts.length ? parts.join(' · ') : 'none yet';
+    addTranscriptLanguages(Object.keys(msg.languageDistribution));
   }
   if (typeof msg.sessionDuration === 'number')
     state.durationBase = [msg.sessionDuration, Date.now()];
@@ -291,12 +307,94 @@ function control(key, action) {
   renderControls();
 }
 
+// ------------------------------------------------------------ transcript
+
+function setSource(lang) {
+  if (typeof lang !== 'string' || !lang) return;
+  const first = state.source === null;
+  state.source = lang;
+  addTranscriptLanguages([lang]);
+  if (first) ui.transcriptLang.value = lang;
+}
+
+/** Offer more languages in the transcript picker, keeping the choice. */
+function addTranscriptLanguages(codes) {
+  const select = ui.transcriptLang;
+  const have = new Set([...select.options].map((o) => o.value));
+  for (const code of codes) {
+    if (typeof code !== 'string' || !/^[a-z]{2}$/.test(code) || have.has(code)) continue;
+    have.add(code);
+    const opt = document.createElement('option');
+    opt.value = code;
+    opt.textContent = `${LANGUAGES[code] || code} (${code})`;
+    select.append(opt);
+  }
+  if (!select.value && state.source) select.value = state.source;
+}
+
+function transcriptStatus(text, tone = 'info') {
+  ui.transcriptStatus.textContent = text;
+  ui.transcriptStatus.hidden = !text;
+  ui.transcriptStatus.dataset.tone = tone;
+}
+
+function transcriptRefusal(err) {
+  switch (err.code) {
+    case 'SESSION_NOT_FOUND':
+      return 'There is no transcript in that language (nothing was said in it, or it has expired).';
+    case 'INVALID_PARAMETERS':
+    case 'INVALID_ACTION':
+      return `The server cannot give this transcript: ${err.message || err.code}.`;
+    case 'TIMEOUT':
+    case 'NETWORK':
+      return err.message;
+    default:
+      return describeError(err);
+  }
+}
+
+/** Fetch the transcript in the picked language and save it as a file. */
+async function downloadTranscript(format) {
+  if (state.transcriptBusy || !state.sessionId || !state.token) return;
+  const language = ui.transcriptLang.value || state.source || 'en';
+  state.transcriptBusy = true;
+  ui.transcriptVtt.disabled = ui.transcriptText.disabled = true;
+  transcriptStatus('Fetching the transcript…');
+  try {
+    const t = await fetchTranscript({
+      sessionId: state.sessionId,
+      token: state.token,
+      language,
+      format,
+    });
+    addTranscriptLanguages(t.languages);
+    const name = `${state.sessionId}-${t.language || language}.${format === 'vtt' ? 'vtt' : 'txt'}`;
+    saveText(
+      t.text,
+      name,
+      format === 'vtt' ? 'text/vtt;charset=utf-8' : 'text/plain;charset=utf-8',
+    );
+    transcriptStatus(`Saved ${name}.`, 'ok');
+  } catch (err) {
+    transcriptStatus(transcriptRefusal(err), 'bad');
+  } finally {
+    state.transcriptBusy = false;
+    ui.transcriptVtt.disabled = ui.transcriptText.disabled = false;
+  }
+}
+
+// ------------------------------------------------------------ ending
+
 function endSession(text) {
   state.phase = 'ended';
   stopMic();
   if (state.conn) state.conn.stop(1000);
   for (const key of ['pause', 'mute']) clearTimeout(state.pending[key]);
   ui.endedText.textContent = text;
+  // the code and the token are still here: the transcript stays on offer
+  if (state.sessionId) ui.endedTranscript.append(ui.transcript);
+  if (!state.transcriptBusy) transcriptStatus('');
+  ui.endedTranscript.hidden = !state.sessionId;
   show('ended');
   banner('');
   renderControls();
@@ -318,6 +416,7 @@ function onMessage(msg) {
       state.conn.send({ action: 'getSessionStatus' });
       break;
     case 'connectionRefreshComplete':
+      setSource(msg.sourceLanguage);
       setBroadcast(msg.broadcastState, true);
       showStats(msg);
       state.conn.send({ action: 'getSessionStatus' });
@@ -528,6 +627,8 @@ function main() {
     }
   });
   ui.copy.addEventListener('click', copyLink);
+  ui.transcriptVtt.addEventListener('click', () => downloadTranscript('vtt'));
+  ui.transcriptText.addEventListener('click', () => downloadTranscript('text'));
   ui.again.addEventListener('click', () => location.reload());
   window.addEventListener('beforeunload', (ev) => {
     if (state.phase === 'live' || state.phase === 'reconnecting') {

@@ -3,6 +3,10 @@
 // membership alive across WebSockets (heartbeats, reconnection with backoff,
 // and the refresh-first handover the protocol asks for).
 //
+// The server sends text frames (JSON messages) and, to a listener that asked
+// for spoken translation, binary frames of synthesised speech; TolkConnection
+// hands each kind to its own callback.
+//
 // The protocol is docs/protocol.md; everything here talks only to the
 // gateway that served the page (same host), so the Origin check passes and
 // nothing leaves the machine.
@@ -132,6 +136,8 @@ export function wsUrl(params) {
  *   joinSession); options.refreshParams(): query to come back
  *   (refreshConnection), used once a socket has joined.
  * options.onMessage(msg): every server message except heartbeatAck.
+ * options.onAudio(header, pcm): optional; a binary speech frame of the
+ *   member socket, parsed by parseSpeechFrame (header.type 'speech').
  * options.onState(state, info): 'connecting' | 'live' | 'reconnecting' |
  *   'failed' (info.error: the refusal) | 'ended'. info.attempt and
  *   info.delayMs while reconnecting; info.resumed when live again, and
@@ -200,7 +206,10 @@ export class TolkConnection {
   }
 
   _message(ws, ev) {
-    if (typeof ev.data !== 'string') return; // the server sends no binary
+    if (typeof ev.data !== 'string') {
+      this._binary(ws, ev.data);
+      return;
+    }
     let msg;
     try {
       msg = JSON.parse(ev.data);
@@ -229,6 +238,16 @@ export class TolkConnection {
       this._handover();
     }
     this.opts.onMessage(msg);
+  }
+
+  /** Binary frames are spoken translation, sent only after a join and only
+   *  to a listener that asked for it. Like text, they count only from the
+   *  member socket: a refresh candidate's are dropped until it takes over. */
+  _binary(ws, data) {
+    if (ws !== this.ws || !ws.tolkJoined) return;
+    this.lastRx = Date.now();
+    const frame = parseSpeechFrame(data);
+    if (frame && this.opts.onAudio) this.opts.onAudio(frame.header, frame.pcm);
   }
 
   /** Refresh first, then close the old connection (protocol section 3), so
@@ -310,6 +329,31 @@ export class TolkConnection {
       this.send({ action: 'heartbeat' });
     }, HEARTBEAT_MS);
   }
+}
+
+/**
+ * A binary speech frame: [u16 big-endian n][n bytes of JSON header][PCM,
+ * signed 16-bit little-endian, mono]. Returns { header, pcm: Int16Array },
+ * or null when the frame is not one.
+ */
+export function parseSpeechFrame(buf) {
+  if (!(buf instanceof ArrayBuffer) || buf.byteLength < 2) return null;
+  const view = new DataView(buf);
+  const n = view.getUint16(0, false);
+  if (2 + n > buf.byteLength) return null;
+  let header;
+  try {
+    header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 2, n)));
+  } catch {
+    return null;
+  }
+  if (!header || typeof header !== 'object' || Array.isArray(header)) return null;
+  // read sample by sample: the samples may start at an odd offset, where an
+  // Int16Array view is not allowed, and the byte order is fixed
+  const count = Math.floor((buf.byteLength - 2 - n) / 2);
+  const pcm = new Int16Array(count);
+  for (let i = 0, at = 2 + n; i < count; i++, at += 2) pcm[i] = view.getInt16(at, true);
+  return { header, pcm };
 }
 
 /** Words for a refusal or a close, for people. */
