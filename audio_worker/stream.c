@@ -104,10 +104,30 @@ static void s_item_free(item_t *it)
     free(it);
 }
 
+/* Send one message to the listeners of lane l on every gateway listed:
+   a caption (text) or, with TOLK_FLAG_SPEECH, a frame of speech. */
+static void s_send_lane(stream_t *self, lane_t *l, uint32_t flags, long seq, const void *payload,
+                        size_t len, char gws[][TOLK_ID_MAX + 1], int ngws)
+{
+    tolk_envelope_t env;
+    tolk_envelope_init(&env, TOLK_KIND_PUBLISH);
+    tolk_envelope_set_str(env.session, sizeof env.session, self->sid);
+    tolk_envelope_set_str(env.worker, sizeof env.worker, self->worker->id);
+    tolk_envelope_set_str(env.lang, sizeof env.lang, l->lang);
+    env.audience = TOLK_AUDIENCE_LANGUAGE;
+    env.flags = flags;
+    env.seq = seq > 0 ? (uint64_t)seq : 0;
+    env.payload = payload;
+    env.payload_len = len;
+    env.sent_ns = tolk_now_ns();
+    for (int i = 0; i < ngws; i++)
+        tolk_gwlink_send(self->worker->link, gws[i], &env);
+}
+
 /* Speak a final to the listeners of its language who asked to hear it:
    synthesised once, whatever their number, and sent as binary frames of
    [u16 header length][JSON header][PCM s16le mono] (docs/protocol.md). */
-static void s_speak(stream_t *self, lane_t *l, item_t *it, long seq, const tolk_caption_sent_t *to)
+static void s_speak(stream_t *self, lane_t *l, item_t *it, long seq, tolk_caption_sent_t *to)
 {
     audio_worker_t *w = self->worker;
     int16_t *pcm = NULL;
@@ -133,19 +153,7 @@ static void s_speak(stream_t *self, lane_t *l, item_t *it, long seq, const tolk_
         frame[0] = (uint8_t)(hl >> 8);
         frame[1] = (uint8_t)hl;
         memcpy(frame + 2 + hl, (const uint8_t *)pcm + off, len);
-        tolk_envelope_t env;
-        tolk_envelope_init(&env, TOLK_KIND_PUBLISH);
-        tolk_envelope_set_str(env.session, sizeof env.session, self->sid);
-        tolk_envelope_set_str(env.worker, sizeof env.worker, w->id);
-        tolk_envelope_set_str(env.lang, sizeof env.lang, l->lang);
-        env.audience = TOLK_AUDIENCE_LANGUAGE;
-        env.flags = TOLK_FLAG_SPEECH;
-        env.seq = (uint64_t)seq;
-        env.payload = frame;
-        env.payload_len = 2 + (size_t)hl + len;
-        env.sent_ns = tolk_now_ns();
-        for (int i = 0; i < to->ngws; i++)
-            tolk_gwlink_send(w->link, to->gws[i], &env);
+        s_send_lane(self, l, TOLK_FLAG_SPEECH, seq, frame, 2 + (size_t)hl + len, to->gws, to->ngws);
     }
     free(frame);
     free(pcm);
@@ -184,20 +192,8 @@ static void s_publish_final(stream_t *self, lane_t *l, item_t *it, const char *t
     free(head);
     if (!json)
         return;
-    if (l->listened) {
-        tolk_envelope_t env;
-        tolk_envelope_init(&env, TOLK_KIND_PUBLISH);
-        tolk_envelope_set_str(env.session, sizeof env.session, self->sid);
-        tolk_envelope_set_str(env.worker, sizeof env.worker, w->id);
-        tolk_envelope_set_str(env.lang, sizeof env.lang, l->lang);
-        env.audience = TOLK_AUDIENCE_LANGUAGE;
-        env.seq = (uint64_t)to.seq;
-        env.payload = (const uint8_t *)json;
-        env.payload_len = strlen(json);
-        env.sent_ns = tolk_now_ns();
-        for (int i = 0; i < to.ngws; i++)
-            tolk_gwlink_send(w->link, to.gws[i], &env);
-    }
+    if (l->listened)
+        s_send_lane(self, l, 0, to.seq, json, strlen(json), to.gws, to.ngws);
     if (strcmp(l->lang, self->source) == 0)
         tolk_store_publish(w->link, to.gws, to.ngws, self->sid, TOLK_AUDIENCE_SPEAKER, json, 0, 0);
     free(json);
@@ -259,20 +255,8 @@ static void s_publish(stream_t *self, lane_t *l, item_t *it)
         return;
     }
     uint32_t flags = TOLK_FLAG_PARTIAL;
-    if (l->listened) {
-        tolk_envelope_t env;
-        tolk_envelope_init(&env, TOLK_KIND_PUBLISH);
-        tolk_envelope_set_str(env.session, sizeof env.session, self->sid);
-        tolk_envelope_set_str(env.worker, sizeof env.worker, w->id);
-        tolk_envelope_set_str(env.lang, sizeof env.lang, l->lang);
-        env.audience = TOLK_AUDIENCE_LANGUAGE;
-        env.flags = flags;
-        env.payload = (const uint8_t *)text;
-        env.payload_len = strlen(text);
-        env.sent_ns = tolk_now_ns();
-        for (int i = 0; i < self->ngws; i++)
-            tolk_gwlink_send(w->link, self->gws[i], &env);
-    }
+    if (l->listened)
+        s_send_lane(self, l, flags, 0, text, strlen(text), self->gws, self->ngws);
     if (strcmp(l->lang, self->source) == 0)
         tolk_store_publish(w->link, self->gws, self->ngws, self->sid, TOLK_AUDIENCE_SPEAKER, text,
                            0, flags);

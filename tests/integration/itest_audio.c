@@ -75,31 +75,6 @@ static void s_teardown(void)
 /* Tokens as this system demands them: its secret, no issuer or audience. */
 static const ic_jwt_t s_jwt = {.secret = SECRET};
 
-/* Monotonic milliseconds, for the stream's pacing and the tests' timings. */
-static int64_t s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The PCM of one LibriVox recording (its 44-byte WAV header skipped). */
-static uint8_t *s_read_pcm(const char *name, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s.wav", WER_LIBRIVOX_DIR, name);
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 44, SEEK_SET);
-    *len = ((size_t)size - 44) & ~(size_t)1;
-    uint8_t *pcm = malloc(*len);
-    ck_assert_uint_eq(fread(pcm, 1, *len, f), *len);
-    fclose(f);
-    return pcm;
-}
-
 /* Everything a listener received, in order. */
 typedef struct {
     ws_client_t *ws;
@@ -135,7 +110,7 @@ static int s_count_finals(inbox_t *box)
 static void s_stream(ws_client_t *spk, const uint8_t *pcm, size_t len, double speed,
                      inbox_t **boxes, int nboxes)
 {
-    int64_t start = s_now_ms();
+    int64_t start = ic_now_ms();
     for (size_t off = 0, i = 0; off + 100 <= len; off += CHUNK, i++) {
         size_t n = len - off < CHUNK ? len - off : CHUNK;
         ck_assert_int_eq(ws_send_binary(spk, pcm + off, n), 0);
@@ -144,15 +119,15 @@ static void s_stream(ws_client_t *spk, const uint8_t *pcm, size_t len, double sp
             for (int b = 0; b < nboxes; b++)
                 s_drain(boxes[b], 0);
             usleep(2000);
-        } while (s_now_ms() < next);
+        } while (ic_now_ms() < next);
     }
 }
 
 /* Wait until box has want finals (or timeout). */
 static void s_wait_finals(inbox_t *box, int want, int timeout_ms)
 {
-    int64_t end = s_now_ms() + timeout_ms;
-    while (s_count_finals(box) < want && s_now_ms() < end)
+    int64_t end = ic_now_ms() + timeout_ms;
+    while (s_count_finals(box) < want && ic_now_ms() < end)
         s_drain(box, 100);
 }
 
@@ -254,7 +229,7 @@ START_TEST(test_librivox_to_spanish_and_english)
     char ref_all[8192] = "", batch_all[8192] = "";
     for (int f = 0; f < NFILES; f++) {
         size_t len;
-        uint8_t *pcm = s_read_pcm(s_files[f], &len);
+        uint8_t *pcm = ic_librivox(s_files[f], &len);
         int before = s_count_finals(&en);
         s_stream(spk, pcm, len, 4.0, boxes, 3);
         free(pcm);
@@ -400,18 +375,18 @@ START_TEST(test_chunk_rate_warning_then_close)
     static uint8_t buf[200];
     memset(buf, 0, sizeof buf);
     /* 100 chunks/s against 50/s: a warning after 1 s, closed after 3 s */
-    int64_t start = s_now_ms(), warned_at = 0;
+    int64_t start = ic_now_ms(), warned_at = 0;
     int sent = 0;
-    while (ws_is_open(spk) && s_now_ms() - start < 8000) {
+    while (ws_is_open(spk) && ic_now_ms() - start < 8000) {
         if (ws_send_binary(spk, buf, sizeof buf) == 0)
             sent++;
         char *m = ws_recv_text(spk, 10);
         if (m && strstr(m, "RATE_LIMIT_EXCEEDED") && !warned_at)
-            warned_at = s_now_ms();
+            warned_at = ic_now_ms();
         free(m);
     }
     int code = ws_wait_closed(spk, IC_WAIT_MS);
-    int64_t closed_at = s_now_ms();
+    int64_t closed_at = ic_now_ms();
     ck_assert_int_eq(code, 4429);
     ck_assert_msg(warned_at && warned_at - start >= 1000, "warning at %lld ms",
                   (long long)(warned_at - start));
@@ -434,7 +409,7 @@ static void s_check_dropped(const char *off, const char *off_reply, const char *
     ws_send_text(spk, msg);
     json_decref(ic_json(ws_recv_type(spk, off_reply, IC_WAIT_MS)));
     size_t len;
-    uint8_t *pcm = s_read_pcm(s_files[1], &len);
+    uint8_t *pcm = ic_librivox(s_files[1], &len);
     inbox_t *boxes[] = {&en};
     s_stream(spk, pcm, len, 4.0, boxes, 1);
     s_drain(&en, 3000);
@@ -475,7 +450,7 @@ START_TEST(test_translator_down_untranslated)
     inbox_t es = {ic_listener(s_h, 1, sid, "es", NULL), json_array(), json_array()};
     inbox_t *boxes[] = {&es};
     size_t len;
-    uint8_t *pcm = s_read_pcm(s_files[1], &len);
+    uint8_t *pcm = ic_librivox(s_files[1], &len);
     s_stream(spk, pcm, len, 4.0, boxes, 1);
     s_wait_finals(&es, 1, 15000);
     ck_assert_int_ge(s_count_finals(&es), 1);
@@ -535,7 +510,7 @@ START_TEST(test_audio_worker_killed_mid_stream)
     inbox_t en = {ic_listener(s_h, 1, sid, "en", NULL), json_array(), json_array()};
     inbox_t *boxes[] = {&en};
     size_t len;
-    uint8_t *pcm = s_read_pcm(s_files[0], &len);
+    uint8_t *pcm = ic_librivox(s_files[0], &len);
     /* speak until the first caption, then kill the worker that owns the stream */
     for (int k = 0; k < 5 && json_array_size(en.captions) == 0; k++)
         s_stream(spk, pcm, len / 2, 2.0, boxes, 1);
@@ -549,18 +524,18 @@ START_TEST(test_audio_worker_killed_mid_stream)
     s_drain(&en, 0);
     size_t before = json_array_size(en.captions);
     kill(pid, SIGKILL);
-    int64_t killed = s_now_ms(), resumed = 0;
+    int64_t killed = ic_now_ms(), resumed = 0;
     /* keep speaking in real time: captions come back from the other worker */
     for (int pass = 0; pass < 3 && !resumed; pass++) {
-        int64_t start = s_now_ms();
+        int64_t start = ic_now_ms();
         for (size_t off = 0, i = 0; off + CHUNK <= len && !resumed; off += CHUNK, i++) {
             ck_assert_int_eq(ws_send_binary(spk, pcm + off, CHUNK), 0);
             do {
                 s_drain(&en, 0);
                 if (json_array_size(en.captions) > before)
-                    resumed = s_now_ms();
+                    resumed = ic_now_ms();
                 usleep(2000);
-            } while (!resumed && s_now_ms() < start + (int64_t)(i + 1) * 100);
+            } while (!resumed && ic_now_ms() < start + (int64_t)(i + 1) * 100);
         }
     }
     ck_assert_msg(resumed, "no caption after the audio worker was killed");

@@ -62,30 +62,6 @@ static void s_teardown(void)
 
 /* ------------------------------------------------------------ helpers */
 
-static int64_t s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The PCM of one LibriVox recording (its 44-byte WAV header skipped). */
-static uint8_t *s_read_pcm(const char *name, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s.wav", WER_LIBRIVOX_DIR, name);
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 44, SEEK_SET);
-    *len = ((size_t)size - 44) & ~(size_t)1;
-    uint8_t *pcm = malloc(*len);
-    ck_assert_uint_eq(fread(pcm, 1, *len, f), *len);
-    fclose(f);
-    return pcm;
-}
-
 /* Everything one client received: finals, speech frames, the rest. */
 typedef struct {
     ws_client_t *ws;
@@ -172,8 +148,8 @@ static void s_drain_all(inbox_t **boxes, int n, int wait_ms)
 static void s_stream(ws_client_t *spk, const char *file, inbox_t **boxes, int nboxes)
 {
     size_t len;
-    uint8_t *pcm = s_read_pcm(file, &len);
-    int64_t start = s_now_ms();
+    uint8_t *pcm = ic_librivox(file, &len);
+    int64_t start = ic_now_ms();
     for (size_t off = 0, i = 0; off + 100 <= len; off += CHUNK, i++) {
         size_t n = len - off < CHUNK ? len - off : CHUNK;
         ck_assert_int_eq(ws_send_binary(spk, pcm + off, n), 0);
@@ -181,7 +157,7 @@ static void s_stream(ws_client_t *spk, const char *file, inbox_t **boxes, int nb
         do {
             s_drain_all(boxes, nboxes, 0);
             usleep(2000);
-        } while (s_now_ms() < next);
+        } while (ic_now_ms() < next);
     }
     free(pcm);
 }
@@ -195,12 +171,12 @@ static long s_seq(const char *sid, const char *lang)
 /* Wait until b holds a final with seq >= want (or timeout). */
 static void s_wait_seq(inbox_t *b, long want, int timeout_ms)
 {
-    int64_t end = s_now_ms() + timeout_ms;
+    int64_t end = ic_now_ms() + timeout_ms;
     for (;;) {
         size_t n = json_array_size(b->finals);
         if (n && ic_int(json_array_get(b->finals, n - 1), "seq") >= want)
             return;
-        if (s_now_ms() >= end)
+        if (ic_now_ms() >= end)
             return;
         s_drain(b, 100);
     }
@@ -213,9 +189,9 @@ static void s_speak_until(ws_client_t *spk, const char *sid, const char *lang, l
     for (int f = 0; f < NFILES && s_seq(sid, lang) < want; f++) {
         s_stream(spk, s_files[f], boxes, nboxes);
         /* the gap after a file ends its utterance with a final */
-        int64_t end = s_now_ms() + 8000;
+        int64_t end = ic_now_ms() + 8000;
         long before = s_seq(sid, lang);
-        while (s_seq(sid, lang) == before && s_now_ms() < end)
+        while (s_seq(sid, lang) == before && ic_now_ms() < end)
             s_drain_all(boxes, nboxes, 100);
     }
     ck_assert_msg(s_seq(sid, lang) >= want, "only %ld finals in %s", s_seq(sid, lang), lang);

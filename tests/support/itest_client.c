@@ -10,6 +10,7 @@
 
 #include <czmq.h>
 #include "jwt_check.h"
+#include "wer.h"
 
 #include <check.h>
 #include <stdarg.h>
@@ -273,4 +274,18 @@ long long ic_feed_counter(harness_t *h, const char *kind, const char *name, int 
     freeReplyObject(ids);
     ck_assert_msg(reports > 0, "no %s process reported %s", kind, name);
     return sum;
+}
+
+int64_t ic_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint8_t *ic_librivox(const char *name, size_t *len)
+{
+    uint8_t *pcm = wer_recording(WER_LIBRIVOX_DIR, name, len);
+    ck_assert_msg(pcm != NULL, "cannot read the recording %s", name);
+    return pcm;
 }

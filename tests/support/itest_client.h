@@ -99,6 +99,13 @@ json_t *ic_hgetall(harness_t *h, const char *fmt, ...);
    asynchronously, so a test waits for it instead of sleeping. */
 long long ic_wait_int(harness_t *h, long long want, int timeout_ms, const char *fmt, ...);
 
+/* Monotonic milliseconds: pacing and timeouts in tests. */
+int64_t ic_now_ms(void);
+
+/* The PCM of LibriVox recording name (pocketsphinx-testdata); asserts it
+   could be read. malloc'd. */
+uint8_t *ic_librivox(const char *name, size_t *len);
+
 /* The sum of counter name over every live process of kind ("audio",
    "gateway"...), read from their status feeds (the next report of each,
    waiting up to timeout_ms). Asserts at least one process reported. */

@@ -126,3 +126,24 @@ char *wer_reference(const char *dir, const char *id)
     fclose(f);
     return found;
 }
+
+uint8_t *wer_recording(const char *dir, const char *id, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.wav", dir, id);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    uint8_t *pcm = NULL;
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (size > 44 && fseek(f, 44, SEEK_SET) == 0) {
+        *len = ((size_t)size - 44) & ~(size_t)1;
+        pcm = malloc(*len);
+        if (pcm && fread(pcm, 1, *len, f) != *len) {
+            free(pcm);
+            pcm = NULL;
+        }
+    }
+    fclose(f);
+    return pcm;
+}

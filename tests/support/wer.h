@@ -15,6 +15,7 @@
 #define TOLK_WER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Where pocketsphinx-testdata puts the LibriVox recordings and their
    "transcription" file. */
@@ -30,5 +31,10 @@ size_t wer_errors(const char *ref, const char *hyp, size_t *ref_words);
    spaces, malloc'd. NULL when the file cannot be read or has no such
    line. */
 char *wer_reference(const char *dir, const char *id);
+
+/* The PCM of recording id (DIR/id.wav without its 44-byte header: 16 kHz,
+   16-bit, mono), malloc'd, an even number of bytes in *len. NULL when the
+   file cannot be read. */
+uint8_t *wer_recording(const char *dir, const char *id, size_t *len);
 
 #endif
