@@ -7,6 +7,7 @@
     fan out locally.
 */
 #include "control_worker.h"
+#include "action_check.h"
 #include "caption_store.h"
 #include "ids.h"
 #include "log.h"
@@ -214,31 +215,6 @@ static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json
     tolk_info("createSession", sid, "session created");
 }
 
-/* A seq from a URL: decimal digits only, at most 2^31 - 1. */
-static bool s_parse_seq(const char *text, long *out)
-{
-    if (!text[0] || strlen(text) > 10)
-        return false;
-    for (const char *c = text; *c; c++)
-        if (*c < '0' || *c > '9')
-            return false;
-    long v = strtol(text, NULL, 10);
-    if (v > 2147483647L)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* A flag from a URL: 1 for "1"/"true", 0 for absent/"0"/"false", -1 else. */
-static int s_parse_bool(const char *text)
-{
-    if (!text || strcmp(text, "0") == 0 || strcmp(text, "false") == 0)
-        return 0;
-    if (strcmp(text, "1") == 0 || strcmp(text, "true") == 0)
-        return 1;
-    return -1;
-}
-
 /* Count a failed join for the client's address. */
 static void s_join_failed(control_worker_t *self, const char *client)
 {
@@ -280,12 +256,12 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
     }
     long last_seq = -1;
     const char *last = s_str(p, "lastSeq");
-    if (last && !s_parse_seq(last, &last_seq)) {
+    if (last && !tolk_parse_seq(last, &last_seq)) {
         s_error(self, gw, conn, 400, "INVALID_PARAMETERS", "lastSeq must be a whole number from 0",
                 action, 0, true);
         return;
     }
-    int speech = s_parse_bool(s_str(p, "speech"));
+    int speech = tolk_parse_flag(s_str(p, "speech"));
     if (speech < 0) {
         s_error(self, gw, conn, 400, "INVALID_PARAMETERS", "speech must be 1, 0, true or false",
                 action, 0, true);
@@ -607,11 +583,6 @@ static void s_state_message(control_worker_t *self, const char *gw, const tolk_e
     s_publish(self, env->session, TOLK_AUDIENCE_ALL, o, flags);
 }
 
-static bool s_is_number(json_t *v)
-{
-    return json_is_real(v) || json_is_integer(v);
-}
-
 static void s_speaker_action(control_worker_t *self, const char *gw, const tolk_envelope_t *env,
                              const char *action, json_t *msg)
 {
@@ -619,65 +590,13 @@ static void s_speaker_action(control_worker_t *self, const char *gw, const tolk_
         s_end(self, env->session, "endSession");
         return;
     }
-    if (strcmp(action, "pauseBroadcast") == 0) {
-        const char *f[] = {"isPaused", "1"};
-        s_state_message(self, gw, env, "broadcastPaused", f, 2, action);
-    } else if (strcmp(action, "resumeBroadcast") == 0) {
-        const char *f[] = {"isPaused", "0"};
-        s_state_message(self, gw, env, "broadcastResumed", f, 2, action);
-    } else if (strcmp(action, "muteBroadcast") == 0) {
-        const char *f[] = {"isMuted", "1"};
-        s_state_message(self, gw, env, "broadcastMuted", f, 2, action);
-    } else if (strcmp(action, "unmuteBroadcast") == 0) {
-        const char *f[] = {"isMuted", "0"};
-        s_state_message(self, gw, env, "broadcastUnmuted", f, 2, action);
-    } else if (strcmp(action, "setVolume") == 0) {
-        json_t *v = json_object_get(msg, "volumeLevel");
-        double vol = s_is_number(v) ? json_number_value(v) : -1;
-        if (!s_is_number(v) || !(vol >= 0.0 && vol <= 1.0)) {
-            s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS",
-                    "volumeLevel must be a number from 0.0 to 1.0", action, 0, false);
-            return;
-        }
-        char vs[32];
-        snprintf(vs, sizeof vs, "%.4g", vol);
-        const char *f[] = {"volume", vs};
-        s_state_message(self, gw, env, "volumeChanged", f, 2, action);
-    } else if (strcmp(action, "speakerStateChange") == 0) {
-        json_t *st = json_object_get(msg, "state");
-        const char *f[6];
-        int n = 0;
-        char vs[32];
-        const char *bad = NULL;
-        const char *key;
-        json_t *val;
-        if (!json_is_object(st) || json_object_size(st) == 0)
-            bad = "state must be an object with isPaused, isMuted or volume";
-        json_object_foreach(st, key, val)
-        {
-            if (bad)
-                break;
-            if (strcmp(key, "isPaused") == 0 && json_is_boolean(val)) {
-                f[n++] = "isPaused";
-                f[n++] = json_is_true(val) ? "1" : "0";
-            } else if (strcmp(key, "isMuted") == 0 && json_is_boolean(val)) {
-                f[n++] = "isMuted";
-                f[n++] = json_is_true(val) ? "1" : "0";
-            } else if (strcmp(key, "volume") == 0 && s_is_number(val) &&
-                       json_number_value(val) >= 0.0 && json_number_value(val) <= 1.0) {
-                snprintf(vs, sizeof vs, "%.4g", json_number_value(val));
-                f[n++] = "volume";
-                f[n++] = vs;
-            } else {
-                bad = "state accepts isPaused and isMuted (booleans) and volume (0.0 to 1.0)";
-            }
-        }
-        if (bad) {
-            s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS", bad, action, 0, false);
-            return;
-        }
-        s_state_message(self, gw, env, "speakerStateChanged", f, n, action);
+    tolk_state_change_t change;
+    const char *bad = tolk_action_state(action, msg, &change);
+    if (bad) {
+        s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS", bad, action, 0, false);
+        return;
     }
+    s_state_message(self, gw, env, change.notification, change.fields, change.n, action);
 }
 
 static void s_listener_action(control_worker_t *self, const char *gw, const tolk_envelope_t *env,
@@ -692,13 +611,12 @@ static void s_listener_action(control_worker_t *self, const char *gw, const tolk
         return;
     }
     if (strcmp(action, "setSpeech") == 0) {
-        json_t *en = json_object_get(msg, "enabled");
-        if (!json_is_boolean(en)) {
-            s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS", "enabled must be true or false",
-                    action, 0, false);
+        bool on;
+        const char *bad = tolk_action_speech(msg, &on);
+        if (bad) {
+            s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS", bad, action, 0, false);
             return;
         }
-        bool on = json_is_true(en);
         int rc = tolk_store_set_speech(self->redis, env->session, gw, env->conn, on);
         if (rc != TOLK_STORE_OK) {
             s_error(self, gw, env->conn, rc == TOLK_STORE_DOWN ? 503 : 404,
