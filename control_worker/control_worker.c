@@ -344,26 +344,39 @@ static void s_speaker_refresh(control_worker_t *self, const char *gw, uint64_t c
                   json_pack("{s:s, s:s}", "type", "speakerReconnected", "sessionId", sid), 0);
 }
 
-/* A final's startMs, for ordering a transcript (0 when unreadable). */
-static long long s_start_ms(const tolk_caption_rec_t *rec)
+/* A final with its startMs read once, for sorting. */
+typedef struct {
+    long long start_ms;
+    tolk_caption_rec_t rec;
+} s_timed_t;
+
+static int s_by_start(const void *a, const void *b)
 {
-    json_error_t jerr;
-    json_t *o = json_loads(rec->json, 0, &jerr);
-    long long ms = json_integer_value(json_object_get(o, "startMs"));
-    json_decref(o);
-    return ms;
+    const s_timed_t *x = a, *y = b;
+    if (x->start_ms != y->start_ms)
+        return x->start_ms < y->start_ms ? -1 : 1;
+    return x->rec.seq < y->rec.seq ? -1 : x->rec.seq > y->rec.seq;
 }
 
 /* Cues in time order (WebVTT requires it); seq breaks ties. Finals of a
    language are in seq order, except the backfilled ones, which take new
-   seqs for what was said earlier. */
-static int s_by_start(const void *a, const void *b)
+   seqs for what was said earlier. Left as they are when out of memory. */
+static void s_sort_by_start(tolk_caption_rec_t *recs, int n)
 {
-    const tolk_caption_rec_t *x = a, *y = b;
-    long long dx = s_start_ms(x), dy = s_start_ms(y);
-    if (dx != dy)
-        return dx < dy ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    s_timed_t *t = n > 1 ? malloc((size_t)n * sizeof *t) : NULL;
+    if (!t)
+        return;
+    for (int i = 0; i < n; i++) {
+        json_error_t jerr;
+        json_t *o = json_loads(recs[i].json, 0, &jerr);
+        t[i].start_ms = json_integer_value(json_object_get(o, "startMs"));
+        t[i].rec = recs[i];
+        json_decref(o);
+    }
+    qsort(t, (size_t)n, sizeof *t, s_by_start);
+    for (int i = 0; i < n; i++)
+        recs[i] = t[i].rec;
+    free(t);
 }
 
 /* getTranscript: the speaker's finals in one language as WebVTT or text,
@@ -417,8 +430,7 @@ static void s_transcript(control_worker_t *self, const char *gw, uint64_t conn, 
                 0, true);
         return;
     }
-    if (n > 1)
-        qsort(recs, (size_t)n, sizeof *recs, s_by_start);
+    s_sort_by_start(recs, n);
     /* parts of at most CW_TRANSCRIPT_PART bytes, split between cues */
     json_t *languages = json_array();
     for (char *save = NULL, *l = strtok_r(langs, ",", &save); l; l = strtok_r(NULL, ",", &save))
