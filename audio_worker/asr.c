@@ -185,6 +185,7 @@ const char *tolk_asr_stable_push(tolk_asr_stable_t *self, const char *hyp)
 /* Every engine the worker can name; a new backend is one more line. */
 static const tolk_asr_engine_t *const s_engines[] = {
     &tolk_asr_engine_pocketsphinx,
+    &tolk_asr_engine_loadtest,
 };
 
 struct tolk_asr_stream_t {

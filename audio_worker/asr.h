@@ -49,6 +49,11 @@ int tolk_asr_stream_finish(tolk_asr_stream_t *self);
 /* Give the stream's resources back to the engine's pool. NULLs *self_p. */
 void tolk_asr_stream_destroy(tolk_asr_stream_t **self_p);
 
+/* The load-test engine ("loadtest", never the default) emits one scripted
+   final per period_ms of audio fed; the worker sets it from
+   loadtest_caption_ms at start. */
+void tolk_asr_loadtest_set_period(int period_ms);
+
 /* Release every pooled resource of every engine (at process exit, so
    leak checkers see a clean heap). */
 void tolk_asr_shutdown(void);

@@ -49,6 +49,9 @@ typedef struct {
 /* The pocketsphinx backend (asr_pocketsphinx.c). */
 extern const tolk_asr_engine_t tolk_asr_engine_pocketsphinx;
 
+/* The load-test recogniser (asr_loadtest.c): scripted finals, benchmarks only. */
+extern const tolk_asr_engine_t tolk_asr_engine_loadtest;
+
 /* ---------------------------------------------------------------------
    Stability filter
 */

@@ -73,6 +73,8 @@ static void s_discover(audio_worker_t *self, int64_t now_ms)
 
 static void s_audio(audio_worker_t *self, const tolk_envelope_t *env)
 {
+    if (env->sent_ns)
+        tolk_hist_record(&self->chunk_hop, (tolk_now_ns() - env->sent_ns) / 1000);
     self->chunks_in++;
     self->bytes_in += (int64_t)env->payload_len;
     stream_t *s = zhashx_lookup(self->streams, env->session);
@@ -89,13 +91,8 @@ static void s_audio(audio_worker_t *self, const tolk_envelope_t *env)
         zhashx_delete(self->streams, env->session);
         return;
     }
-    if (env->sent_ns) {
-        int64_t us = (int64_t)(tolk_now_ns() - env->sent_ns) / 1000;
-        if (us > self->chunk_latency_us_max)
-            self->chunk_latency_us_max = us;
-        self->chunk_latency_us_sum += us;
-        self->chunk_latency_n++;
-    }
+    if (env->sent_ns)
+        tolk_hist_record(&self->chunk_latency, (tolk_now_ns() - env->sent_ns) / 1000);
 }
 
 /* Every stream's housekeeping; streams that are done are closed. */
@@ -138,14 +135,21 @@ static void s_status(audio_worker_t *self)
     /* real-time factor in thousandths: recognition time per audio time */
     tolk_statfeed_set(self->feed, "asr_rtf_milli",
                       self->audio_ms ? self->asr_ns / 1000 / self->audio_ms : 0);
-    tolk_statfeed_set(self->feed, "chunk_latency_us_max", self->chunk_latency_us_max);
-    tolk_statfeed_set(self->feed, "chunk_latency_us_mean",
-                      self->chunk_latency_n ? self->chunk_latency_us_sum / self->chunk_latency_n
-                                            : 0);
+    tolk_statfeed_set(self->feed, "chunk_hop_us_p50",
+                      (int64_t)tolk_hist_percentile(&self->chunk_hop, 50));
+    tolk_statfeed_set(self->feed, "chunk_hop_us_p99",
+                      (int64_t)tolk_hist_percentile(&self->chunk_hop, 99));
+    tolk_statfeed_set(self->feed, "chunk_hop_us_max", (int64_t)self->chunk_hop.max);
+    tolk_statfeed_set(self->feed, "chunk_latency_us_p50",
+                      (int64_t)tolk_hist_percentile(&self->chunk_latency, 50));
+    tolk_statfeed_set(self->feed, "chunk_latency_us_p95",
+                      (int64_t)tolk_hist_percentile(&self->chunk_latency, 95));
+    tolk_statfeed_set(self->feed, "chunk_latency_us_p99",
+                      (int64_t)tolk_hist_percentile(&self->chunk_latency, 99));
+    tolk_statfeed_set(self->feed, "chunk_latency_us_max", (int64_t)self->chunk_latency.max);
     tolk_statfeed_set(self->feed, "gateways", tolk_gwlink_count(self->link));
     tolk_statfeed_set(self->feed, "errors", self->errors);
     tolk_statfeed_report(self->feed, self->redis);
-    self->chunk_latency_us_max = self->chunk_latency_us_sum = self->chunk_latency_n = 0;
 }
 
 /* The start-up probe's results go nowhere (it is never fed). */
@@ -178,6 +182,12 @@ audio_worker_t *audio_worker_new(const tolk_config_t *cfg)
         return NULL;
     }
     zhashx_set_destructor(self->streams, s_stream_free);
+    tolk_asr_loadtest_set_period(cfg->loadtest_caption_ms);
+    if (strcmp(cfg->asr_engine, "loadtest") == 0)
+        tolk_warn("start", NULL,
+                  "the load-test recogniser is on: captions are scripted, "
+                  "one per %d ms of audio, not recognised speech",
+                  cfg->loadtest_caption_ms);
     /* fail at start, not at the first chunk, when the model is missing */
     tolk_asr_stream_t *probe =
         tolk_asr_stream_new(cfg->asr_engine, cfg->asr_model_dir, s_discard, NULL);

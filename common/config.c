@@ -77,6 +77,7 @@ static const field_t s_fields[] = {
     FS(source_languages),
     FS(asr_engine),
     FS(asr_model_dir),
+    FI(loadtest_caption_ms),
     FS(apy_url),
     FI(apy_timeout_ms),
     FS(pivot_language),
@@ -125,6 +126,7 @@ static void s_defaults(tolk_config_t *cfg)
     strcpy(cfg->source_languages, "en");
     strcpy(cfg->asr_engine, "pocketsphinx");
     strcpy(cfg->asr_model_dir, "/usr/share/pocketsphinx/model/en-us");
+    cfg->loadtest_caption_ms = 200;
     strcpy(cfg->apy_url, "http://127.0.0.1:2737");
     cfg->apy_timeout_ms = 2000;
     strcpy(cfg->pivot_language, "es");

@@ -62,8 +62,9 @@ typedef struct {
     int audio_warn_after_s;              /* continuous violation before a warning */
     int audio_close_after_s;             /* continuous violation before closing (4429) */
     char source_languages[128];          /* what speakers may speak: the recognisers' languages */
-    char asr_engine[32];                 /* recogniser: "pocketsphinx" */
+    char asr_engine[32];                 /* recogniser: "pocketsphinx" ("loadtest": benchmarks) */
     char asr_model_dir[TOLK_CONFIG_STR]; /* acoustic model, dictionary, language model */
+    int loadtest_caption_ms;             /* audio time per scripted final of "loadtest" */
     /* translation (audio_worker) */
     char apy_url[TOLK_CONFIG_STR]; /* Apertium APy base URL */
     int apy_timeout_ms;            /* per request */

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The model the worker uses by default. */
 #define MODEL_DIR "/usr/share/pocketsphinx/model/en-us"
@@ -552,6 +553,44 @@ START_TEST(test_stable_filter)
 }
 END_TEST
 
+/* The load-test recogniser: one scripted final per period of audio, numbered
+   segments, its text ending with a CLOCK_MONOTONIC stamp taken at the emit,
+   and what is left at finish as one more final. */
+START_TEST(test_loadtest_engine)
+{
+    s_results_t results = {0};
+    tolk_asr_loadtest_set_period(200);
+    tolk_asr_stream_t *stream = tolk_asr_stream_new("loadtest", "", s_collect, &results);
+    ck_assert_ptr_nonnull(stream);
+    int16_t chunk[1600] = {0}; /* 100 ms */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long before = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(tolk_asr_stream_feed(stream, chunk, 1600), 0);
+    ck_assert_uint_eq(results.count, 5);
+    ck_assert_int_eq(tolk_asr_stream_feed(stream, chunk, 800), 0); /* 50 ms more */
+    ck_assert_int_eq(tolk_asr_stream_finish(stream), 0);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long after = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    ck_assert_uint_eq(results.count, 6);
+    for (size_t i = 0; i < results.count; i++) {
+        const tolk_asr_result_t *r = &results.items[i].r;
+        ck_assert(r->is_final);
+        ck_assert_uint_eq(r->segment, i);
+        ck_assert_int_eq(r->start_ms, (int64_t)i * 200);
+        ck_assert_int_eq(r->end_ms, i < 5 ? (int64_t)(i + 1) * 200 : 1050);
+        ck_assert(strncmp(r->text, "loadtest ", 9) == 0);
+        const char *stamp = strrchr(r->text, ' ');
+        ck_assert_ptr_nonnull(stamp);
+        long long t = atoll(stamp + 1);
+        ck_assert(t >= before && t <= after);
+    }
+    tolk_asr_stream_destroy(&stream);
+    s_results_free(&results);
+}
+END_TEST
+
 static Suite *s_suite(void)
 {
     Suite *s = suite_create("asr");
@@ -563,6 +602,7 @@ static Suite *s_suite(void)
     tcase_add_checked_fixture(tc, NULL, s_teardown);
     tcase_set_timeout(tc, 120); /* model loads and whole recordings */
     tcase_add_test(tc, test_bad_open);
+    tcase_add_test(tc, test_loadtest_engine);
     tcase_add_test(tc, test_pool_reuse);
     tcase_add_test(tc, test_chunk_size);
     tcase_add_test(tc, test_utterances);
