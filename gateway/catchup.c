@@ -14,6 +14,7 @@
 #include "log.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Deliver one final and remember its seq. */
@@ -29,24 +30,27 @@ static void s_release(gateway_t *gw, gw_conn_t *c)
 {
     lws_sul_cancel(&c->catchup_sul);
     c->catchup_pending = false;
+    gw_hold_t *h = c->hold;
     /* a handful at most: insertion sort by seq */
     for (int i = 1; i < c->nheld; i++)
-        for (int j = i; j > 0 && c->held_seq[j - 1] > c->held_seq[j]; j--) {
-            gw_msg_t *m = c->held[j];
-            uint64_t s = c->held_seq[j];
-            c->held[j] = c->held[j - 1];
-            c->held_seq[j] = c->held_seq[j - 1];
-            c->held[j - 1] = m;
-            c->held_seq[j - 1] = s;
+        for (int j = i; j > 0 && h->seq[j - 1] > h->seq[j]; j--) {
+            gw_msg_t *m = h->msg[j];
+            uint64_t s = h->seq[j];
+            h->msg[j] = h->msg[j - 1];
+            h->seq[j] = h->seq[j - 1];
+            h->msg[j - 1] = m;
+            h->seq[j - 1] = s;
         }
     for (int i = 0; i < c->nheld; i++) {
-        if (c->held_seq[i] > c->final_seq)
-            s_deliver(gw, c, c->held[i], c->held_seq[i]);
+        if (h->seq[i] > c->final_seq)
+            s_deliver(gw, c, h->msg[i], h->seq[i]);
         else
             gw->finals_deduplicated++;
-        msg_release(&c->held[i]);
+        msg_release(&h->msg[i]);
     }
     c->nheld = 0;
+    free(c->hold);
+    c->hold = NULL;
 }
 
 /* The history did not come in time (no control worker, Redis away): what
@@ -92,9 +96,15 @@ void catchup_final(gateway_t *gw, gw_conn_t *c, gw_msg_t *m, uint64_t seq)
         catchup_final(gw, c, m, seq);
         return;
     }
+    if (!c->hold && !(c->hold = malloc(sizeof *c->hold))) {
+        /* out of memory: this final goes out now, unheld, rather than be lost */
+        s_release(gw, c);
+        catchup_final(gw, c, m, seq);
+        return;
+    }
     m->refs++;
-    c->held[c->nheld] = m;
-    c->held_seq[c->nheld] = seq;
+    c->hold->msg[c->nheld] = m;
+    c->hold->seq[c->nheld] = seq;
     c->nheld++;
 }
 
@@ -110,8 +120,10 @@ void catchup_reset(gw_conn_t *c)
 {
     lws_sul_cancel(&c->catchup_sul);
     for (int i = 0; i < c->nheld; i++)
-        msg_release(&c->held[i]);
+        msg_release(&c->hold->msg[i]);
     c->nheld = 0;
+    free(c->hold);
+    c->hold = NULL;
     c->catchup_pending = false;
     c->final_seq = 0;
 }

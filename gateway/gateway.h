@@ -18,8 +18,12 @@
 #include <libwebsockets.h>
 #include <stdbool.h>
 
-#define GW_OUTQ_MAX        512 /* messages queued per connection before it is closed */
-#define GW_HTTP_BODY       2048
+#define GW_OUTQ_MAX  512 /* messages queued per connection before it is closed */
+#define GW_HTTP_BODY 2048
+/* lws's receive buffer, allocated by lws for every WebSocket: a larger
+   message arrives in several callbacks and is put together in gw_conn_t.rx,
+   so this sizes the idle cost of a listener, not the largest message */
+#define GW_RX_CHUNK        1024
 #define GW_WORKER_KINDS    3  /* control, status, audio */
 #define GW_HOLD_MAX        16 /* live finals held while a catch-up is on its way */
 #define GW_CATCHUP_WAIT_US (2 * LWS_US_PER_SEC) /* no history by then: release what is held */
@@ -34,6 +38,13 @@ typedef struct {
     bool partial;        /* a partial caption: may be replaced by a newer one */
     unsigned char buf[]; /* LWS_PRE headroom then the message */
 } gw_msg_t;
+
+/* Live finals held during a catch-up (catchup.c), apart from gw_conn_t
+   because only a joining listener needs them, and only for a moment. */
+typedef struct {
+    gw_msg_t *msg[GW_HOLD_MAX];
+    uint64_t seq[GW_HOLD_MAX];
+} gw_hold_t;
 
 /* One WebSocket (or HTTP request: then only http_* is used). */
 typedef struct gw_conn_s {
@@ -52,10 +63,14 @@ typedef struct gw_conn_s {
     struct gw_conn_s *sprev; /* previous member of the session */
     bool connecting;         /* CONNECT sent, waiting for the worker's answer */
     /* outbound */
-    gw_msg_t *q[GW_OUTQ_MAX]; /* ring of messages to write */
-    int qhead, qlen;          /* ring position and fill */
-    int close_code;           /* close after the queue drains (0: stay open) */
-    bool closing;             /* close requested; ignore further input */
+    /* ring of messages to write, grown by doubling up to GW_OUTQ_MAX and
+       given back when it drains: an idle listener holds none (the per-idle-
+       connection memory budget of docs/performance.md) */
+    gw_msg_t **q;
+    int qcap;        /* slots allocated */
+    int qhead, qlen; /* ring position and fill */
+    int close_code;  /* close after the queue drains (0: stay open) */
+    bool closing;    /* close requested; ignore further input */
     /* inbound reassembly, bounded by TOLK_PAYLOAD_MAX */
     unsigned char *rx; /* message being reassembled */
     size_t rx_len, rx_cap;
@@ -78,12 +93,11 @@ typedef struct gw_conn_s {
     bool catchup_pending;
     uint64_t final_seq; /* the last final seq delivered in this language: later duplicates drop */
     int nheld;
-    gw_msg_t *held[GW_HOLD_MAX];
-    uint64_t held_seq[GW_HOLD_MAX];
+    gw_hold_t *hold;                    /* allocated with the first held final, freed at release */
     lws_sorted_usec_list_t catchup_sul; /* gives up waiting for the history */
     bool hears;                         /* a listener who asked for spoken translation */
     /* HTTP */
-    char http_body[GW_HTTP_BODY]; /* small dynamic responses */
+    char *http_body; /* small dynamic responses, allocated per reply (WebSockets need none) */
     int http_status;
     const char *http_type;
 } gw_conn_t;
@@ -203,6 +217,12 @@ void ws_close_all(gateway_t *gw, int code);
 
 /* static.c: GET/HEAD of the pages and files under web_root; 404/405 otherwise */
 int static_http(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const char *path);
+
+/* The body of a small dynamic HTTP reply, kept until HTTP_WRITEABLE writes
+   it (static.c); 0, or -1 when out of memory. */
+int http_body_set(gw_conn_t *c, const char *body);
+/* Give the body back: after the write, and when the HTTP connection closes. */
+void http_body_free(gw_conn_t *c);
 
 extern gateway_t *g_gateway; /* the one gateway of this process (lws callbacks find it here) */
 

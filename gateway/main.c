@@ -21,7 +21,7 @@ tolk_jwt_policy_t g_jwt_policy;
 static unsigned char *s_jwt_key; /* secret or PEM, owned here */
 
 static struct lws_protocols s_protocols[] = {
-    {"tolk", ws_callback, sizeof(gw_conn_t), 16384, 0, NULL, 0},
+    {"tolk", ws_callback, sizeof(gw_conn_t), GW_RX_CHUNK, 0, NULL, 0},
     {"tolk-zmq", zmq_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };

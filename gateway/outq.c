@@ -33,6 +33,26 @@ void msg_release(gw_msg_t **msg_p)
     *msg_p = NULL;
 }
 
+/* Make room for one more message: double the ring (from 4 slots), keeping
+   the order; -1 when out of memory. The ring only grows while a listener is
+   behind, so a connection that keeps up holds a few slots at most. */
+static int s_grow(gw_conn_t *c)
+{
+    int cap = c->qcap ? c->qcap * 2 : 4;
+    if (cap > GW_OUTQ_MAX)
+        cap = GW_OUTQ_MAX;
+    gw_msg_t **q = malloc((size_t)cap * sizeof *q);
+    if (!q)
+        return -1;
+    for (int i = 0; i < c->qlen; i++)
+        q[i] = c->q[(c->qhead + i) % c->qcap];
+    free(c->q);
+    c->q = q;
+    c->qcap = cap;
+    c->qhead = 0;
+    return 0;
+}
+
 int conn_send(gateway_t *gw, gw_conn_t *c, gw_msg_t *msg)
 {
     if (!c->wsi || c->closing)
@@ -48,7 +68,7 @@ int conn_send(gateway_t *gw, gw_conn_t *c, gw_msg_t *msg)
         /* a newer partial replaces an unsent one at the tail: the listener
            gets the latest text, never a backlog of stale ones; anything
            else (a final, a notification) behind it keeps the order */
-        gw_msg_t **tail = &c->q[(c->qhead + c->qlen - 1) % GW_OUTQ_MAX];
+        gw_msg_t **tail = &c->q[(c->qhead + c->qlen - 1) % c->qcap];
         if ((*tail)->partial) {
             msg_release(tail);
             msg->refs++;
@@ -57,8 +77,15 @@ int conn_send(gateway_t *gw, gw_conn_t *c, gw_msg_t *msg)
             return 0;
         }
     }
+    if (c->qlen == c->qcap && s_grow(c) != 0) {
+        tolk_error("send", c->id_hash, "out of memory for the send queue, closing");
+        gw->errors++;
+        conn_clear_queue(c);
+        conn_close_after(gw, c, 1011 /* internal error */);
+        return -1;
+    }
     msg->refs++;
-    c->q[(c->qhead + c->qlen) % GW_OUTQ_MAX] = msg;
+    c->q[(c->qhead + c->qlen) % c->qcap] = msg;
     c->qlen++;
     lws_callback_on_writable(c->wsi);
     return 0;
@@ -122,9 +149,12 @@ void conn_clear_queue(gw_conn_t *c)
 {
     while (c->qlen) {
         msg_release(&c->q[c->qhead]);
-        c->qhead = (c->qhead + 1) % GW_OUTQ_MAX;
+        c->qhead = (c->qhead + 1) % c->qcap;
         c->qlen--;
     }
+    free(c->q);
+    c->q = NULL;
+    c->qcap = 0;
     c->qhead = 0;
 }
 
@@ -133,8 +163,10 @@ int conn_write_next(gateway_t *gw, gw_conn_t *c)
     if (c->qlen) {
         gw_msg_t *m = c->q[c->qhead];
         c->q[c->qhead] = NULL;
-        c->qhead = (c->qhead + 1) % GW_OUTQ_MAX;
+        c->qhead = (c->qhead + 1) % c->qcap;
         c->qlen--;
+        if (c->qlen == 0)
+            conn_clear_queue(c); /* drained: an idle connection holds no ring */
         int n = lws_write(c->wsi, m->buf + LWS_PRE, m->len,
                           m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
         msg_release(&m);

@@ -178,13 +178,27 @@ static int s_security_headers(struct lws *wsi, unsigned char **p, unsigned char 
     return 0;
 }
 
+int http_body_set(gw_conn_t *c, const char *body)
+{
+    free(c->http_body);
+    c->http_body = strdup(body);
+    return c->http_body ? 0 : -1;
+}
+
+void http_body_free(gw_conn_t *c)
+{
+    free(c->http_body);
+    c->http_body = NULL;
+}
+
 /* A small JSON answer (404, 405); ws.c's HTTP_WRITEABLE handler writes
    c->http_body after these headers. A HEAD gets the headers alone. */
 static int s_reply(struct lws *wsi, gw_conn_t *c, int status, const char *body, bool head)
 {
     c->http_status = status;
     c->http_type = "application/json";
-    snprintf(c->http_body, sizeof c->http_body, "%s", head ? "" : body);
+    if (http_body_set(c, head ? "" : body) != 0)
+        return 1;
     unsigned char buf[LWS_PRE + 2048], *start = &buf[LWS_PRE], *p = start, *end = buf + sizeof buf;
     if (lws_add_http_common_headers(wsi, (unsigned int)status, c->http_type, strlen(c->http_body),
                                     &p, end) ||

@@ -23,7 +23,8 @@ static int s_http_reply(struct lws *wsi, gw_conn_t *c, int status, const char *t
 {
     c->http_status = status;
     c->http_type = type;
-    snprintf(c->http_body, sizeof c->http_body, "%s", body);
+    if (http_body_set(c, body) != 0)
+        return 1;
     unsigned char buf[LWS_PRE + 512], *start = &buf[LWS_PRE], *p = start, *end = buf + sizeof buf;
     if (lws_add_http_common_headers(wsi, (unsigned int)status, type, strlen(c->http_body), &p,
                                     end) ||
@@ -55,9 +56,13 @@ static int s_http(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const char *path
 
 static int s_http_write(struct lws *wsi, gw_conn_t *c)
 {
-    size_t n = strlen(c->http_body);
+    size_t n = c->http_body ? strlen(c->http_body) : 0;
+    if (n > GW_HTTP_BODY)
+        n = GW_HTTP_BODY;
     unsigned char buf[LWS_PRE + GW_HTTP_BODY];
-    memcpy(buf + LWS_PRE, c->http_body, n);
+    if (n)
+        memcpy(buf + LWS_PRE, c->http_body, n);
+    http_body_free(c);
     if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n)
         return 1;
     if (lws_http_transaction_completed(wsi))
@@ -497,8 +502,9 @@ static int s_receive(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const void *i
         s_audio(gw, c, c->rx, c->rx_len, false);
     else
         s_text(gw, c);
-    /* keep small buffers, give back large ones */
-    if (c->rx_cap > 16384) {
+    /* a speaker's buffer is kept (audio keeps coming); anyone else's, and
+       any large one, is given back, so an idle listener holds none */
+    if (c->rx_cap > 16384 || !c->arate) {
         free(c->rx);
         c->rx = NULL;
         c->rx_cap = 0;
@@ -566,6 +572,10 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             return s_http(gw, wsi, c, (const char *)in);
         case LWS_CALLBACK_HTTP_WRITEABLE:
             return s_http_write(wsi, c);
+        case LWS_CALLBACK_CLOSED_HTTP:
+            if (c)
+                http_body_free(c);
+            break;
         case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
             return s_filter(gw, wsi);
         case LWS_CALLBACK_ESTABLISHED:
