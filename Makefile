@@ -66,7 +66,8 @@ FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_TESTS := $(patsubst %,$(BUILD)/tests/replay_%,$(FUZZ_NAMES))
 FUZZ_TIME    ?= 60
 
-# benchmarks: bench/<name>.c -> $(BUILD)/bench/<name>; they print figures, never pass or fail on speed
+# benchmarks and their tools (loadgen, floor): bench/<name>.c -> $(BUILD)/bench/<name>;
+# they print figures, never pass or fail on speed
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(SUPPORT_OBJ) $(PROGRAM_LIB) $(LIBTOLK)
 	@mkdir -p $(@D)
@@ -112,8 +113,12 @@ fuzz:
 	        build-fuzz/corpus/$$name tests/fuzz/corpus/$$name || exit 1; \
 	done
 
+# the recognition benchmark (quick form), then the load scenarios against
+# the floor and the peer (bench/scenarios.py: one table, < 10 minutes);
+# BENCH_ARGS="--only 2 --listeners 500 --duration 60" runs one alone, bigger
 bench: deps all $(BENCHES)
-	@for b in $(BENCHES); do BUILD=$(BUILD) $$b || exit 1; done
+	@BUILD=$(BUILD) $(BUILD)/bench/asr --quick
+	@BUILD=$(BUILD) bench/scenarios.py $(BENCH_ARGS)
 
 deps:
 	@tools/install-deps.sh

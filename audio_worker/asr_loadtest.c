@@ -60,8 +60,8 @@ void tolk_asr_loadtest_set_period(int period_ms)
     s_period_ms = period_ms > 0 ? period_ms : 200;
 }
 
-/* The final for [last_ms, fed_ms): the next line and the emit stamp. */
-static void s_emit(loadtest_stream_t *self)
+/* The final for [last_ms, end_ms): the next line and the emit stamp. */
+static void s_emit(loadtest_stream_t *self, int64_t end_ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -69,8 +69,8 @@ static void s_emit(loadtest_stream_t *self)
     snprintf(text, sizeof text, "%s %lld", s_script[self->line % SCRIPT_LINES],
              (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
     self->line++;
-    self->hyp(self->arg, true, text, self->last_ms, self->fed_ms);
-    self->last_ms = self->fed_ms;
+    self->hyp(self->arg, true, text, self->last_ms, end_ms);
+    self->last_ms = end_ms;
 }
 
 static void *s_open(const char *model_dir, tolk_asr_hyp_fn *hyp, void *arg)
@@ -93,8 +93,9 @@ static int s_feed(void *stream, const int16_t *pcm, size_t samples)
     self->samples_left += (int64_t)samples;
     self->fed_ms += self->samples_left / SAMPLES_PER_MS;
     self->samples_left %= SAMPLES_PER_MS;
+    /* a chunk longer than the period carries several finals, one per period */
     while (self->fed_ms - self->last_ms >= s_period_ms)
-        s_emit(self);
+        s_emit(self, self->last_ms + s_period_ms);
     return 0;
 }
 
@@ -103,7 +104,7 @@ static int s_finish(void *stream)
 {
     loadtest_stream_t *self = stream;
     if (self->fed_ms > self->last_ms)
-        s_emit(self);
+        s_emit(self, self->fed_ms);
     return 0;
 }
 

@@ -23,7 +23,11 @@
 /* lws's receive buffer, allocated by lws for every WebSocket: a larger
    message arrives in several callbacks and is put together in gw_conn_t.rx,
    so this sizes the idle cost of a listener, not the largest message */
-#define GW_RX_CHUNK        1024
+#define GW_RX_CHUNK 1024
+/* kernel send buffer per WebSocket (the kernel doubles it): room for a
+   catch-up burst of 256 finals, small enough that a stalled listener
+   reaches GW_OUTQ_MAX within seconds at live caption rates */
+#define GW_SNDBUF          (64 * 1024)
 #define GW_WORKER_KINDS    3  /* control, status, audio */
 #define GW_HOLD_MAX        16 /* live finals held while a catch-up is on its way */
 #define GW_CATCHUP_WAIT_US (2 * LWS_US_PER_SEC) /* no history by then: release what is held */

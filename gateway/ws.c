@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <string.h>
+#include <sys/socket.h>
 
 extern tolk_jwt_policy_t g_jwt_policy; /* main.c: loaded once at start */
 
@@ -527,6 +528,13 @@ static void s_established(gateway_t *gw, struct lws *wsi, gw_conn_t *c)
     char peer[128] = "";
     lws_get_peer_simple(wsi, peer, sizeof peer);
     tolk_log_hash(peer, strlen(peer), c->client_hash);
+    /* a fixed kernel send buffer (no autotuning up to tcp_wmem's 4 MB): a
+       listener that stops reading fills it in seconds, then its send queue,
+       and is closed with 1013 instead of parking megabytes in the kernel */
+    int sndbuf = GW_SNDBUF;
+    int fd = (int)lws_get_socket_fd(wsi);
+    if (fd >= 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     c->counted = true;
     gw->connections++;
     index_add_conn(gw, c);

@@ -569,17 +569,22 @@ START_TEST(test_loadtest_engine)
     for (int i = 0; i < 10; i++)
         ck_assert_int_eq(tolk_asr_stream_feed(stream, chunk, 1600), 0);
     ck_assert_uint_eq(results.count, 5);
+    tolk_asr_loadtest_set_period(50); /* a chunk longer than the period: two finals */
+    ck_assert_int_eq(tolk_asr_stream_feed(stream, chunk, 1600), 0);
+    ck_assert_uint_eq(results.count, 7);
+    tolk_asr_loadtest_set_period(200);
     ck_assert_int_eq(tolk_asr_stream_feed(stream, chunk, 800), 0); /* 50 ms more */
     ck_assert_int_eq(tolk_asr_stream_finish(stream), 0);
     clock_gettime(CLOCK_MONOTONIC, &ts);
     long long after = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-    ck_assert_uint_eq(results.count, 6);
+    ck_assert_uint_eq(results.count, 8);
+    static const int64_t ends[] = {200, 400, 600, 800, 1000, 1050, 1100, 1150};
     for (size_t i = 0; i < results.count; i++) {
         const tolk_asr_result_t *r = &results.items[i].r;
         ck_assert(r->is_final);
         ck_assert_uint_eq(r->segment, i);
-        ck_assert_int_eq(r->start_ms, (int64_t)i * 200);
-        ck_assert_int_eq(r->end_ms, i < 5 ? (int64_t)(i + 1) * 200 : 1050);
+        ck_assert_int_eq(r->start_ms, i ? ends[i - 1] : 0);
+        ck_assert_int_eq(r->end_ms, ends[i]);
         ck_assert(strncmp(r->text, "loadtest ", 9) == 0);
         const char *stamp = strrchr(r->text, ' ');
         ck_assert_ptr_nonnull(stamp);

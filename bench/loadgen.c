@@ -1,0 +1,2297 @@
+/*  loadgen.c -- the load generator: many WebSocket (or plain TCP)
+    connections to tolk or to a peer server, latency measured open loop.
+
+    Why: what a captioning server must prove is that a caption reaches every
+    listener of a talk quickly, also when tens of thousands listen, and that
+    a speaker's control (volume, pause) reaches them as fast. A closed-loop
+    client (send, wait for the answer, send again) slows down with the
+    server and hides exactly the queueing a loaded server causes, so every
+    send here is due at a fixed time (start + k * period), is sent then or
+    at once if late, and its latency is always counted from the time it was
+    due. Percentiles come from log-bucketed histograms (latency_hist.h), so
+    the tail is kept at 100,000 deliveries a second.
+
+    Three modes talk to three servers, so that the same figures compare them:
+    - tolk: the real system. Speakers create sessions (an HS256 token minted
+      here), listeners join them; speakers send binary audio and, with
+      --control-rate, setVolume messages whose volumeLevel encodes k
+      (V = (k % 1000) / 1000), so a listener's volumeChanged maps back to the
+      time that message was due. Captions come from the audio worker's
+      load-test recogniser (asr_engine = loadtest), which ends every final
+      with its emit time (CLOCK_MONOTONIC ns): caption latency is receipt
+      minus that stamp, on the same machine and clock.
+    - mirror: Debian's libwebsockets-test-server, whose lws-mirror-protocol
+      writes every message it gets to every connection of its mirror
+      instance, the sender included: the peer WebSocket server.
+    - tcp: bench/floor, a minimal epoll broadcast over plain TCP with
+      [u32 big-endian length][payload] frames: the floor under everything.
+    In mirror and tcp modes a session's sender sends messages of
+    --message-bytes at --caption-rate, each starting with its due time in ns
+    as decimal digits, then '.', its session number, '.', padded with 'x'.
+
+    Each listener's receipts go into the per-delivery histograms; the "last
+    listener" figures take, per caption (or control message) of a session,
+    the latency of the last of that session's live listeners to get it.
+    What the speaker (sender) itself receives is only counted
+    (speaker_deliveries), so every latency figure is a listener's.
+    --slow makes some listeners stop reading once joined (they are left out
+    of every latency figure) and counts at the end how many the server
+    closed, and with which close code.
+
+    Details that matter for the figures:
+    - lws 4.1 waits with poll(), which costs O(connections) at every wakeup
+      (about 0.3 ms per call at 500 sockets here); at 20,000 connections
+      that is most of a core. The default is therefore libev through lws's
+      evlib plugin (--evlib ev; uv and poll can be chosen); a missing plugin
+      falls back to poll().
+    - --src binds each socket to a source address (lws_client_connect_info's
+      iface, which lws 4.1 binds with port 0: ~28,000 ephemeral ports per
+      address; tcp mode uses IP_BIND_ADDRESS_NO_PORT).
+    - Speaker tokens have sub "bench-<run start, Unix s>-<session>", so that
+      repeated runs stay under tolk's session_create_per_hour (10 per sub).
+    - Sessions' sends are spread over one period (session i starts i/S of a
+      period late), not all at the same instant.
+
+    --procs N forks N processes before any lws context exists; each owns
+    whole sessions (speaker and listeners in one process), they start the
+    measurement together (the parent sends a start time once all are
+    connected), and send back their counters and raw histograms over a pipe
+    for the parent to merge and print. Each process is one lws context and
+    one thread (or one epoll loop in tcp mode).
+
+    Output: one figure per line, "name value" (and "name,value" rows with
+    --csv FILE). Exit 0 when the run happened, however slow; 2 for bad
+    options, 1 when nothing could connect.
+*/
+#include "jwt_check.h"
+#include "latency_hist.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libwebsockets.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_SLOW_RCVBUF (64 * 1024) /* a slow listener's receive buffer (the kernel doubles it) */
+#define S_NS               1000000000LL
+#define S_MS               1000000LL
+#define S_MAX_LIST         64           /* entries of --url, --src, --lang */
+#define S_CTL_RING         1000         /* control k's told apart by volumeLevel */
+#define S_CAP_SLOTS        1024         /* open captions per session (hash, power of 2) */
+#define S_CAP_PROBE        16           /* slots probed per caption */
+#define S_TALLY            24           /* distinct keys a tally keeps */
+#define S_TALLY_KEY        40           /* bytes of a tally key */
+#define S_HEARTBEAT_NS     (60 * S_NS)  /* tolk closes after 120 s of client silence */
+#define S_SLOW_WAIT_NS     (2 * S_NS)   /* after the run: slow listeners read again */
+#define S_CLOSE_WAIT_NS    (1 * S_NS)   /* speakers' clean close at the end */
+#define S_CONNECT_GRACE_NS (30 * S_NS)  /* beyond the ramp, for the last handshakes */
+#define S_TICK_NS          (5 * S_MS)   /* longest sleep between checks */
+#define S_START_DELAY_NS   (200 * S_MS) /* from "all connected" to the common start */
+#define S_STAMP_DIGITS     12           /* a caption stamp: the last run this long */
+#define S_PROTO            "tolk-bench" /* our local protocol handler */
+#define S_MIRROR_PROTO     "lws-mirror-protocol"
+#define S_RX_BUF           4096         /* lws rx buffer per connection */
+#define S_MAX_FRAME        (64 * 1024)  /* tcp mode: the floor's limit */
+#define S_TCP_RBUF         (256 * 1024) /* tcp mode: one read, shared */
+#define S_SID_LEN          80           /* a session id, with room */
+#define S_EVENTS           512          /* epoll events per wait */
+
+typedef enum { S_MODE_TOLK, S_MODE_MIRROR, S_MODE_TCP } s_mode_t;
+
+/* One server of --url. */
+typedef struct {
+    char host[64];    /* address to connect to */
+    int port;         /* its port */
+    char hosthdr[80]; /* "host:port" for the Host header */
+} s_url_t;
+
+/* What the command line asks for. */
+typedef struct {
+    s_mode_t mode;           /* which server and protocol */
+    s_url_t url[S_MAX_LIST]; /* servers, used round-robin */
+    int nurl;                /* how many */
+    char *src[S_MAX_LIST];   /* source addresses to bind, round-robin; none: the kernel's */
+    int nsrc;                /* how many */
+    char *lang[S_MAX_LIST];  /* listeners' targetLanguage, round-robin */
+    int nlang;               /* how many */
+    int procs;               /* processes */
+    int sessions;            /* speakers / senders */
+    int listeners;           /* listeners per session */
+    double ramp;             /* new connections a second, all processes together */
+    double duration;         /* seconds of measurement */
+    double caption_rate;     /* mirror/tcp: messages a second per sender */
+    double control_rate;     /* tolk: setVolume a second per speaker */
+    double audio_rate;       /* tolk: audio chunks a second per speaker */
+    int chunk_bytes;         /* bytes of one audio chunk */
+    int message_bytes;       /* mirror/tcp message size */
+    double slow_pct;         /* percent of listeners that stop reading */
+    const char *jwt_secret;  /* tolk: HS256 secret for speaker tokens */
+    const char *csv;         /* also write CSV here, or NULL */
+    bool quiet;              /* no progress on stderr */
+    uint64_t evlib;          /* lws event loop option: 0 for poll(), or LIBEV / LIBUV */
+} s_opts_t;
+
+/* Counts per key (an error code, a close code, a connect failure), fixed
+   size so that a result is plain data that crosses a pipe as it is. */
+typedef struct {
+    struct {
+        char key[S_TALLY_KEY]; /* what was counted */
+        uint64_t n;            /* how often */
+    } item[S_TALLY];
+    uint64_t other; /* keys that found no free item */
+} s_tally_t;
+
+/* Everything a process measured: summed, min'd or max'd across processes
+   by the parent. Plain data: written to the parent's pipe as bytes. */
+typedef struct {
+    uint64_t planned;            /* connections this process should open */
+    uint64_t established;        /* of those, ready (sessionCreated/Joined, upgrade, connect) */
+    uint64_t failures;           /* never became ready */
+    int64_t first_attempt_ns;    /* first connect attempt, 0 if none */
+    int64_t last_ready_ns;       /* last connection that became ready */
+    uint64_t deliveries;         /* captions/messages received by live non-slow listeners */
+    uint64_t partials;           /* tolk partial captions (counted only) */
+    uint64_t speaker_deliveries; /* captions/messages the speakers or senders got */
+    uint64_t control_deliveries; /* volumeChanged received by live non-slow listeners */
+    uint64_t speaker_control_deliveries; /* volumeChanged received by the speakers */
+    uint64_t audio_sent;                 /* binary audio chunks written */
+    uint64_t control_sent;               /* setVolume messages written */
+    uint64_t messages_sent;              /* mirror/tcp messages written */
+    uint64_t sends_unsent;               /* sends due before the end that never left (backlog) */
+    int64_t late_max_ns;                 /* worst lateness of any open-loop send */
+    int64_t audio_late_max_ns;           /* worst lateness of an audio chunk */
+    int64_t measure_start_ns; /* CLOCK_MONOTONIC start of the measurement (the same in every
+                                 process), so a driver can take CPU times over exactly it */
+    uint64_t errors;                     /* tolk error messages received */
+    uint64_t caption_last_n;             /* captions with a last-listener figure */
+    uint64_t caption_last_incomplete;    /* of those, not every listener got it */
+    uint64_t control_last_n;             /* control messages with a last-listener figure */
+    uint64_t control_last_incomplete;    /* of those, not every listener got it */
+    uint64_t slow;                       /* slow listeners that joined */
+    uint64_t slow_closed;                /* of those, closed by the server by the end */
+    uint64_t dropped;                    /* other connections closed during the run */
+    s_tally_t error_codes;               /* error messages by code */
+    s_tally_t connect_errors;            /* failures by reason */
+    s_tally_t slow_codes;                /* slow listeners' close codes */
+    s_tally_t drop_codes;                /* dropped connections' close codes */
+    tolk_hist_t caption;                 /* ns, per delivery */
+    tolk_hist_t caption_last;            /* ns, per caption: its last listener */
+    tolk_hist_t control;                 /* ns, per delivery */
+    tolk_hist_t control_last;            /* ns, per control message: its last listener */
+} s_result_t;
+
+typedef enum {
+    S_IDLE,       /* not opened yet */
+    S_CONNECTING, /* TCP/handshake under way */
+    S_OPEN,       /* WebSocket up, waiting for sessionCreated/Joined */
+    S_READY,      /* part of its session */
+    S_GONE        /* closed or failed */
+} s_state_t;
+
+struct s_session;
+
+/* One connection: a speaker (sender) or a listener. */
+typedef struct {
+    struct s_session *session;     /* the session it belongs to */
+    bool speaker;                  /* the session's speaker / sender */
+    bool slow;                     /* a listener that stops reading once joined */
+    bool resolved;                 /* counted once as established or failed */
+    bool member;                   /* counts toward its session's last-listener sets */
+    bool want_hb;                  /* a heartbeat is due */
+    bool want_close;               /* close cleanly at the next writable */
+    bool paused;                   /* reading is off (slow listener) */
+    s_state_t state;               /* where it is */
+    int lang;                      /* index into --lang */
+    int url;                       /* index into --url */
+    int src;                       /* index into --src, -1 for none */
+    int close_code;                /* the server's close code, 0 if none came */
+    char why[S_TALLY_KEY];         /* why it is gone (a close code or an error), for the tallies */
+    char refusal[S_TALLY_KEY];     /* error code received before it was ready */
+    int64_t hb_due;                /* next heartbeat */
+    struct lws *wsi;               /* lws connection, NULL when none */
+    int fd;                        /* tcp mode socket, -1 when none */
+    char *rx;                      /* a message (ws) or frame (tcp) in pieces so far */
+    size_t rx_len, rx_cap;         /* its length and capacity */
+    char *tx;                      /* tcp: bytes not written yet */
+    size_t tx_off, tx_len, tx_cap; /* first unwritten, end, capacity */
+} s_conn_t;
+
+/* Open-loop sends of one kind: the k-th is due at start + k * period. */
+typedef struct {
+    int64_t start;  /* due time of k = 0 */
+    int64_t period; /* ns between sends; 0: none */
+    uint64_t total; /* sends due before the end of the run */
+    uint64_t due;   /* sends due by now */
+    uint64_t sent;  /* sends written */
+} s_stream_t;
+
+/* A control message on its way: its due time and who got it. */
+typedef struct {
+    int64_t intended; /* due time of the k in this slot, 0 if none sent */
+    uint64_t max;     /* latest latency so far */
+    uint32_t count;   /* listeners that got it */
+    bool open;        /* still waiting for listeners */
+} s_ctl_slot_t;
+
+/* A caption (or message) on its way, keyed by its stamp. */
+typedef struct {
+    int64_t stamp;  /* emit / due time: the caption's identity */
+    uint64_t max;   /* latest latency so far */
+    uint32_t count; /* listeners that got it */
+    bool open;      /* in use */
+} s_cap_slot_t;
+
+/* One session: its speaker, its listeners and what is in flight. */
+typedef struct s_session {
+    int id;                 /* global session number */
+    char sid[S_SID_LEN];    /* tolk's session id, once created */
+    s_conn_t *speaker;      /* conns[0] */
+    s_conn_t *conns;        /* speaker, then the listeners */
+    int nconns;             /* 1 + listeners */
+    int members;            /* live non-slow listeners: what a last-listener figure waits for */
+    s_stream_t audio;       /* tolk audio chunks */
+    s_stream_t ctl;         /* tolk setVolume */
+    s_stream_t msg;         /* mirror/tcp messages */
+    s_ctl_slot_t *ctl_ring; /* control messages by k % S_CTL_RING */
+    s_cap_slot_t *caps;     /* captions in flight */
+} s_session_t;
+
+typedef enum {
+    S_PH_CONNECT, /* opening connections at the ramp rate */
+    S_PH_WAIT,    /* all resolved, waiting for the common start */
+    S_PH_MEASURE, /* sending and measuring */
+    S_PH_DRAIN,   /* sends stopped, slow listeners read again, late receipts count */
+    S_PH_CLOSING, /* speakers close cleanly */
+    S_PH_DONE     /* the loop ends */
+} s_phase_t;
+
+/* This process's whole state (single-threaded: one of it). */
+static struct {
+    const s_opts_t *o;          /* options */
+    uint64_t evlib;             /* the lws event loop in use (o->evlib, or 0 after a fallback) */
+    int child, procs;           /* which process of how many */
+    int from_parent;            /* start time arrives here (-1: no parent) */
+    s_session_t *sessions;      /* sessions owned here */
+    int nsessions;              /* how many */
+    s_conn_t **queue;           /* connections waiting for their turn on the ramp */
+    size_t qhead, qtail;        /* its ends */
+    size_t nconns;              /* connections planned here */
+    size_t unresolved;          /* not yet established or failed */
+    uint64_t opened;            /* connections opened, for round-robin */
+    int64_t ramp_period;        /* ns between connects in this process */
+    int64_t ramp_next;          /* when the next may open */
+    int64_t connect_deadline;   /* after this, what is not ready has failed */
+    s_phase_t phase;            /* where the run is */
+    int64_t start;              /* common start (0: not known yet) */
+    int64_t t0, t1;             /* measurement window: sends due in it count */
+    int64_t phase_end;          /* end of the drain or closing phase */
+    int64_t hb_next;            /* next heartbeat scan */
+    s_result_t r;               /* what is measured */
+    struct lws_context *ctx;    /* lws (tolk, mirror) */
+    lws_sorted_usec_list_t sul; /* the tick timer */
+    int ep;                     /* tcp: epoll */
+    int tfd;                    /* tcp: tick timer */
+    unsigned char *tx;          /* one outgoing message, LWS_PRE bytes ahead */
+    size_t tx_cap;              /* its capacity after LWS_PRE */
+    unsigned char *audio;       /* the audio chunk every send copies */
+    size_t audio_len;           /* its length */
+    char *rbuf;                 /* tcp: shared read buffer */
+    bool stop;                  /* leave the service loop */
+    time_t run_id;              /* makes this run's token subjects unique */
+} W;
+
+/* --- small things --------------------------------------------------------------- */
+
+/* CLOCK_MONOTONIC in ns: the clock the load-test recogniser stamps with. */
+static int64_t s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * S_NS + ts.tv_nsec;
+}
+
+/* Progress and warnings on stderr, unless --quiet. */
+static void s_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void s_say(const char *fmt, ...)
+{
+    if (W.o && W.o->quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "loadgen[%d]: ", W.child);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* Count n under key (spaces become '_', so output stays one token). */
+static void s_tally_add(s_tally_t *t, const char *key, uint64_t n)
+{
+    char k[S_TALLY_KEY];
+    snprintf(k, sizeof k, "%s", key && *key ? key : "?");
+    for (char *p = k; *p; p++)
+        if (*p == ' ' || *p == ',' || *p == ';' || *p == ':' || (unsigned char)*p < 32)
+            *p = '_';
+    for (int i = 0; i < S_TALLY; i++) {
+        if (t->item[i].n == 0 && t->item[i].key[0] == 0) {
+            memcpy(t->item[i].key, k, sizeof k);
+            t->item[i].n = n;
+            return;
+        }
+        if (strcmp(t->item[i].key, k) == 0) {
+            t->item[i].n += n;
+            return;
+        }
+    }
+    t->other += n;
+}
+
+/* Add every count of from into t. */
+static void s_tally_merge(s_tally_t *t, const s_tally_t *from)
+{
+    for (int i = 0; i < S_TALLY && from->item[i].key[0]; i++)
+        s_tally_add(t, from->item[i].key, from->item[i].n);
+    t->other += from->other;
+}
+
+/* The count of key in t (0 if absent). */
+static uint64_t s_tally_get(const s_tally_t *t, const char *key)
+{
+    for (int i = 0; i < S_TALLY && t->item[i].key[0]; i++)
+        if (strcmp(t->item[i].key, key) == 0)
+            return t->item[i].n;
+    return 0;
+}
+
+/* "key:n;key:n" (or "none") into buf, for one output value. */
+static const char *s_tally_str(const s_tally_t *t, char *buf, size_t cap)
+{
+    size_t off = 0;
+    buf[0] = 0;
+    for (int i = 0; i < S_TALLY && t->item[i].key[0] && off < cap; i++)
+        off += (size_t)snprintf(buf + off, cap - off, "%s%s:%llu", off ? ";" : "", t->item[i].key,
+                                (unsigned long long)t->item[i].n);
+    if (t->other && off < cap)
+        snprintf(buf + off, cap - off, "%sother:%llu", off ? ";" : "",
+                 (unsigned long long)t->other);
+    return buf[0] ? buf : "none";
+}
+
+/* Split a comma list into up to max malloc'd strings; returns the count. */
+static int s_split(const char *arg, char **out, int max)
+{
+    int n = 0;
+    const char *p = arg;
+    while (*p && n < max) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len > 0)
+            out[n++] = strndup(p, len);
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return n;
+}
+
+/* --- last-listener bookkeeping ------------------------------------------------- */
+
+/* A caption or control message whose listeners are all in (complete) or
+   whose wait is over (the end of the run, or its slot is needed): its
+   last listener's latency, if anyone got it, joins the histogram. */
+static void s_last_done(tolk_hist_t *h, uint64_t *n, uint64_t *incomplete, uint32_t count,
+                        uint64_t max, bool complete)
+{
+    if (count > 0) {
+        tolk_hist_record(h, max);
+        (*n)++;
+    }
+    if (!complete)
+        (*incomplete)++;
+}
+
+/* Close an open control slot. */
+static void s_ctl_finish(s_ctl_slot_t *e, bool complete)
+{
+    if (!e->open)
+        return;
+    e->open = false;
+    s_last_done(&W.r.control_last, &W.r.control_last_n, &W.r.control_last_incomplete, e->count,
+                e->max, complete);
+}
+
+/* Close an open caption slot. */
+static void s_cap_finish(s_cap_slot_t *e, bool complete)
+{
+    if (!e->open)
+        return;
+    e->open = false;
+    s_last_done(&W.r.caption_last, &W.r.caption_last_n, &W.r.caption_last_incomplete, e->count,
+                e->max, complete);
+}
+
+/* A listener of s got caption stamp after lat ns: count it toward the
+   caption's last listener. The table is a small open hash per session; a
+   caption that has to give its slot up is counted as incomplete. */
+static void s_cap_seen(s_session_t *s, int64_t stamp, uint64_t lat)
+{
+    if (s->members <= 0)
+        return;
+    unsigned base = (unsigned)(((uint64_t)stamp * 0x9E3779B97F4A7C15ull) >> 40);
+    s_cap_slot_t *free_slot = NULL, *oldest = NULL;
+    for (unsigned i = 0; i < S_CAP_PROBE; i++) {
+        s_cap_slot_t *e = &s->caps[(base + i) & (S_CAP_SLOTS - 1)];
+        if (e->open && e->stamp == stamp) {
+            e->count++;
+            if (lat > e->max)
+                e->max = lat;
+            if ((int)e->count >= s->members)
+                s_cap_finish(e, true);
+            return;
+        }
+        if (!e->open) {
+            if (!free_slot)
+                free_slot = e;
+        } else if (!oldest || e->stamp < oldest->stamp)
+            oldest = e;
+    }
+    if (!free_slot) {
+        s_cap_finish(oldest, false);
+        free_slot = oldest;
+    }
+    *free_slot = (s_cap_slot_t){.stamp = stamp, .max = lat, .count = 1, .open = true};
+    if (s->members <= 1)
+        s_cap_finish(free_slot, true);
+}
+
+/* s lost a member: what the others all have now is complete. */
+static void s_session_recheck(s_session_t *s)
+{
+    for (int i = 0; i < S_CTL_RING; i++)
+        if (s->ctl_ring[i].open && (int)s->ctl_ring[i].count >= s->members)
+            s_ctl_finish(&s->ctl_ring[i], true);
+    for (int i = 0; i < S_CAP_SLOTS; i++)
+        if (s->caps[i].open && (int)s->caps[i].count >= s->members)
+            s_cap_finish(&s->caps[i], true);
+}
+
+/* --- receipts -------------------------------------------------------------------- */
+
+/* True while receipts count: from the start until the drain is over. */
+static bool s_measuring(void)
+{
+    return W.phase == S_PH_MEASURE || W.phase == S_PH_DRAIN;
+}
+
+/* c got a caption (or mirror/tcp message) stamped stamp at now; from_session
+   is the sender's session (-1: c's own, as in tolk; -2: unknown). Only the
+   sender's own session has a last-listener set for it. Only what was emitted
+   or due inside the measurement window counts. */
+static void s_on_caption(s_conn_t *c, int64_t stamp, int64_t now, int from_session)
+{
+    if (!s_measuring() || stamp < W.t0 || stamp >= W.t1)
+        return;
+    if (c->speaker) {
+        W.r.speaker_deliveries++;
+        return;
+    }
+    if (!c->member)
+        return;
+    uint64_t lat = now > stamp ? (uint64_t)(now - stamp) : 0;
+    tolk_hist_record(&W.r.caption, lat);
+    W.r.deliveries++;
+    if (from_session == -1 || from_session == c->session->id)
+        s_cap_seen(c->session, stamp, lat);
+}
+
+/* c got volumeChanged with volumeLevel v at now: v names k % 1000, whose
+   due time the session's ring holds. */
+static void s_on_control(s_conn_t *c, double v, int64_t now)
+{
+    if (!s_measuring())
+        return;
+    long slot = lround(v * S_CTL_RING);
+    if (slot < 0 || slot >= S_CTL_RING)
+        return;
+    s_ctl_slot_t *e = &c->session->ctl_ring[slot];
+    if (e->intended == 0)
+        return; /* not one of ours */
+    if (c->speaker) {
+        W.r.speaker_control_deliveries++;
+        return;
+    }
+    if (!c->member)
+        return;
+    uint64_t lat = now > e->intended ? (uint64_t)(now - e->intended) : 0;
+    tolk_hist_record(&W.r.control, lat);
+    W.r.control_deliveries++;
+    if (e->open) {
+        e->count++;
+        if (lat > e->max)
+            e->max = lat;
+        if ((int)e->count >= c->session->members)
+            s_ctl_finish(e, true);
+    }
+}
+
+/* A mirror/tcp payload: "<due ns>.<session>.xxx...". */
+static void s_on_stamped(s_conn_t *c, const char *p, size_t len, int64_t now)
+{
+    size_t i = 0;
+    int64_t stamp = 0;
+    while (i < len && i < 19 && p[i] >= '0' && p[i] <= '9')
+        stamp = stamp * 10 + (p[i++] - '0');
+    if (i == 0)
+        return;
+    int from = -1;
+    if (i < len && p[i] == '.') {
+        i++;
+        from = 0;
+        while (i < len && p[i] >= '0' && p[i] <= '9' && from < 100000000)
+            from = from * 10 + (p[i++] - '0');
+    }
+    s_on_caption(c, stamp, now, from < 0 ? -2 : from);
+}
+
+/* --- a cheap scan of tolk's compact JSON ------------------------------------------ */
+
+/* Where the value of "key" starts in text[0..len) (past the colon and any
+   blanks), or NULL. Good enough for the server's flat messages: a quoted
+   key cannot occur unescaped inside a string value. */
+static const char *s_json_value(const char *text, size_t len, const char *key)
+{
+    char pat[48];
+    int plen = snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *end = text + len, *p = text;
+    while (p < end && (p = memmem(p, (size_t)(end - p), pat, (size_t)plen)) != NULL) {
+        const char *q = p + plen;
+        while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
+            q++;
+        if (q < end && *q == ':') {
+            q++;
+            while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
+                q++;
+            return q < end ? q : NULL;
+        }
+        p += plen;
+    }
+    return NULL;
+}
+
+/* A string value of key: its raw bytes (escapes left as they are). */
+static bool s_json_string(const char *text, size_t len, const char *key, const char **s,
+                          size_t *slen)
+{
+    const char *end = text + len;
+    const char *v = s_json_value(text, len, key);
+    if (!v || *v != '"')
+        return false;
+    const char *q = ++v;
+    while (q < end && *q != '"')
+        q += *q == '\\' ? 2 : 1;
+    if (q >= end)
+        return false;
+    *s = v;
+    *slen = (size_t)(q - v);
+    return true;
+}
+
+/* True when key's string value equals want. */
+static bool s_json_is(const char *s, size_t slen, const char *want)
+{
+    return slen == strlen(want) && memcmp(s, want, slen) == 0;
+}
+
+/* The last run of S_STAMP_DIGITS or more decimal digits in s[0..n): the
+   load-test recogniser's emit time. -1 if none. */
+static int64_t s_last_stamp(const char *s, size_t n)
+{
+    size_t i = n;
+    while (i > 0) {
+        if (s[i - 1] < '0' || s[i - 1] > '9') {
+            i--;
+            continue;
+        }
+        size_t e = i;
+        while (i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9')
+            i--;
+        if (e - i >= S_STAMP_DIGITS && e - i <= 18) {
+            int64_t v = 0;
+            for (size_t k = i; k < e; k++)
+                v = v * 10 + (s[k] - '0');
+            return v;
+        }
+    }
+    return -1;
+}
+
+static void s_conn_ready(s_conn_t *c, int64_t now);
+
+/* One whole text message from tolk on c. */
+static void s_tolk_message(s_conn_t *c, const char *m, size_t len, int64_t now)
+{
+    const char *type;
+    size_t tlen;
+    if (!s_json_string(m, len, "type", &type, &tlen))
+        return;
+    if (s_json_is(type, tlen, "caption")) {
+        const char *v = s_json_value(m, len, "isPartial");
+        if (v && *v == 't') {
+            if (s_measuring() && c->member)
+                W.r.partials++;
+            return;
+        }
+        v = s_json_value(m, len, "catchUp");
+        if (v && *v == 't')
+            return; /* history from before the join */
+        const char *s;
+        size_t slen;
+        if (s_json_string(m, len, "sourceText", &s, &slen) ||
+            s_json_string(m, len, "text", &s, &slen)) {
+            int64_t stamp = s_last_stamp(s, slen);
+            if (stamp > 0)
+                s_on_caption(c, stamp, now, -1);
+        }
+    } else if (s_json_is(type, tlen, "volumeChanged")) {
+        const char *v = s_json_value(m, len, "volumeLevel");
+        if (v)
+            s_on_control(c, strtod(v, NULL), now);
+    } else if (s_json_is(type, tlen, "sessionCreated") && c->speaker) {
+        const char *s;
+        size_t slen;
+        if (c->state == S_OPEN && s_json_string(m, len, "sessionId", &s, &slen) &&
+            slen < S_SID_LEN) {
+            memcpy(c->session->sid, s, slen);
+            c->session->sid[slen] = 0;
+            s_conn_ready(c, now);
+        }
+    } else if (s_json_is(type, tlen, "sessionJoined") && !c->speaker) {
+        if (c->state == S_OPEN)
+            s_conn_ready(c, now);
+    } else if (s_json_is(type, tlen, "error")) {
+        const char *s;
+        size_t slen;
+        char code[S_TALLY_KEY] = "?";
+        if (s_json_string(m, len, "code", &s, &slen))
+            snprintf(code, sizeof code, "%.*s", (int)slen, s);
+        W.r.errors++;
+        s_tally_add(&W.r.error_codes, code, 1);
+        if (c->state != S_READY)
+            snprintf(c->refusal, sizeof c->refusal, "refused_%s", code);
+    }
+}
+
+/* --- connection life ---------------------------------------------------------- */
+
+/* Queue c for the ramp. */
+static void s_enqueue(s_conn_t *c, int64_t now)
+{
+    if (W.qhead == W.qtail && W.ramp_next < now)
+        W.ramp_next = now; /* no credit is saved up while nothing waits */
+    W.queue[W.qtail++] = c;
+}
+
+/* c never became ready: count it once. */
+static void s_fail(s_conn_t *c, const char *why)
+{
+    if (c->resolved)
+        return;
+    c->resolved = true;
+    W.unresolved--;
+    W.r.failures++;
+    s_tally_add(&W.r.connect_errors, why, 1);
+    if (c->speaker && W.o->mode == S_MODE_TOLK) /* its listeners have no session to join */
+        for (int i = 1; i < c->session->nconns; i++)
+            if (c->session->conns[i].state == S_IDLE)
+                s_fail(&c->session->conns[i], "no_session");
+}
+
+static void s_io_pause(s_conn_t *c, bool pause);
+
+/* c is part of its session now. */
+static void s_conn_ready(s_conn_t *c, int64_t now)
+{
+    if (c->resolved)
+        return; /* too late: counted as failed at the deadline, and stays out of the run */
+    c->state = S_READY;
+    c->hb_due = now + S_HEARTBEAT_NS;
+    c->resolved = true;
+    W.unresolved--;
+    W.r.established++;
+    W.r.last_ready_ns = now;
+    if (c->speaker) {
+        if (W.o->mode == S_MODE_TOLK)
+            for (int i = 1; i < c->session->nconns; i++)
+                s_enqueue(&c->session->conns[i], now);
+    } else if (c->slow) {
+        W.r.slow++;
+        s_io_pause(c, true);
+    } else {
+        c->member = true;
+        c->session->members++;
+    }
+}
+
+/* c is closed (or its connect failed); why says how, for the tallies. */
+static void s_conn_gone(s_conn_t *c, const char *why)
+{
+    if (c->state == S_GONE)
+        return;
+    bool was_ready = c->state == S_READY;
+    c->state = S_GONE;
+    c->wsi = NULL;
+    snprintf(c->why, sizeof c->why, "%s", why);
+    if (!c->resolved) {
+        s_fail(c, c->refusal[0] ? c->refusal : why);
+        return;
+    }
+    if (!was_ready)
+        return;
+    if (c->slow && !W.r.slow_closed && W.phase < S_PH_CLOSING) {
+        static const char *phases[] = {"connect", "wait", "measure", "drain", "closing", "done"};
+        static bool said;
+        if (!said) /* once: when and how the server drops a listener that does not read */
+            s_say("a slow listener was closed (%s) during the %s phase, %.1f s after the start",
+                  why, phases[W.phase], W.t0 ? (s_now() - W.t0) / 1e9 : 0.0);
+        said = true;
+    }
+    if (c->member) {
+        c->member = false;
+        c->session->members--;
+        s_session_recheck(c->session);
+    }
+    if (!c->slow && W.phase < S_PH_CLOSING) {
+        W.r.dropped++;
+        s_tally_add(&W.r.drop_codes, why, 1);
+    }
+}
+
+/* --- what a speaker sends -------------------------------------------------------- */
+
+/* Update st->due for now; lower *next to the next due time; true when a
+   send is pending. */
+static bool s_stream_due(s_stream_t *st, int64_t now, int64_t *next)
+{
+    if (st->period <= 0)
+        return false;
+    if (now >= st->start) {
+        uint64_t k = (uint64_t)((now - st->start) / st->period) + 1;
+        st->due = k < st->total ? k : st->total;
+    }
+    if (st->due < st->total) {
+        int64_t t = st->start + (int64_t)st->due * st->period;
+        if (t < *next)
+            *next = t;
+    }
+    return st->sent < st->due;
+}
+
+/* Set a stream's schedule for the window: offset spreads the sessions'
+   sends over one period instead of all at the same instant. */
+static void s_stream_init(s_stream_t *st, double rate, int sid, int nsessions)
+{
+    memset(st, 0, sizeof *st);
+    if (rate <= 0)
+        return;
+    st->period = (int64_t)llround(1e9 / rate);
+    if (st->period < 1)
+        st->period = 1;
+    int64_t offset = (int64_t)((double)st->period * sid / nsessions);
+    st->start = W.t0 + offset;
+    int64_t span = W.t1 - st->start;
+    st->total = span > 0 ? (uint64_t)((span + st->period - 1) / st->period) : 0;
+}
+
+/* The pending send of s due first: its stream, or NULL. */
+static s_stream_t *s_next_send(s_session_t *s)
+{
+    s_stream_t *best = NULL;
+    s_stream_t *cand[3] = {&s->ctl, &s->audio, &s->msg};
+    for (int i = 0; i < 3; i++) {
+        s_stream_t *st = cand[i];
+        if (st->period > 0 && st->sent < st->due &&
+            (!best || st->start + (int64_t)st->sent * st->period <
+                          best->start + (int64_t)best->sent * best->period))
+            best = st;
+    }
+    return best;
+}
+
+/* Build the next message of stream st of s into W.tx (after LWS_PRE);
+   returns its length, sets *binary. Counts the send and its lateness. */
+static size_t s_build_send(s_session_t *s, s_stream_t *st, int64_t now, bool *binary)
+{
+    uint64_t k = st->sent++;
+    int64_t intended = st->start + (int64_t)k * st->period;
+    int64_t late = now - intended;
+    if (late > W.r.late_max_ns)
+        W.r.late_max_ns = late;
+    char *out = (char *)W.tx + LWS_PRE;
+    *binary = false;
+    if (st == &s->audio) {
+        if (late > W.r.audio_late_max_ns)
+            W.r.audio_late_max_ns = late;
+        memcpy(out, W.audio, W.audio_len); /* lws masks in place: copy each time */
+        *binary = true;
+        W.r.audio_sent++;
+        return W.audio_len;
+    }
+    if (st == &s->ctl) {
+        s_ctl_slot_t *e = &s->ctl_ring[k % S_CTL_RING];
+        s_ctl_finish(e, false); /* a previous lap still open: it never completed */
+        *e = (s_ctl_slot_t){.intended = intended, .open = s->members > 0};
+        W.r.control_sent++;
+        return (size_t)snprintf(out, W.tx_cap, "{\"action\":\"setVolume\",\"volumeLevel\":%.3f}",
+                                (double)(k % S_CTL_RING) / S_CTL_RING);
+    }
+    /* a mirror/tcp message: due time, session, padding */
+    size_t n = (size_t)snprintf(out, W.tx_cap, "%lld.%d.", (long long)intended, s->id);
+    size_t want = (size_t)W.o->message_bytes;
+    if (want > n) {
+        memset(out + n, 'x', want - n);
+        n = want;
+    }
+    W.r.messages_sent++;
+    return n;
+}
+
+/* --- lws: tolk and mirror modes ------------------------------------------------- */
+
+/* Client connections never ping and never hang up for want of a pong:
+   tolk answers in its own time and lws's validity timer must not close
+   a listener that only reads. */
+static const lws_retry_bo_t s_no_validity = {.secs_since_valid_ping = 0,
+                                             .secs_since_valid_hangup = 0};
+
+/* Ask lws for a writable callback on c. */
+static void s_ws_want_write(s_conn_t *c)
+{
+    if (c->wsi && (c->state == S_OPEN || c->state == S_READY))
+        lws_callback_on_writable(c->wsi);
+}
+
+/* c may write: a clean close, a heartbeat, or the speaker's next send. */
+static int s_ws_writable(s_conn_t *c, struct lws *wsi)
+{
+    if (c->want_close) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+        return -1;
+    }
+    size_t len = 0;
+    bool binary = false;
+    char *out = (char *)W.tx + LWS_PRE;
+    if (c->want_hb) {
+        c->want_hb = false;
+        len = (size_t)snprintf(out, W.tx_cap, "{\"action\":\"heartbeat\"}");
+    } else if (c->speaker && c->state == S_READY && W.phase == S_PH_MEASURE) {
+        s_stream_t *st = s_next_send(c->session);
+        if (st)
+            len = s_build_send(c->session, st, s_now(), &binary);
+    }
+    if (len == 0)
+        return 0;
+    if (lws_write(wsi, W.tx + LWS_PRE, len, binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) < 0)
+        return -1;
+    if (c->want_hb || (c->speaker && W.phase == S_PH_MEASURE && s_next_send(c->session)))
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* A piece of a message arrived on c: act on whole messages only. */
+static void s_ws_receive(s_conn_t *c, struct lws *wsi, const char *in, size_t len)
+{
+    bool final = lws_is_final_fragment(wsi);
+    bool binary = lws_frame_is_binary(wsi);
+    if (final && c->rx_len == 0) {
+        if (!binary) {
+            int64_t now = s_now();
+            if (W.o->mode == S_MODE_TOLK)
+                s_tolk_message(c, in, len, now);
+            else
+                s_on_stamped(c, in, len, now);
+        }
+        return;
+    }
+    if (c->rx_len + len > c->rx_cap) {
+        size_t cap = c->rx_cap ? c->rx_cap : 8192;
+        while (cap < c->rx_len + len)
+            cap *= 2;
+        char *p = realloc(c->rx, cap);
+        if (!p)
+            return;
+        c->rx = p;
+        c->rx_cap = cap;
+    }
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += len;
+    if (final) {
+        if (!binary) {
+            int64_t now = s_now();
+            if (W.o->mode == S_MODE_TOLK)
+                s_tolk_message(c, c->rx, c->rx_len, now);
+            else
+                s_on_stamped(c, c->rx, c->rx_len, now);
+        }
+        c->rx_len = 0;
+    }
+}
+
+/* The one protocol handler of every client connection. */
+static int s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    (void)user;
+    s_conn_t *c = lws_get_opaque_user_data(wsi);
+    if (!c)
+        return 0;
+    switch (reason) {
+        case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+            char why[S_TALLY_KEY];
+            snprintf(why, sizeof why, "%.*s", in ? (int)len : 0, in ? (const char *)in : "");
+            if (!in || len == 0 || !why[0])
+                snprintf(why, sizeof why, "connection_error");
+            s_conn_gone(c, why);
+            break;
+        }
+        case LWS_CALLBACK_CLIENT_ESTABLISHED:
+            c->wsi = wsi;
+            c->state = S_OPEN;
+            if (W.o->mode == S_MODE_MIRROR)
+                s_conn_ready(c, s_now());
+            break;
+        case LWS_CALLBACK_CLIENT_RECEIVE:
+            s_ws_receive(c, wsi, in, len);
+            break;
+        case LWS_CALLBACK_CLIENT_WRITEABLE:
+            return s_ws_writable(c, wsi);
+        case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+            if (in && len >= 2)
+                c->close_code =
+                    ((const unsigned char *)in)[0] << 8 | ((const unsigned char *)in)[1];
+            else
+                c->close_code = 1005;
+            break;
+        case LWS_CALLBACK_CLIENT_CLOSED: {
+            char why[16];
+            snprintf(why, sizeof why, "%d", c->close_code ? c->close_code : 1006);
+            s_conn_gone(c, why);
+            break;
+        }
+        case LWS_CALLBACK_WSI_DESTROY:
+            c->wsi = NULL;
+            if (c->state != S_GONE)
+                s_conn_gone(c, "destroyed");
+            break;
+        default:
+            break;
+    }
+    return 0;
+}
+
+/* Our protocol: every connection is bound to it, whatever it asks the server for. */
+static const struct lws_protocols s_protocols[] = {
+    {S_PROTO, s_ws_callback, 0, S_RX_BUF, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* Open c's WebSocket: the URL says what it is for. */
+static void s_ws_open(s_conn_t *c)
+{
+    const s_opts_t *o = W.o;
+    const s_url_t *u = &o->url[c->url];
+    char path[1200];
+    char *token = NULL;
+    if (o->mode == S_MODE_MIRROR)
+        snprintf(path, sizeof path, "/");
+    else if (c->speaker) {
+        char sub[64];
+        snprintf(sub, sizeof sub, "bench-%lld-%d", (long long)W.run_id, c->session->id);
+        token = tolk_jwt_mint(TOLK_JWT_HS256, (const unsigned char *)o->jwt_secret,
+                              strlen(o->jwt_secret), sub, NULL, NULL, 3600, time(NULL));
+        if (!token) {
+            s_conn_gone(c, "jwt_mint_failed");
+            return;
+        }
+        snprintf(path, sizeof path, "/ws?action=createSession&sourceLanguage=en&token=%s", token);
+    } else
+        snprintf(path, sizeof path, "/ws?action=joinSession&sessionId=%s&targetLanguage=%s",
+                 c->session->sid, o->lang[c->lang]);
+
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.context = W.ctx;
+    ci.address = u->host;
+    ci.port = u->port;
+    ci.path = path;
+    ci.host = u->hosthdr;
+    ci.origin = NULL; /* tolk refuses a foreign Origin; none is fine */
+    ci.protocol = o->mode == S_MODE_MIRROR ? S_MIRROR_PROTO : NULL;
+    ci.local_protocol_name = S_PROTO;
+    ci.iface = c->src >= 0 ? o->src[c->src] : NULL; /* binds the source address */
+    ci.opaque_user_data = c;
+    ci.retry_and_idle_policy = &s_no_validity;
+    c->state = S_CONNECTING;
+    struct lws *wsi = lws_client_connect_via_info(&ci);
+    free(token);
+    if (c->state == S_GONE)
+        return; /* failed inside the call; the callback counted it */
+    if (!wsi) {
+        s_conn_gone(c, "connect_failed");
+        return;
+    }
+    c->wsi = wsi;
+}
+
+/* --- tcp mode ----------------------------------------------------------------- */
+
+/* What epoll should report for c. */
+static void s_tcp_watch(s_conn_t *c, int op)
+{
+    uint32_t ev = 0;
+    if (c->state == S_CONNECTING)
+        ev = EPOLLOUT;
+    else {
+        if (!c->paused)
+            ev |= EPOLLIN | EPOLLRDHUP;
+        if (c->tx_len > c->tx_off)
+            ev |= EPOLLOUT;
+    }
+    struct epoll_event e = {.events = ev, .data.ptr = c};
+    epoll_ctl(W.ep, op, c->fd, &e);
+}
+
+/* Close c's socket; why goes to the tallies. */
+static void s_tcp_close(s_conn_t *c, const char *why)
+{
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    s_conn_gone(c, why);
+}
+
+/* Write what c has pending; EPOLLOUT while some is left. */
+static void s_tcp_flush(s_conn_t *c)
+{
+    bool had = c->tx_len > c->tx_off;
+    while (c->tx_len > c->tx_off) {
+        ssize_t n = write(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                s_tcp_close(c, errno == ECONNRESET || errno == EPIPE ? "reset" : "write_error");
+            break;
+        }
+        c->tx_off += (size_t)n;
+    }
+    if (c->fd < 0)
+        return;
+    if (c->tx_off == c->tx_len) {
+        c->tx_off = c->tx_len = 0;
+        if (had)
+            s_tcp_watch(c, EPOLL_CTL_MOD);
+    } else
+        s_tcp_watch(c, EPOLL_CTL_MOD);
+}
+
+/* The speaker c sends everything due: frames appended, then written. */
+static void s_tcp_pump(s_conn_t *c)
+{
+    s_stream_t *st;
+    while (c->state == S_READY && W.phase == S_PH_MEASURE && (st = s_next_send(c->session))) {
+        bool binary;
+        size_t n = s_build_send(c->session, st, s_now(), &binary);
+        if (c->tx_len + 4 + n > c->tx_cap) {
+            if (c->tx_off > 0) {
+                memmove(c->tx, c->tx + c->tx_off, c->tx_len - c->tx_off);
+                c->tx_len -= c->tx_off;
+                c->tx_off = 0;
+            }
+            size_t cap = c->tx_cap ? c->tx_cap : 16384;
+            while (cap < c->tx_len + 4 + n)
+                cap *= 2;
+            char *p = realloc(c->tx, cap);
+            if (!p)
+                return;
+            c->tx = p;
+            c->tx_cap = cap;
+        }
+        unsigned char *h = (unsigned char *)c->tx + c->tx_len;
+        h[0] = (unsigned char)(n >> 24);
+        h[1] = (unsigned char)(n >> 16);
+        h[2] = (unsigned char)(n >> 8);
+        h[3] = (unsigned char)n;
+        memcpy(c->tx + c->tx_len + 4, W.tx + LWS_PRE, n);
+        c->tx_len += 4 + n;
+    }
+    if (c->tx_len > c->tx_off)
+        s_tcp_flush(c);
+}
+
+/* Input on c: read, hand every whole frame over, keep the rest. */
+static void s_tcp_read(s_conn_t *c)
+{
+    size_t have = 0;
+    if (c->rx_len > 0) {
+        memcpy(W.rbuf, c->rx, c->rx_len);
+        have = c->rx_len;
+        c->rx_len = 0;
+    }
+    ssize_t n = read(c->fd, W.rbuf + have, S_TCP_RBUF - have);
+    if (n == 0) {
+        s_tcp_close(c, "eof");
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            s_tcp_close(c, errno == ECONNRESET ? "reset" : "read_error");
+        else if (have > 0) {
+            memcpy(c->rx, W.rbuf, have); /* put the partial frame back */
+            c->rx_len = have;
+        }
+        return;
+    }
+    have += (size_t)n;
+    int64_t now = s_now();
+    size_t off = 0;
+    while (have - off >= 4) {
+        const unsigned char *h = (const unsigned char *)W.rbuf + off;
+        uint32_t flen = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+        if (flen > S_MAX_FRAME) {
+            s_tcp_close(c, "bad_frame");
+            return;
+        }
+        if (have - off - 4 < flen)
+            break;
+        s_on_stamped(c, W.rbuf + off + 4, flen, now);
+        off += 4 + flen;
+    }
+    if (off < have) {
+        size_t rest = have - off;
+        if (rest > c->rx_cap) {
+            char *p = realloc(c->rx, rest);
+            if (!p) {
+                s_tcp_close(c, "oom");
+                return;
+            }
+            c->rx = p;
+            c->rx_cap = rest;
+        }
+        memmove(c->rx, W.rbuf + off, rest);
+        c->rx_len = rest;
+    }
+}
+
+/* Connect c to the floor, from its source address. */
+static void s_tcp_open(s_conn_t *c)
+{
+    const s_opts_t *o = W.o;
+    const s_url_t *u = &o->url[c->url];
+    c->state = S_CONNECTING;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        s_conn_gone(c, errno == EMFILE ? "emfile" : "socket_error");
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (c->src >= 0) {
+        struct sockaddr_in sa = {.sin_family = AF_INET};
+        inet_pton(AF_INET, o->src[c->src], &sa.sin_addr);
+        /* the port is chosen at connect, per destination: more than 28k per address */
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            close(fd);
+            s_conn_gone(c, "bind_failed");
+            return;
+        }
+    }
+    struct sockaddr_in da = {.sin_family = AF_INET, .sin_port = htons((uint16_t)u->port)};
+    if (inet_pton(AF_INET, u->host, &da.sin_addr) != 1) {
+        close(fd);
+        s_conn_gone(c, "bad_address");
+        return;
+    }
+    c->fd = fd;
+    if (connect(fd, (struct sockaddr *)&da, sizeof da) != 0 && errno != EINPROGRESS) {
+        s_tcp_close(c, errno == ECONNREFUSED ? "refused" : "connect_error");
+        return;
+    }
+    s_tcp_watch(c, EPOLL_CTL_ADD);
+}
+
+/* epoll says something about c. */
+static void s_tcp_event(s_conn_t *c, uint32_t ev)
+{
+    if (c->state == S_CONNECTING) {
+        int err = 0;
+        socklen_t elen = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+        if (err) {
+            s_tcp_close(c, err == ECONNREFUSED ? "refused" : "connect_error");
+            return;
+        }
+        s_conn_ready(c, s_now()); /* a slow one pauses itself here */
+        if (c->fd >= 0)
+            s_tcp_watch(c, EPOLL_CTL_MOD);
+        return;
+    }
+    if (c->fd >= 0 && !c->paused && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        s_tcp_read(c);
+    if (c->fd >= 0 && (ev & EPOLLOUT))
+        s_tcp_flush(c);
+}
+
+/* --- mode dispatch --------------------------------------------------------------- */
+
+/* Stop or restart reading c (a slow listener). A stopped reader's kernel
+   receive buffer is pinned at S_SLOW_RCVBUF: Linux would otherwise grow a
+   buffer nobody reads up to tcp_rmem's maximum (32 MB here), and the
+   server would see a listener that keeps up for minutes. A frozen browser
+   tab on a phone has no such buffer to hide behind. */
+static void s_io_pause(s_conn_t *c, bool pause)
+{
+    c->paused = pause;
+    int fd = W.o->mode == S_MODE_TCP ? c->fd : c->wsi ? (int)lws_get_socket_fd(c->wsi) : -1;
+    if (pause && fd >= 0) {
+        int rcvbuf = S_SLOW_RCVBUF;
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    }
+    if (W.o->mode == S_MODE_TCP) {
+        if (c->fd >= 0 && c->state != S_CONNECTING)
+            s_tcp_watch(c, EPOLL_CTL_MOD);
+    } else if (c->wsi)
+        lws_rx_flow_control(c->wsi, pause ? 0 : 1);
+}
+
+/* Open c the mode's way, as the next connection of the round-robin. */
+static void s_open(s_conn_t *c)
+{
+    const s_opts_t *o = W.o;
+    uint64_t ord = W.opened++ * (uint64_t)W.procs + (uint64_t)W.child;
+    c->url = (int)(ord % (uint64_t)o->nurl);
+    c->src = o->nsrc ? (int)((ord / (uint64_t)o->nurl) % (uint64_t)o->nsrc) : -1;
+    if (o->mode == S_MODE_TCP)
+        s_tcp_open(c);
+    else
+        s_ws_open(c);
+}
+
+/* The speaker of s has something due. */
+static void s_want_send(s_conn_t *c)
+{
+    if (W.o->mode == S_MODE_TCP)
+        s_tcp_pump(c);
+    else
+        s_ws_want_write(c);
+}
+
+/* --- the run's phases ------------------------------------------------------------- */
+
+/* Open what the ramp allows by now. */
+static void s_ramp(int64_t now, int64_t *next)
+{
+    while (W.qhead < W.qtail && W.ramp_next <= now) {
+        s_conn_t *c = W.queue[W.qhead++];
+        if (c->resolved || c->state != S_IDLE)
+            continue;
+        if (!W.r.first_attempt_ns)
+            W.r.first_attempt_ns = now;
+        W.ramp_next += W.ramp_period;
+        s_open(c);
+    }
+    if (W.qhead < W.qtail && W.ramp_next < *next)
+        *next = W.ramp_next;
+}
+
+/* The start time from the parent, when it has come. */
+static void s_poll_start(int64_t now)
+{
+    if (W.start)
+        return;
+    if (W.from_parent < 0) {
+        W.start = now + S_START_DELAY_NS;
+        return;
+    }
+    int64_t t;
+    ssize_t n = read(W.from_parent, &t, sizeof t);
+    if (n == (ssize_t)sizeof t)
+        W.start = t;
+    else if (n == 0) /* the parent is gone: run anyway */
+        W.start = now;
+}
+
+/* Every connection is established or has failed (what is still unresolved
+   at the deadline has failed): tell the parent. */
+static void s_connect_done(int to_parent)
+{
+    for (int s = 0; s < W.nsessions; s++)
+        for (int i = 0; i < W.sessions[s].nconns; i++) {
+            s_conn_t *c = &W.sessions[s].conns[i];
+            if (!c->resolved)
+                s_fail(c, c->state == S_IDLE ? "not_started" : "timeout");
+        }
+    W.qhead = W.qtail;
+    W.phase = S_PH_WAIT;
+    double secs = W.r.first_attempt_ns ? (W.r.last_ready_ns - W.r.first_attempt_ns) / 1e9 : 0;
+    s_say("connected %llu of %llu (%llu failed) in %.1f s", (unsigned long long)W.r.established,
+          (unsigned long long)W.r.planned, (unsigned long long)W.r.failures, secs);
+    if (to_parent >= 0) {
+        char ready = 'R';
+        if (write(to_parent, &ready, 1) != 1)
+            s_say("cannot tell the parent: %s", strerror(errno));
+    }
+}
+
+/* The measurement starts: every speaker's schedule is set. */
+static void s_measure_start(void)
+{
+    W.t0 = W.start;
+    W.t1 = W.start + (int64_t)(W.o->duration * 1e9);
+    W.r.measure_start_ns = W.t0;
+    int S = W.o->sessions;
+    for (int i = 0; i < W.nsessions; i++) {
+        s_session_t *s = &W.sessions[i];
+        if (W.o->mode == S_MODE_TOLK) {
+            s_stream_init(&s->audio, W.o->audio_rate, s->id, S);
+            s_stream_init(&s->ctl, W.o->control_rate, s->id, S);
+        } else
+            s_stream_init(&s->msg, W.o->caption_rate, s->id, S);
+    }
+    W.phase = W.r.established > 0 ? S_PH_MEASURE : S_PH_DONE; /* nothing to measure */
+}
+
+/* Sends stop; slow listeners read again; late receipts still count. */
+static void s_drain_start(int64_t now)
+{
+    for (int i = 0; i < W.nsessions; i++) {
+        s_session_t *s = &W.sessions[i];
+        int64_t never = INT64_MAX;
+        s_stream_t *st[3] = {&s->audio, &s->ctl, &s->msg};
+        for (int k = 0; k < 3; k++) {
+            if (s->speaker->state == S_READY)
+                s_stream_due(st[k], W.t1 - 1, &never);
+            if (st[k]->due > st[k]->sent)
+                W.r.sends_unsent += st[k]->due - st[k]->sent;
+        }
+        for (int k = 1; k < s->nconns; k++)
+            if (s->conns[k].slow && s->conns[k].state == S_READY)
+                s_io_pause(&s->conns[k], false);
+    }
+    W.phase = S_PH_DRAIN;
+    W.phase_end = now + S_SLOW_WAIT_NS;
+}
+
+/* The run is over: count the slow listeners, close what is open, and
+   ask the speakers to close cleanly (tolk ends their sessions). */
+static void s_closing_start(int64_t now)
+{
+    for (int i = 0; i < W.nsessions; i++) {
+        s_session_t *s = &W.sessions[i];
+        for (int k = 1; k < s->nconns; k++) {
+            s_conn_t *c = &s->conns[k];
+            if (!c->slow || !c->resolved || c->state == S_IDLE)
+                continue;
+            if (c->state == S_GONE && c->why[0] && !c->refusal[0]) {
+                W.r.slow_closed++;
+                s_tally_add(&W.r.slow_codes, c->why, 1);
+            }
+        }
+        for (int k = 0; k < S_CTL_RING; k++)
+            s_ctl_finish(&s->ctl_ring[k], false);
+        for (int k = 0; k < S_CAP_SLOTS; k++)
+            s_cap_finish(&s->caps[k], false);
+    }
+    W.phase = S_PH_CLOSING;
+    W.phase_end = now;
+    if (W.o->mode == S_MODE_TOLK) {
+        for (int i = 0; i < W.nsessions; i++) {
+            s_conn_t *c = W.sessions[i].speaker;
+            if (c->state == S_READY || c->state == S_OPEN) {
+                c->want_close = true;
+                s_ws_want_write(c);
+                W.phase_end = now + S_CLOSE_WAIT_NS;
+            }
+        }
+    }
+}
+
+/* Heartbeats for every connection whose minute is up (tolk only). */
+static void s_heartbeats(int64_t now)
+{
+    if (W.o->mode != S_MODE_TOLK || now < W.hb_next)
+        return;
+    W.hb_next = now + S_NS;
+    for (int i = 0; i < W.nsessions; i++)
+        for (int k = 0; k < W.sessions[i].nconns; k++) {
+            s_conn_t *c = &W.sessions[i].conns[k];
+            if (c->state == S_READY && now >= c->hb_due) {
+                c->hb_due += S_HEARTBEAT_NS;
+                c->want_hb = true;
+                s_ws_want_write(c);
+            }
+        }
+}
+
+/* Everything time-driven; returns when it wants to run next. */
+static int64_t s_tick(int64_t now, int to_parent)
+{
+    int64_t next = now + S_TICK_NS;
+    if (W.phase == S_PH_CONNECT) {
+        s_ramp(now, &next);
+        if (W.unresolved == 0 || now >= W.connect_deadline)
+            s_connect_done(to_parent);
+    }
+    if (W.phase == S_PH_WAIT) {
+        s_poll_start(now);
+        if (W.start && now >= W.start)
+            s_measure_start();
+        else if (W.start && W.start < next)
+            next = W.start;
+    }
+    if (W.phase == S_PH_MEASURE) {
+        if (now >= W.t1)
+            s_drain_start(now);
+        else {
+            for (int i = 0; i < W.nsessions; i++) {
+                s_session_t *s = &W.sessions[i];
+                if (s->speaker->state != S_READY)
+                    continue;
+                bool want = false;
+                want |= s_stream_due(&s->audio, now, &next);
+                want |= s_stream_due(&s->ctl, now, &next);
+                want |= s_stream_due(&s->msg, now, &next);
+                if (want)
+                    s_want_send(s->speaker);
+            }
+            if (W.t1 < next)
+                next = W.t1;
+        }
+    }
+    if (W.phase == S_PH_DRAIN && now >= W.phase_end)
+        s_closing_start(now);
+    if (W.phase == S_PH_CLOSING) {
+        bool open = false;
+        for (int i = 0; i < W.nsessions && !open; i++)
+            open = W.sessions[i].speaker->want_close && W.sessions[i].speaker->state != S_GONE;
+        if (!open || now >= W.phase_end)
+            W.phase = S_PH_DONE;
+    }
+    s_heartbeats(now);
+    return next;
+}
+
+/* --- the two event loops --------------------------------------------------------- */
+
+static int s_to_parent = -1; /* where "connected" goes (-1: no parent) */
+
+/* lws timer: run the tick, schedule the next one. */
+static void s_ws_tick(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    int64_t now = s_now();
+    int64_t next = s_tick(now, s_to_parent);
+    if (W.phase == S_PH_DONE) {
+        W.stop = true;
+        if (W.evlib) {
+            /* an event library runs its loop inside lws_service(): a destroy
+               from inside the loop ends it (lws's own examples do this) */
+            lws_context_destroy(W.ctx);
+            return;
+        }
+    }
+    int64_t us = W.stop ? 1 : (next - now) / 1000; /* poll(): a short wait, then the loop ends */
+    lws_sul_schedule(W.ctx, 0, &W.sul, s_ws_tick, us < 1 ? 1 : us);
+}
+
+/* tolk and mirror modes: one lws context, one thread. */
+static int s_ws_run(void)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = s_protocols;
+    /* no SSL init: plain ws:// only; the event library if one was asked for */
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | W.evlib;
+    info.fd_limit_per_thread = (unsigned int)(rl.rlim_cur > 1000000 ? 1000000 : rl.rlim_cur);
+    info.max_http_header_pool = 1024; /* handshakes in flight at once */
+    info.timeout_secs = 30;
+    info.connect_timeout_secs = 30;
+    info.retry_and_idle_policy = &s_no_validity;
+    info.gid = -1;
+    info.uid = -1;
+    W.ctx = lws_create_context(&info);
+    if (!W.ctx && W.evlib) { /* the evlib plugin is a separate package: fall back */
+        s_say("the lws event library plugin did not load; using poll()");
+        W.evlib = 0;
+        info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+        W.ctx = lws_create_context(&info);
+    }
+    if (!W.ctx) {
+        fprintf(stderr, "loadgen: lws_create_context failed\n");
+        return -1;
+    }
+    lws_sul_schedule(W.ctx, 0, &W.sul, s_ws_tick, 1);
+    while (!W.stop)
+        if (lws_service(W.ctx, 0) != 0 && W.evlib)
+            break; /* the event loop ended */
+    if (!W.evlib)
+        lws_sul_cancel(&W.sul);
+    lws_context_destroy(W.ctx); /* evlib: the second, final call */
+    W.ctx = NULL;
+    return 0;
+}
+
+/* tcp mode: epoll, a timerfd for the tick. */
+static int s_tcp_run(void)
+{
+    W.ep = epoll_create1(EPOLL_CLOEXEC);
+    W.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    W.rbuf = malloc(S_TCP_RBUF);
+    if (W.ep < 0 || W.tfd < 0 || !W.rbuf) {
+        fprintf(stderr, "loadgen: epoll/timerfd: %s\n", strerror(errno));
+        return -1;
+    }
+    struct epoll_event te = {.events = EPOLLIN, .data.ptr = NULL}; /* NULL: the timer */
+    epoll_ctl(W.ep, EPOLL_CTL_ADD, W.tfd, &te);
+    struct epoll_event evs[S_EVENTS];
+    for (;;) {
+        int64_t now = s_now();
+        int64_t next = s_tick(now, s_to_parent);
+        if (W.phase == S_PH_DONE)
+            break;
+        if (next <= now)
+            next = now + 1;
+        struct itimerspec its = {.it_value = {.tv_sec = next / S_NS, .tv_nsec = next % S_NS}};
+        timerfd_settime(W.tfd, TFD_TIMER_ABSTIME, &its, NULL);
+        int n = epoll_wait(W.ep, evs, S_EVENTS, -1);
+        if (n < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < n; i++) {
+            if (!evs[i].data.ptr) {
+                uint64_t x;
+                if (read(W.tfd, &x, sizeof x) < 0) { /* nothing: it fired */
+                }
+                continue;
+            }
+            s_tcp_event(evs[i].data.ptr, evs[i].events);
+        }
+    }
+    for (int i = 0; i < W.nsessions; i++)
+        for (int k = 0; k < W.sessions[i].nconns; k++)
+            if (W.sessions[i].conns[k].fd >= 0) {
+                close(W.sessions[i].conns[k].fd);
+                W.sessions[i].conns[k].fd = -1;
+            }
+    close(W.tfd);
+    close(W.ep);
+    free(W.rbuf);
+    W.rbuf = NULL;
+    return 0;
+}
+
+/* --- one worker process ----------------------------------------------------------- */
+
+/* True for listener j of L when it is one of the PCT percent slow ones,
+   spread evenly over the session. */
+static bool s_is_slow(int j, double pct)
+{
+    if (pct <= 0)
+        return false;
+    return floor((j + 1) * pct / 100.0) > floor(j * pct / 100.0);
+}
+
+/* Sessions child, child+procs, ...: set them up, run, fill *out. */
+static int s_worker(const s_opts_t *o, int child, int procs, int to_parent, int from_parent,
+                    s_result_t *out)
+{
+    memset(&W, 0, sizeof W);
+    W.o = o;
+    W.evlib = o->evlib;
+    W.child = child;
+    W.procs = procs;
+    W.from_parent = from_parent;
+    W.ep = W.tfd = -1;
+    s_to_parent = to_parent;
+    W.run_id = time(NULL);
+    if (from_parent >= 0)
+        fcntl(from_parent, F_SETFL, O_NONBLOCK);
+    for (int s = child; s < o->sessions; s += procs)
+        W.nsessions++;
+    W.sessions = calloc((size_t)W.nsessions + 1, sizeof *W.sessions);
+    size_t per = 1 + (size_t)o->listeners;
+    W.queue = calloc((size_t)W.nsessions * per + 1, sizeof *W.queue);
+    W.tx_cap =
+        (size_t)(o->chunk_bytes > o->message_bytes ? o->chunk_bytes : o->message_bytes) + 256;
+    W.tx = malloc(LWS_PRE + W.tx_cap);
+    W.audio_len = (size_t)o->chunk_bytes & ~(size_t)1;
+    W.audio = malloc(W.audio_len + 2);
+    if (!W.sessions || !W.queue || !W.tx || !W.audio) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        return -1;
+    }
+    for (size_t i = 0; i + 1 < W.audio_len; i += 2) { /* a quiet 440 Hz sine at 16 kHz */
+        int16_t v = (int16_t)(1000.0 * sin(2 * M_PI * 440.0 * (double)(i / 2) / 16000.0));
+        W.audio[i] = (unsigned char)(v & 0xff);
+        W.audio[i + 1] = (unsigned char)((uint16_t)v >> 8);
+    }
+    int64_t now = s_now();
+    int gl = 0; /* listener number in this process, for --lang round-robin */
+    for (int i = 0; i < W.nsessions; i++) {
+        s_session_t *s = &W.sessions[i];
+        s->id = child + i * procs;
+        s->nconns = (int)per;
+        s->conns = calloc(per, sizeof *s->conns);
+        s->ctl_ring = calloc(S_CTL_RING, sizeof *s->ctl_ring);
+        s->caps = calloc(S_CAP_SLOTS, sizeof *s->caps);
+        if (!s->conns || !s->ctl_ring || !s->caps) {
+            fprintf(stderr, "loadgen: out of memory\n");
+            return -1;
+        }
+        s->speaker = &s->conns[0];
+        for (int k = 0; k < s->nconns; k++) {
+            s_conn_t *c = &s->conns[k];
+            c->session = s;
+            c->speaker = k == 0;
+            c->slow = k > 0 && s_is_slow(k - 1, o->slow_pct);
+            c->fd = -1;
+            c->src = -1;
+            c->lang = k > 0 ? (s->id * o->listeners + gl++) % o->nlang : 0;
+        }
+    }
+    W.nconns = (size_t)W.nsessions * per;
+    W.unresolved = W.nconns;
+    W.r.planned = W.nconns;
+    /* speakers first; tolk listeners join once their session exists */
+    for (int i = 0; i < W.nsessions; i++)
+        s_enqueue(W.sessions[i].speaker, now);
+    if (o->mode != S_MODE_TOLK)
+        for (int i = 0; i < W.nsessions; i++)
+            for (int k = 1; k < W.sessions[i].nconns; k++)
+                s_enqueue(&W.sessions[i].conns[k], now);
+    double rate = o->ramp / procs;
+    W.ramp_period = (int64_t)(1e9 / (rate > 0 ? rate : 1));
+    W.ramp_next = now;
+    W.connect_deadline = now + (int64_t)W.nconns * W.ramp_period + S_CONNECT_GRACE_NS;
+    W.hb_next = now + S_NS;
+    W.phase = S_PH_CONNECT;
+
+    int rc = o->mode == S_MODE_TCP ? s_tcp_run() : s_ws_run();
+    *out = W.r;
+    for (int i = 0; i < W.nsessions; i++) {
+        for (int k = 0; k < W.sessions[i].nconns; k++) {
+            free(W.sessions[i].conns[k].rx);
+            free(W.sessions[i].conns[k].tx);
+        }
+        free(W.sessions[i].conns);
+        free(W.sessions[i].ctl_ring);
+        free(W.sessions[i].caps);
+    }
+    free(W.sessions);
+    free(W.queue);
+    free(W.tx);
+    free(W.audio);
+    return rc;
+}
+
+/* --- results ------------------------------------------------------------------ */
+
+/* Add one process's result into the total. */
+static void s_result_merge(s_result_t *t, const s_result_t *r)
+{
+    t->planned += r->planned;
+    t->established += r->established;
+    t->failures += r->failures;
+    if (r->first_attempt_ns && (!t->first_attempt_ns || r->first_attempt_ns < t->first_attempt_ns))
+        t->first_attempt_ns = r->first_attempt_ns;
+    if (r->last_ready_ns > t->last_ready_ns)
+        t->last_ready_ns = r->last_ready_ns;
+    t->deliveries += r->deliveries;
+    t->partials += r->partials;
+    t->speaker_deliveries += r->speaker_deliveries;
+    t->control_deliveries += r->control_deliveries;
+    t->speaker_control_deliveries += r->speaker_control_deliveries;
+    t->audio_sent += r->audio_sent;
+    t->control_sent += r->control_sent;
+    t->messages_sent += r->messages_sent;
+    t->sends_unsent += r->sends_unsent;
+    if (r->late_max_ns > t->late_max_ns)
+        t->late_max_ns = r->late_max_ns;
+    if (r->audio_late_max_ns > t->audio_late_max_ns)
+        t->audio_late_max_ns = r->audio_late_max_ns;
+    if (r->measure_start_ns && (!t->measure_start_ns || r->measure_start_ns < t->measure_start_ns))
+        t->measure_start_ns = r->measure_start_ns;
+    t->errors += r->errors;
+    t->caption_last_n += r->caption_last_n;
+    t->caption_last_incomplete += r->caption_last_incomplete;
+    t->control_last_n += r->control_last_n;
+    t->control_last_incomplete += r->control_last_incomplete;
+    t->slow += r->slow;
+    t->slow_closed += r->slow_closed;
+    t->dropped += r->dropped;
+    s_tally_merge(&t->error_codes, &r->error_codes);
+    s_tally_merge(&t->connect_errors, &r->connect_errors);
+    s_tally_merge(&t->slow_codes, &r->slow_codes);
+    s_tally_merge(&t->drop_codes, &r->drop_codes);
+    tolk_hist_merge(&t->caption, &r->caption);
+    tolk_hist_merge(&t->caption_last, &r->caption_last);
+    tolk_hist_merge(&t->control, &r->control);
+    tolk_hist_merge(&t->control_last, &r->control_last);
+}
+
+static FILE *s_csv; /* --csv, or NULL */
+
+/* One figure: "name value" on stdout, "name,value" in the CSV. */
+static void s_fig(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void s_fig(const char *name, const char *fmt, ...)
+{
+    char v[1400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    printf("%s %s\n", name, v);
+    if (s_csv)
+        fprintf(s_csv, "%s,%s\n", name, v);
+}
+
+/* A percentile of h (ns) in microseconds. */
+static double s_pct_us(const tolk_hist_t *h, double pct)
+{
+    return tolk_hist_percentile(h, pct) / 1e3;
+}
+
+/* The latency rows of one histogram: prefix_p50_us ... prefix_max_us. */
+static void s_fig_hist(const char *prefix, const tolk_hist_t *h, bool full)
+{
+    char name[64];
+    static const struct {
+        const char *suffix;
+        double pct;
+        bool brief; /* also in the short set of the last-listener figures */
+    } rows[] = {{"p50", 50, true},
+                {"p90", 90, false},
+                {"p99", 99, true},
+                {"p999", 99.9, false},
+                {"max", 100, true}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        if (!full && !rows[i].brief)
+            continue;
+        snprintf(name, sizeof name, "%s_%s_us", prefix, rows[i].suffix);
+        s_fig(name, "%.1f", rows[i].pct >= 100 ? h->max / 1e3 : s_pct_us(h, rows[i].pct));
+    }
+    if (full) {
+        snprintf(name, sizeof name, "%s_mean_us", prefix);
+        s_fig(name, "%.1f", tolk_hist_mean(h) / 1e3);
+    }
+}
+
+/* Every figure of the run. */
+static void s_print(const s_opts_t *o, const s_result_t *r)
+{
+    static const char *modes[] = {"tolk", "mirror", "tcp"};
+    char buf[1200];
+    double csecs = r->first_attempt_ns && r->last_ready_ns > r->first_attempt_ns
+                       ? (r->last_ready_ns - r->first_attempt_ns) / 1e9
+                       : 0;
+    s_fig("mode", "%s", modes[o->mode]);
+    s_fig("procs", "%d", o->procs);
+    s_fig("sessions", "%d", o->sessions);
+    s_fig("listeners_per_session", "%d", o->listeners);
+    s_fig("connections_planned", "%llu", (unsigned long long)r->planned);
+    s_fig("connections", "%llu", (unsigned long long)r->established);
+    s_fig("connect_failures", "%llu", (unsigned long long)r->failures);
+    s_fig("connect_failure_reasons", "%s", s_tally_str(&r->connect_errors, buf, sizeof buf));
+    s_fig("handshakes_per_s", "%.1f", csecs > 0 ? r->established / csecs : 0);
+    s_fig("connect_seconds", "%.2f", csecs);
+    s_fig("duration_s", "%.1f", o->duration);
+    s_fig("measure_start_ns", "%lld", (long long)r->measure_start_ns);
+    s_fig("measure_end_ns", "%lld",
+          (long long)(r->measure_start_ns + (int64_t)(o->duration * 1e9)));
+    s_fig("deliveries", "%llu", (unsigned long long)r->deliveries);
+    s_fig("deliveries_per_s", "%.1f", r->deliveries / o->duration);
+    s_fig("speaker_deliveries", "%llu", (unsigned long long)r->speaker_deliveries);
+    if (o->mode == S_MODE_TOLK)
+        s_fig("partials", "%llu", (unsigned long long)r->partials);
+    s_fig_hist("caption", &r->caption, true);
+    s_fig_hist("caption_last", &r->caption_last, false);
+    s_fig("caption_last_count", "%llu", (unsigned long long)r->caption_last_n);
+    s_fig("caption_last_incomplete", "%llu", (unsigned long long)r->caption_last_incomplete);
+    if (o->mode == S_MODE_TOLK) {
+        s_fig("control_sent", "%llu", (unsigned long long)r->control_sent);
+        s_fig("control_deliveries", "%llu", (unsigned long long)r->control_deliveries);
+        s_fig("speaker_control_deliveries", "%llu",
+              (unsigned long long)r->speaker_control_deliveries);
+        s_fig_hist("control", &r->control, true);
+        s_fig_hist("control_last", &r->control_last, false);
+        s_fig("control_last_count", "%llu", (unsigned long long)r->control_last_n);
+        s_fig("control_last_incomplete", "%llu", (unsigned long long)r->control_last_incomplete);
+        s_fig("audio_chunks_sent", "%llu", (unsigned long long)r->audio_sent);
+        s_fig("audio_sends_late_ms_max", "%.3f", r->audio_late_max_ns / 1e6);
+    } else
+        s_fig("messages_sent", "%llu", (unsigned long long)r->messages_sent);
+    s_fig("sends_late_ms_max", "%.3f", r->late_max_ns / 1e6);
+    s_fig("sends_unsent", "%llu", (unsigned long long)r->sends_unsent);
+    s_fig("errors", "%llu", (unsigned long long)r->errors);
+    s_fig("error_codes", "%s", s_tally_str(&r->error_codes, buf, sizeof buf));
+    s_fig("dropped", "%llu", (unsigned long long)r->dropped);
+    s_fig("dropped_close_codes", "%s", s_tally_str(&r->drop_codes, buf, sizeof buf));
+    s_fig("slow_listeners", "%llu", (unsigned long long)r->slow);
+    s_fig("slow_closed", "%llu", (unsigned long long)r->slow_closed);
+    s_fig("slow_close_code_1013", "%llu", (unsigned long long)s_tally_get(&r->slow_codes, "1013"));
+    s_fig("slow_close_codes", "%s", s_tally_str(&r->slow_codes, buf, sizeof buf));
+}
+
+/* --- processes ------------------------------------------------------------------ */
+
+/* Read exactly len bytes (blocking); false on EOF or error. */
+static bool s_read_full(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Write exactly len bytes; false on error. */
+static bool s_write_full(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Fork the workers, start them together, merge what they send back. */
+static int s_run_procs(const s_opts_t *o, s_result_t *total)
+{
+    int n = o->procs;
+    int up[S_MAX_LIST * 4], down[S_MAX_LIST * 4]; /* parent's ends: from / to child i */
+    pid_t pid[S_MAX_LIST * 4];
+    bool alive[S_MAX_LIST * 4], answered[S_MAX_LIST * 4];
+    fflush(stdout);
+    fflush(stderr);
+    for (int i = 0; i < n; i++) {
+        int u[2], d[2];
+        if (pipe2(u, O_CLOEXEC) != 0 || pipe2(d, O_CLOEXEC) != 0) {
+            perror("loadgen: pipe");
+            return -1;
+        }
+        pid[i] = fork();
+        if (pid[i] < 0) {
+            perror("loadgen: fork");
+            return -1;
+        }
+        if (pid[i] == 0) {
+            for (int j = 0; j < i; j++) { /* the parent's ends of earlier children */
+                close(up[j]);
+                close(down[j]);
+            }
+            close(u[0]);
+            close(d[1]);
+            s_result_t *r = calloc(1, sizeof *r);
+            int rc = r ? s_worker(o, i, n, u[1], d[0], r) : -1;
+            if (rc == 0 && !s_write_full(u[1], r, sizeof *r))
+                rc = -1;
+            free(r);
+            free(total); /* the parent's, inherited: this process never fills it */
+            close(u[1]);
+            close(d[0]);
+            exit(rc == 0 ? 0 : 1);
+        }
+        close(u[1]);
+        close(d[0]);
+        up[i] = u[0];
+        down[i] = d[1];
+        alive[i] = true;
+        answered[i] = false;
+    }
+    /* barrier: every child connected (or dead), then one start time for all */
+    int left = n;
+    while (left > 0) {
+        struct pollfd pfd[S_MAX_LIST * 4];
+        int idx[S_MAX_LIST * 4], m = 0;
+        for (int i = 0; i < n; i++)
+            if (!answered[i]) {
+                pfd[m] = (struct pollfd){.fd = up[i], .events = POLLIN};
+                idx[m++] = i;
+            }
+        if (poll(pfd, (nfds_t)m, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            perror("loadgen: poll");
+            break;
+        }
+        for (int k = 0; k < m; k++) {
+            if (!pfd[k].revents)
+                continue;
+            int i = idx[k];
+            char b;
+            if (read(up[i], &b, 1) != 1) {
+                fprintf(stderr, "loadgen: worker %d ended before it connected\n", i);
+                alive[i] = false;
+            }
+            answered[i] = true;
+            left--;
+        }
+    }
+    int64_t start = s_now() + S_START_DELAY_NS;
+    for (int i = 0; i < n; i++)
+        if (alive[i] && !s_write_full(down[i], &start, sizeof start))
+            alive[i] = false;
+    s_result_t *r = calloc(1, sizeof *r);
+    int got = 0;
+    for (int i = 0; i < n; i++) {
+        if (alive[i] && r && s_read_full(up[i], r, sizeof *r)) {
+            s_result_merge(total, r);
+            got++;
+        } else
+            fprintf(stderr, "loadgen: worker %d sent no result\n", i);
+        close(up[i]);
+        close(down[i]);
+    }
+    free(r);
+    for (int i = 0; i < n; i++) {
+        int status;
+        while (waitpid(pid[i], &status, 0) < 0 && errno == EINTR)
+            ;
+    }
+    return got > 0 ? 0 : -1;
+}
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: loadgen --mode tolk|mirror|tcp --url HOST:PORT[,...] [options]\n"
+            "Open many connections to tolk, libwebsockets-test-server (mirror) or bench/floor\n"
+            "(tcp) and measure delivery latency open loop.\n\n"
+            "  --mode M            tolk | mirror | tcp\n"
+            "  --url H:P[,H:P]     servers; connections go round-robin over them\n"
+            "  --src A[,A...]      source addresses to bind (127.0.0.2, ...), round-robin\n"
+            "  --procs N           worker processes [1]\n"
+            "  --sessions S        sessions (speakers / senders) [1]\n"
+            "  --listeners L       listeners per session [10]\n"
+            "  --ramp R            new connections a second, all processes [1000]\n"
+            "  --duration D        seconds of measurement once all are connected [10]\n"
+            "  --caption-rate C    mirror/tcp: messages a second per sender [5]\n"
+            "  --control-rate K    tolk: setVolume a second per speaker [0]\n"
+            "  --audio-rate A      tolk: audio chunks a second per speaker [10]\n"
+            "  --chunk-bytes B     bytes of one audio chunk [3200]\n"
+            "  --message-bytes M   mirror/tcp message size [200]\n"
+            "  --lang L[,L...]     tolk: listeners' targetLanguage, round-robin [en]\n"
+            "  --slow PCT          percent of listeners that stop reading once joined [0]\n"
+            "  --jwt-secret S      tolk: HS256 secret for speaker tokens (required in tolk mode)\n"
+            "  --csv FILE          also write every figure as metric,value\n"
+            "  --quiet             no progress on stderr\n"
+            "  --evlib E           lws event loop: ev (libev), uv (libuv) or poll [ev]\n");
+}
+
+/* "HOST:PORT" (a ws:// or tcp:// prefix and a path are tolerated) into u. */
+static bool s_parse_url(const char *arg, s_url_t *u)
+{
+    const char *p = strstr(arg, "://");
+    p = p ? p + 3 : arg;
+    const char *slash = strchr(p, '/');
+    size_t len = slash ? (size_t)(slash - p) : strlen(p);
+    const char *colon = memrchr(p, ':', len);
+    if (!colon || colon == p || (size_t)(colon - p) >= sizeof u->host)
+        return false;
+    memcpy(u->host, p, (size_t)(colon - p));
+    u->host[colon - p] = 0;
+    u->port = atoi(colon + 1);
+    char host[sizeof u->host];
+    memcpy(host, u->host, sizeof host);
+    snprintf(u->hosthdr, sizeof u->hosthdr, "%s:%d", host, u->port);
+    struct in_addr a;
+    return u->port > 0 && u->port < 65536 && inet_pton(AF_INET, u->host, &a) == 1;
+}
+
+/* Raise the open-file limit to the hard limit: one fd per connection. */
+static rlim_t s_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur;
+}
+
+/* Parse the command line into o; false (after a message) when it is wrong. */
+static bool s_parse(int argc, char **argv, s_opts_t *o)
+{
+    enum {
+        O_MODE = 256,
+        O_URL,
+        O_SRC,
+        O_PROCS,
+        O_SESSIONS,
+        O_LISTENERS,
+        O_RAMP,
+        O_DURATION,
+        O_CAPRATE,
+        O_CTLRATE,
+        O_AUDIORATE,
+        O_CHUNK,
+        O_MSG,
+        O_LANG,
+        O_SLOW,
+        O_JWT,
+        O_CSV,
+        O_QUIET,
+        O_EVLIB,
+        O_HELP
+    };
+    static const struct option opts[] = {{"mode", required_argument, 0, O_MODE},
+                                         {"url", required_argument, 0, O_URL},
+                                         {"src", required_argument, 0, O_SRC},
+                                         {"procs", required_argument, 0, O_PROCS},
+                                         {"sessions", required_argument, 0, O_SESSIONS},
+                                         {"listeners", required_argument, 0, O_LISTENERS},
+                                         {"ramp", required_argument, 0, O_RAMP},
+                                         {"duration", required_argument, 0, O_DURATION},
+                                         {"caption-rate", required_argument, 0, O_CAPRATE},
+                                         {"control-rate", required_argument, 0, O_CTLRATE},
+                                         {"audio-rate", required_argument, 0, O_AUDIORATE},
+                                         {"chunk-bytes", required_argument, 0, O_CHUNK},
+                                         {"message-bytes", required_argument, 0, O_MSG},
+                                         {"lang", required_argument, 0, O_LANG},
+                                         {"slow", required_argument, 0, O_SLOW},
+                                         {"jwt-secret", required_argument, 0, O_JWT},
+                                         {"csv", required_argument, 0, O_CSV},
+                                         {"quiet", no_argument, 0, O_QUIET},
+                                         {"evlib", required_argument, 0, O_EVLIB},
+                                         {"help", no_argument, 0, O_HELP},
+                                         {0, 0, 0, 0}};
+    const char *mode = NULL, *urls = NULL, *langs = "en";
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+            case O_MODE:
+                mode = optarg;
+                break;
+            case O_URL:
+                urls = optarg;
+                break;
+            case O_SRC:
+                o->nsrc = s_split(optarg, o->src, S_MAX_LIST);
+                break;
+            case O_PROCS:
+                o->procs = atoi(optarg);
+                break;
+            case O_SESSIONS:
+                o->sessions = atoi(optarg);
+                break;
+            case O_LISTENERS:
+                o->listeners = atoi(optarg);
+                break;
+            case O_RAMP:
+                o->ramp = atof(optarg);
+                break;
+            case O_DURATION:
+                o->duration = atof(optarg);
+                break;
+            case O_CAPRATE:
+                o->caption_rate = atof(optarg);
+                break;
+            case O_CTLRATE:
+                o->control_rate = atof(optarg);
+                break;
+            case O_AUDIORATE:
+                o->audio_rate = atof(optarg);
+                break;
+            case O_CHUNK:
+                o->chunk_bytes = atoi(optarg);
+                break;
+            case O_MSG:
+                o->message_bytes = atoi(optarg);
+                break;
+            case O_LANG:
+                langs = optarg;
+                break;
+            case O_SLOW:
+                o->slow_pct = atof(optarg);
+                break;
+            case O_JWT:
+                o->jwt_secret = optarg;
+                break;
+            case O_CSV:
+                o->csv = optarg;
+                break;
+            case O_QUIET:
+                o->quiet = true;
+                break;
+            case O_EVLIB:
+                if (strcmp(optarg, "poll") == 0)
+                    o->evlib = 0;
+                else if (strcmp(optarg, "ev") == 0)
+                    o->evlib = LWS_SERVER_OPTION_LIBEV;
+                else if (strcmp(optarg, "uv") == 0)
+                    o->evlib = LWS_SERVER_OPTION_LIBUV;
+                else {
+                    fprintf(stderr, "loadgen: --evlib is poll, ev or uv\n");
+                    return false;
+                }
+                break;
+            case O_HELP:
+                s_usage(stdout);
+                exit(0);
+            default:
+                return false;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "loadgen: unexpected argument %s\n", argv[optind]);
+        return false;
+    }
+    if (!mode || !urls) {
+        fprintf(stderr, "loadgen: --mode and --url are required\n");
+        return false;
+    }
+    if (strcmp(mode, "tolk") == 0)
+        o->mode = S_MODE_TOLK;
+    else if (strcmp(mode, "mirror") == 0)
+        o->mode = S_MODE_MIRROR;
+    else if (strcmp(mode, "tcp") == 0)
+        o->mode = S_MODE_TCP;
+    else {
+        fprintf(stderr, "loadgen: --mode is tolk, mirror or tcp\n");
+        return false;
+    }
+    char *list[S_MAX_LIST];
+    int n = s_split(urls, list, S_MAX_LIST);
+    for (int i = 0; i < n; i++) {
+        if (!s_parse_url(list[i], &o->url[o->nurl])) {
+            fprintf(stderr, "loadgen: bad --url entry %s (IPv4:PORT)\n", list[i]);
+            for (int k = i; k < n; k++)
+                free(list[k]);
+            return false;
+        }
+        o->nurl++;
+        free(list[i]);
+    }
+    o->nlang = s_split(langs, o->lang, S_MAX_LIST);
+    for (int i = 0; i < o->nsrc; i++) {
+        struct in_addr a;
+        if (inet_pton(AF_INET, o->src[i], &a) != 1) {
+            fprintf(stderr, "loadgen: bad --src address %s\n", o->src[i]);
+            return false;
+        }
+    }
+    if (o->nurl < 1 || o->nlang < 1 || o->sessions < 1 || o->listeners < 0 || o->procs < 1 ||
+        o->procs > S_MAX_LIST * 4 || o->duration <= 0 || o->ramp <= 0 || o->caption_rate < 0 ||
+        o->control_rate < 0 || o->audio_rate < 0 || o->chunk_bytes < 2 ||
+        o->chunk_bytes > 128 * 1024 || o->message_bytes < 1 || o->message_bytes > S_MAX_FRAME ||
+        o->slow_pct < 0 || o->slow_pct > 100) {
+        fprintf(stderr, "loadgen: an option is out of range (see --help)\n");
+        return false;
+    }
+    if (o->mode == S_MODE_TOLK && (!o->jwt_secret || !*o->jwt_secret)) {
+        fprintf(stderr, "loadgen: tolk mode needs --jwt-secret (the system's jwt_secret)\n");
+        return false;
+    }
+    if (o->mode == S_MODE_TOLK && o->control_rate >= 10)
+        fprintf(stderr, "loadgen: warning: tolk allows 10 control messages a second per "
+                        "connection, heartbeats included\n");
+    if (o->mode == S_MODE_MIRROR && o->message_bytes > 4096)
+        fprintf(stderr, "loadgen: warning: the mirror's rx buffer is 4096 bytes; longer "
+                        "messages are mirrored in pieces\n");
+    if (o->procs > o->sessions)
+        o->procs = o->sessions; /* a process owns whole sessions */
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    s_opts_t o = {.evlib = LWS_SERVER_OPTION_LIBEV,
+                  .procs = 1,
+                  .sessions = 1,
+                  .listeners = 10,
+                  .ramp = 1000,
+                  .duration = 10,
+                  .caption_rate = 5,
+                  .control_rate = 0,
+                  .audio_rate = 10,
+                  .chunk_bytes = 3200,
+                  .message_bytes = 200};
+    if (!s_parse(argc, argv, &o)) {
+        s_usage(stderr);
+        return 2;
+    }
+    rlim_t fds = s_raise_nofile();
+    size_t per_proc = (size_t)((o.sessions + o.procs - 1) / o.procs) * (size_t)(1 + o.listeners);
+    if (per_proc + 64 > fds)
+        fprintf(stderr,
+                "loadgen: warning: %zu connections per process but only %llu file descriptors; "
+                "use more --procs\n",
+                per_proc, (unsigned long long)fds);
+    signal(SIGPIPE, SIG_IGN);
+    lws_set_log_level(LLL_ERR, NULL);
+
+    s_result_t *total = calloc(1, sizeof *total);
+    int rc = -1;
+    if (total) {
+        if (o.procs == 1)
+            rc = s_worker(&o, 0, 1, -1, -1, total);
+        else
+            rc = s_run_procs(&o, total);
+    }
+    int status = 0;
+    if (rc != 0 || !total || total->established == 0) {
+        fprintf(stderr, "loadgen: nothing could connect\n");
+        status = 1;
+    }
+    if (total && rc == 0) {
+        if (o.csv && !(s_csv = fopen(o.csv, "w"))) {
+            fprintf(stderr, "loadgen: cannot write %s: %s\n", o.csv, strerror(errno));
+            status = 1;
+        }
+        s_print(&o, total);
+        if (s_csv)
+            fclose(s_csv);
+    }
+    free(total);
+    for (int i = 0; i < o.nsrc; i++)
+        free(o.src[i]);
+    for (int i = 0; i < o.nlang; i++)
+        free(o.lang[i]);
+    return status;
+}
