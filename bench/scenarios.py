@@ -235,7 +235,10 @@ class Server:
 # ------------------------------------------------------------------ runs
 
 
-def loadgen(args, system, sample_prefix=None):
+RUN_NO = [0]
+
+
+def loadgen(args, system, sample_prefix=None, results=None):
     """Run loadgen against a system while sampling its processes every
     0.25 s. Returns loadgen's figures plus cpu_s (per process name, over
     the measurement window loadgen reports), rss_max_kb (the sampled
@@ -251,6 +254,11 @@ def loadgen(args, system, sample_prefix=None):
         samples.append((time.monotonic_ns(), cpu, rss, kernel_mem_kb()))
         time.sleep(0.25)
     out = proc.stdout.read()
+    if results:
+        RUN_NO[0] += 1
+        mode = args[args.index("--mode") + 1] if "--mode" in args else "run"
+        with open(os.path.join(results, "loadgen-%02d-%s.txt" % (RUN_NO[0], mode)), "w") as f:
+            f.write("# " + " ".join(argv) + "\n" + out)
     figures = {}
     for line in out.splitlines():
         parts = line.split(None, 1)
@@ -351,6 +359,14 @@ def urls(n):
     return ",".join("127.0.0.1:%d" % (PORT + i) for i in range(n))
 
 
+def sources(conns, ports):
+    """Source addresses for conns connections: one per 15,000, so no
+    address runs short of ephemeral ports (28,000 each, and TIME_WAITs of
+    earlier runs hold some)."""
+    n = min(len(SRC), int(conns // 15000) + 1)
+    return ["--src", ",".join(SRC[:n])]
+
+
 def scenario_capacity(t, a):
     """1. Idle listeners up to sessions x listeners, across 3 gateways."""
     gws = 3
@@ -360,12 +376,13 @@ def scenario_capacity(t, a):
         base_kernel = kernel_mem_kb()
         f = loadgen(
             [
-                "--mode", "tolk", "--url", urls(gws), "--src", ",".join(SRC[:3]),
-                "--procs", 3, "--sessions", a.sessions, "--listeners", a.listeners,
-                "--ramp", a.ramp, "--duration", 3, "--audio-rate", 0, "--jwt-secret", SECRET,
-            ],
+                "--mode", "tolk", "--url", urls(gws), "--procs", 3, "--sessions", a.sessions,
+                "--listeners", a.listeners, "--ramp", a.ramp, "--duration", 3,
+                "--audio-rate", 0, "--jwt-secret", SECRET,
+            ] + sources(a.sessions * (a.listeners + 1), gws),
             st,
             "tolk-gateway",
+            a.results,
         )
     finally:
         st.stop()
@@ -392,7 +409,7 @@ def one_session(a, mode, listeners, duration, extra=None, name="one"):
             overrides={"TOLK_ASR_ENGINE": "loadtest", "TOLK_LOADTEST_CAPTION_MS": "200"},
         )
         args = [
-            "--mode", "tolk", "--url", urls(1), "--src", SRC[0], "--sessions", 1,
+            "--mode", "tolk", "--url", urls(1), "--sessions", 1,
             "--listeners", listeners, "--ramp", 2000, "--duration", duration,
             "--audio-rate", 10, "--chunk-bytes", 3200, "--control-rate", 1,
             "--jwt-secret", SECRET,
@@ -401,7 +418,7 @@ def one_session(a, mode, listeners, duration, extra=None, name="one"):
     elif mode == "tcp":
         sysm = Server([FLOOR, "--port", str(FLOOR_PORT)])
         args = [
-            "--mode", "tcp", "--url", "127.0.0.1:%d" % FLOOR_PORT, "--src", SRC[0],
+            "--mode", "tcp", "--url", "127.0.0.1:%d" % FLOOR_PORT,
             "--sessions", 1, "--listeners", listeners, "--ramp", 2000,
             "--duration", duration, "--caption-rate", 5, "--message-bytes", 300,
         ]
@@ -409,13 +426,13 @@ def one_session(a, mode, listeners, duration, extra=None, name="one"):
     else:
         sysm = Server([PEER, "--port=%d" % PEER_PORT])
         args = [
-            "--mode", "mirror", "--url", "127.0.0.1:%d" % PEER_PORT, "--src", SRC[0],
+            "--mode", "mirror", "--url", "127.0.0.1:%d" % PEER_PORT,
             "--sessions", 1, "--listeners", listeners, "--ramp", 2000,
             "--duration", duration, "--caption-rate", 5, "--message-bytes", 300,
         ]
         prefix = "libwebsockets"
     try:
-        f = loadgen(args + (extra or []), sysm, prefix)
+        f = loadgen(args + (extra or []), sysm, prefix, a.results)
     finally:
         sysm.stop()
     return f
@@ -476,13 +493,13 @@ def scenario_full(t, a):
     try:
         f = loadgen(
             [
-                "--mode", "tolk", "--url", urls(gws), "--src", ",".join(SRC[:3]),
-                "--procs", 3, "--sessions", a.sessions, "--listeners", a.listeners,
-                "--ramp", a.ramp, "--duration", a.duration, "--audio-rate", 10,
-                "--chunk-bytes", 3200, "--jwt-secret", SECRET,
-            ],
+                "--mode", "tolk", "--url", urls(gws), "--procs", 3, "--sessions", a.sessions,
+                "--listeners", a.listeners, "--ramp", a.ramp, "--duration", a.duration,
+                "--audio-rate", 10, "--chunk-bytes", 3200, "--jwt-secret", SECRET,
+            ] + sources(a.sessions * (a.listeners + 1), gws),
             st,
             "tolk-gateway",
+            a.results,
         )
     finally:
         st.stop()
@@ -505,14 +522,15 @@ def scenario_ingest(t, a):
     try:
         f = loadgen(
             [
-                "--mode", "tolk", "--url", urls(1), "--src", SRC[0], "--sessions", a.sessions,
+                "--mode", "tolk", "--url", urls(1), "--sessions", a.sessions,
                 "--listeners", 0, "--ramp", 500, "--duration", a.duration,
                 "--audio-rate", 50, "--chunk-bytes", 3200, "--jwt-secret", SECRET,
             ],
             st,
             "tolk-gateway",
+            a.results,
         )
-        time.sleep(1.5)  # one more status publication after the last chunk
+        time.sleep(2.5)  # two more status publications after the last chunk
         mon = st.monitor()
     finally:
         st.stop()
@@ -520,8 +538,10 @@ def scenario_ingest(t, a):
     gw = (mon.get("gateway") or [{}])[0]
     sent = f.get("audio_chunks_sent", float("nan"))
     t.add("4 ingest", "chunks/s offered", sent / a.duration if isinstance(sent, float) else sent, "", "", "5,000")
-    t.add("4 ingest", "chunks sent / recognised", "%s / %s" % (fmt(sent), fmt(float(audio.get("chunks_in", 0)))))
-    dropped = float(audio.get("chunks_dropped", 0)) + float(gw.get("audio_dropped", 0) or 0) + float(gw.get("rate_limited", 0) or 0)
+    t.add("4 ingest", "chunks sent / at the gateway / recognised", "%s / %s / %s" % (
+        fmt(sent), fmt(float(gw.get("audio_chunks", 0))), fmt(float(audio.get("chunks_in", 0)))))
+    dropped = (float(audio.get("chunks_dropped", 0)) + float(gw.get("audio_dropped_rate", 0))
+               + float(gw.get("audio_dropped_paused", 0)))
     t.add("4 ingest", "chunks dropped (worker + gateway)", dropped, "", "", "0")
     t.add("4 ingest", "gateway -> worker hop p50 (ms)", float(audio.get("chunk_hop_us_p50", 0)) / 1000)
     t.add("4 ingest", "gateway -> worker hop p99 (ms)", float(audio.get("chunk_hop_us_p99", 0)) / 1000, "", "", "<= 2")
@@ -538,23 +558,27 @@ def scenario_slow(t, a):
         try:
             res[slow] = loadgen(
                 [
-                    "--mode", "tolk", "--url", urls(1), "--src", SRC[0], "--sessions", 1,
+                    "--mode", "tolk", "--url", urls(1), "--sessions", 1,
                     "--listeners", a.listeners, "--ramp", 2000, "--duration", a.slow_duration,
                     "--audio-rate", 10, "--chunk-bytes", 3200, "--slow", slow,
                     "--jwt-secret", SECRET,
                 ],
                 st,
                 "tolk-gateway",
+                a.results,
             )
+            time.sleep(1.5)
+            res[slow]["gateway"] = (st.monitor().get("gateway") or [{}])[0]
         finally:
             st.stop()
     b, s = res[0], res[5]
     t.add("5 slow consumers", "others' caption p99, none slow (ms)", ms(b.get("caption_p99_us")))
     t.add("5 slow consumers", "others' caption p99, 5 % slow (ms)", ms(s.get("caption_p99_us")), "", "",
           "unchanged")
-    t.add("5 slow consumers", "slow listeners closed by the server / slow", "%s / %s" % (
-        fmt(s.get("slow_closed", 0)), fmt(s.get("slow_listeners", 0))), "", "", "all")
-    t.add("5 slow consumers", "their close codes as seen on resuming", s.get("slow_close_codes", ""))
+    t.add("5 slow consumers", "closed by the gateway (queue full) / slow", "%s / %s" % (
+        fmt(float(s["gateway"].get("slow_closed", 0))), fmt(s.get("slow_listeners", 0))), "", "",
+        "all")
+    t.add("5 slow consumers", "closes the slow clients saw on resuming", s.get("slow_close_codes", ""))
     t.add("5 slow consumers", "other connections dropped", s.get("dropped", float("nan")), "", "", "0")
     t.add("5 slow consumers", "gateway RSS max, none / 5 % slow (MB)",
           "%s / %s" % (fmt(b["rss_max_kb"] / 1024.0), fmt(s["rss_max_kb"] / 1024.0)))
@@ -615,7 +639,7 @@ def main():
     ap.add_argument("--results", default=os.path.join(TOP, BUILD, "bench-results"))
     ap.add_argument("--sessions", type=int, default=100)
     ap.add_argument("--listeners", type=int, default=500)
-    ap.add_argument("--ramp", type=int, default=2500)
+    ap.add_argument("--ramp", type=int, default=1000)
     ap.add_argument("--duration", type=int, default=15)
     a = ap.parse_args()
     a.slow_duration = 30

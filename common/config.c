@@ -43,6 +43,7 @@ static const field_t s_fields[] = {
     FS(web_root),
     FS(origins),
     FI(drain_timeout_ms),
+    FS(event_loop),
     FS(redis_host),
     FI(redis_port),
     FI(redis_timeout_ms),
@@ -97,6 +98,7 @@ static void s_defaults(tolk_config_t *cfg)
     strcpy(cfg->backend_host, "127.0.0.1");
     strcpy(cfg->web_root, "web");
     cfg->drain_timeout_ms = 5000;
+    strcpy(cfg->event_loop, "ev");
     strcpy(cfg->redis_host, "127.0.0.1");
     cfg->redis_port = 6379;
     cfg->redis_timeout_ms = 1000;

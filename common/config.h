@@ -22,6 +22,7 @@ typedef struct {
     char web_root[TOLK_CONFIG_STR];   /* static pages directory */
     char origins[1024];               /* comma separated allowlist; empty = same origin */
     int drain_timeout_ms;             /* how long a draining gateway waits before closing */
+    char event_loop[8]; /* "ev" (libev: epoll, cost per ready socket) or "poll" (cost per socket) */
     /* redis */
     char redis_host[64];
     int redis_port;       /* TOLK_REDIS_PORT */

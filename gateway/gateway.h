@@ -149,7 +149,8 @@ typedef struct {
     volatile sig_atomic_t stop_requested; /* SIGTERM/SIGINT seen */
     bool draining;                        /* refusing new connections */
     uint64_t drain_deadline_ns;
-    bool done; /* leave the loop */
+    bool done;  /* leave the loop */
+    bool evlib; /* lws runs on libev (event_loop = ev): ending the loop takes a destroy */
     /* counters mirrored into the status feed */
     int64_t connections, messages_in, messages_out, errors, sessions_local;
     int64_t partials_replaced;   /* stale partial captions a slow listener never got */
@@ -157,6 +158,7 @@ typedef struct {
     int64_t audio_dropped_rate;  /* chunks over the per-speaker rate */
     int64_t audio_dropped_off;   /* chunks while paused or muted */
     int64_t idle_closed;         /* connections closed for idleness */
+    int64_t slow_closed;         /* connections closed because their send queue was full */
     int64_t catchups;            /* catch-ups asked for */
     int64_t finals_deduplicated; /* live finals a catch-up had already delivered */
     int64_t speech_frames;       /* spoken-translation frames delivered */

@@ -82,6 +82,7 @@ static void s_publish_status(gateway_t *gw)
     tolk_statfeed_set(gw->feed, "audio_dropped_rate", gw->audio_dropped_rate);
     tolk_statfeed_set(gw->feed, "audio_dropped_paused", gw->audio_dropped_off);
     tolk_statfeed_set(gw->feed, "idle_closed", gw->idle_closed);
+    tolk_statfeed_set(gw->feed, "slow_closed", gw->slow_closed);
     for (int k = 0; k < GW_WORKER_KINDS; k++) {
         char name[32];
         snprintf(name, sizeof name, "workers_%s", gw_kind_names[k]);
@@ -118,6 +119,12 @@ static void s_tick(lws_sorted_usec_list_t *sul)
             if (now > gw->drain_deadline_ns + 2000000000ULL)
                 gw->done = true;
         }
+    }
+    if (gw->done && gw->evlib) {
+        /* libev runs its loop inside lws_service(): a destroy from inside
+           the loop ends it, and main's second destroy frees the rest */
+        lws_context_destroy(gw->lws);
+        return;
     }
     lws_sul_schedule(gw->lws, 0, &gw->tick_sul, s_tick, 100 * LWS_US_PER_MS);
 }
@@ -177,7 +184,20 @@ int main(int argc, char **argv)
     info.max_http_header_data = 16384;
     info.timeout_secs = 10;
     info.fd_limit_per_thread = 0;
+    gw->evlib = strcmp(gw->cfg.event_loop, "ev") == 0;
+    if (gw->evlib)
+        info.options |= LWS_SERVER_OPTION_LIBEV;
     gw->lws = lws_create_context(&info);
+    if (!gw->lws && gw->evlib) {
+        /* the evlib plugin is a package of its own: poll() still works */
+        tolk_warn("start", NULL, "libwebsockets' libev plugin did not load: using poll()");
+        gw->evlib = false;
+        info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+        gw->lws = lws_create_context(&info);
+    }
+    /* libev watches SIGINT itself and would end the loop at once: drain instead */
+    signal(SIGINT, s_on_signal);
+    signal(SIGTERM, s_on_signal);
     if (!gw->lws) {
         tolk_error("start", NULL, "cannot listen on %s:%d", gw->cfg.bind_address, gw->cfg.port);
         return 1;
@@ -198,9 +218,11 @@ int main(int argc, char **argv)
               gw->cfg.bind_address, gw->cfg.port, gw->endpoint);
     lws_sul_schedule(gw->lws, 0, &gw->tick_sul, s_tick, 100 * LWS_US_PER_MS);
 
-    while (!gw->done)
-        if (lws_service(gw->lws, 0) < 0)
+    while (!gw->done) {
+        int n = lws_service(gw->lws, 0); /* libev: returns when the loop has ended */
+        if (n < 0 || (gw->evlib && n != 0))
             break;
+    }
 
     tolk_info("stop", NULL, "gateway %s stopped", gw->id);
     redisReply *r = tolk_redis_command(gw->redis, "DEL tolk:gw:%s", gw->id);

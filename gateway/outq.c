@@ -60,6 +60,7 @@ int conn_send(gateway_t *gw, gw_conn_t *c, gw_msg_t *msg)
     if (c->qlen == GW_OUTQ_MAX) {
         tolk_warn("send", c->id_hash, "send queue full, closing the slow connection");
         gw->errors++;
+        gw->slow_closed++;
         conn_clear_queue(c);
         conn_close_after(gw, c, 1013 /* try again later */);
         return -1;
