@@ -160,8 +160,10 @@ audio_rate_result_t audio_rate_admit(audio_rate_t *r, uint64_t now_ns, int rate,
         rate = AUDIO_RATE_MAX;
     if (rate < 1)
         rate = 1;
-    /* forget accepted chunks older than the window */
-    while (r->count && now_ns - r->times[r->head] >= second) {
+    /* forget accepted chunks older than the window, less the jitter
+       allowance: a client sending at exactly the rate whose earlier chunk
+       was held up on the way must not lose the next one */
+    while (r->count && now_ns - r->times[r->head] >= second - AUDIO_RATE_JITTER_NS) {
         r->head = (r->head + 1) % AUDIO_RATE_MAX;
         r->count--;
     }
