@@ -112,6 +112,17 @@ def kernel_mem_kb():
 # ------------------------------------------------------------------ systems
 
 
+def stop_process(proc, sig, timeout):
+    """Ask a process to stop with sig; kill it if it has not within timeout s."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Stack:
     """One whole tolk system under supervisord, from tools/tolk-stack."""
 
@@ -201,13 +212,7 @@ class Stack:
         return out
 
     def stop(self):
-        if self.sup.poll() is None:
-            self.sup.send_signal(signal.SIGTERM)
-            try:
-                self.sup.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.sup.kill()
-                self.sup.wait()
+        stop_process(self.sup, signal.SIGTERM, 40)  # the gateways drain first
 
 
 class Server:
@@ -223,13 +228,7 @@ class Server:
         return {self.proc.pid: os.path.basename(self.proc.args[0])}
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGINT, 10)
 
 
 # ------------------------------------------------------------------ runs
