@@ -581,6 +581,10 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         case LWS_CALLBACK_HTTP_WRITEABLE:
             return s_http_write(wsi, c);
         case LWS_CALLBACK_CLOSED_HTTP:
+        case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        case LWS_CALLBACK_WSI_DESTROY:
+            /* a reply whose write never came (the peer left, a HEAD, a
+               failed header write): whichever of these lws sends last */
             if (c)
                 http_body_free(c);
             break;
