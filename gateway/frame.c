@@ -10,13 +10,23 @@ static const struct {
     const char *name;
     frame_route_t route;
 } s_actions[] = {
-    {"heartbeat", FRAME_ROUTE_HEARTBEAT},        {"pauseBroadcast", FRAME_ROUTE_CONTROL},
-    {"resumeBroadcast", FRAME_ROUTE_CONTROL},    {"muteBroadcast", FRAME_ROUTE_CONTROL},
-    {"unmuteBroadcast", FRAME_ROUTE_CONTROL},    {"setVolume", FRAME_ROUTE_CONTROL},
-    {"speakerStateChange", FRAME_ROUTE_CONTROL}, {"endSession", FRAME_ROUTE_CONTROL},
-    {"pausePlayback", FRAME_ROUTE_CONTROL},      {"resumePlayback", FRAME_ROUTE_CONTROL},
-    {"changeLanguage", FRAME_ROUTE_CONTROL},     {"setSpeech", FRAME_ROUTE_CONTROL},
-    {"getSessionStatus", FRAME_ROUTE_STATUS},    {"sendAudio", FRAME_ROUTE_AUDIO},
+    /* one action per line, as the protocol lists them */
+    /* clang-format off */
+    {"heartbeat", FRAME_ROUTE_HEARTBEAT},
+    {"pauseBroadcast", FRAME_ROUTE_CONTROL},
+    {"resumeBroadcast", FRAME_ROUTE_CONTROL},
+    {"muteBroadcast", FRAME_ROUTE_CONTROL},
+    {"unmuteBroadcast", FRAME_ROUTE_CONTROL},
+    {"setVolume", FRAME_ROUTE_CONTROL},
+    {"speakerStateChange", FRAME_ROUTE_CONTROL},
+    {"endSession", FRAME_ROUTE_CONTROL},
+    {"pausePlayback", FRAME_ROUTE_CONTROL},
+    {"resumePlayback", FRAME_ROUTE_CONTROL},
+    {"changeLanguage", FRAME_ROUTE_CONTROL},
+    {"setSpeech", FRAME_ROUTE_CONTROL},
+    {"getSessionStatus", FRAME_ROUTE_STATUS},
+    {"sendAudio", FRAME_ROUTE_AUDIO},
+    /* clang-format on */
 };
 
 static int s_refuse(frame_verdict_t *v, int status, const char *code, const char *message)

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 
 #define GW_OUTQ_MAX  512 /* messages queued per connection before it is closed */
+#define GW_OUTQ_MIN  4   /* ring slots a connection keeps once it has been sent anything */
 #define GW_HTTP_BODY 2048
 /* lws's receive buffer, allocated by lws for every WebSocket: a larger
    message arrives in several callbacks and is put together in gw_conn_t.rx,
@@ -67,9 +68,10 @@ typedef struct gw_conn_s {
     struct gw_conn_s *sprev; /* previous member of the session */
     bool connecting;         /* CONNECT sent, waiting for the worker's answer */
     /* outbound */
-    /* ring of messages to write, grown by doubling up to GW_OUTQ_MAX and
-       given back when it drains: an idle listener holds none (the per-idle-
-       connection memory budget of docs/performance.md) */
+    /* ring of messages to write: none until the first message, then
+       GW_OUTQ_MIN slots, doubled up to GW_OUTQ_MAX while the listener is
+       behind and shrunk back to none when a grown ring drains, so a
+       listener that keeps up costs 32 bytes and no malloc per message */
     gw_msg_t **q;
     int qcap;        /* slots allocated */
     int qhead, qlen; /* ring position and fill */

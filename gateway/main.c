@@ -184,6 +184,10 @@ int main(int argc, char **argv)
     info.max_http_header_data = 16384;
     info.timeout_secs = 10;
     info.fd_limit_per_thread = 0;
+    if (strcmp(gw->cfg.event_loop, "ev") != 0 && strcmp(gw->cfg.event_loop, "poll") != 0) {
+        tolk_error("start", NULL, "event_loop is '%s': it must be ev or poll", gw->cfg.event_loop);
+        return 1;
+    }
     gw->evlib = strcmp(gw->cfg.event_loop, "ev") == 0;
     if (gw->evlib)
         info.options |= LWS_SERVER_OPTION_LIBEV;

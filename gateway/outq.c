@@ -33,12 +33,12 @@ void msg_release(gw_msg_t **msg_p)
     *msg_p = NULL;
 }
 
-/* Make room for one more message: double the ring (from 4 slots), keeping
+/* Make room for one more message: double the ring (from GW_OUTQ_MIN), keeping
    the order; -1 when out of memory. The ring only grows while a listener is
    behind, so a connection that keeps up holds a few slots at most. */
 static int s_grow(gw_conn_t *c)
 {
-    int cap = c->qcap ? c->qcap * 2 : 4;
+    int cap = c->qcap ? c->qcap * 2 : GW_OUTQ_MIN;
     if (cap > GW_OUTQ_MAX)
         cap = GW_OUTQ_MAX;
     gw_msg_t **q = malloc((size_t)cap * sizeof *q);
@@ -166,8 +166,8 @@ int conn_write_next(gateway_t *gw, gw_conn_t *c)
         c->q[c->qhead] = NULL;
         c->qhead = (c->qhead + 1) % c->qcap;
         c->qlen--;
-        if (c->qlen == 0)
-            conn_clear_queue(c); /* drained: an idle connection holds no ring */
+        if (c->qlen == 0 && c->qcap > GW_OUTQ_MIN)
+            conn_clear_queue(c); /* a ring grown for a backlog is given back once drained */
         int n = lws_write(c->wsi, m->buf + LWS_PRE, m->len,
                           m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
         msg_release(&m);
