@@ -149,6 +149,7 @@ static void s_status(audio_worker_t *self)
     tolk_statfeed_set(self->feed, "chunk_latency_us_max", (int64_t)self->chunk_latency.max);
     tolk_statfeed_set(self->feed, "gateways", tolk_gwlink_count(self->link));
     tolk_statfeed_set(self->feed, "errors", self->errors);
+    tolk_statfeed_set(self->feed, "stale_dropped", self->stale_dropped);
     tolk_statfeed_report(self->feed, self->redis);
 }
 
@@ -226,7 +227,13 @@ int audio_worker_run(audio_worker_t *self)
 {
     int64_t next_beat = 0, next_house = 0;
     zmq_pollitem_t items[TOLK_GWLINK_EXTRA_MAX];
+    int64_t stall_ms = (int64_t)self->cfg.heartbeat_ms * self->cfg.heartbeat_misses;
     while (!zsys_interrupted) {
+        int stale = tolk_gwlink_drop_stale(self->link, stall_ms);
+        if (stale > 0) {
+            self->stale_dropped += stale;
+            next_beat = 0; /* tell the gateways at once that we are back */
+        }
         int64_t now = zclock_mono();
         if (now >= next_beat) {
             tolk_gwlink_tick(self->link, self->redis);

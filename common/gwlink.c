@@ -18,7 +18,8 @@ struct tolk_gwlink_t {
     gw_t gws[TOLK_GWLINK_MAX];                                     /* followed gateways */
     int count;                                                     /* used entries of gws */
     zmq_pollitem_t items[TOLK_GWLINK_MAX + TOLK_GWLINK_EXTRA_MAX]; /* gws, then a caller's extras */
-    int next_read; /* where the next scan starts, so no gateway starves */
+    int next_read;        /* where the next scan starts, so no gateway starves */
+    int64_t last_turn_ms; /* monotonic time of the last tolk_gwlink_drop_stale call (0: none) */
 };
 
 tolk_gwlink_t *tolk_gwlink_new(const char *kind, const char *worker_id)
@@ -206,6 +207,41 @@ int tolk_gwlink_send(tolk_gwlink_t *self, const char *gateway_id, const tolk_env
     int rc = zmq_send(zsock_resolve(gw->dealer), buf, len, ZMQ_DONTWAIT);
     free(buf);
     return rc < 0 ? -1 : 0;
+}
+
+int tolk_gwlink_drop_stale(tolk_gwlink_t *self, int64_t stall_ms)
+{
+    int64_t now = zclock_mono();
+    int64_t gap = self->last_turn_ms ? now - self->last_turn_ms : 0;
+    self->last_turn_ms = now;
+    if (gap <= stall_ms)
+        return 0;
+    /* the I/O thread was stopped too: messages still in the kernel's buffers
+       reach the queues over the next moments, so drain until quiet */
+    int dropped = 0;
+    int64_t quiet_since = now, give_up = now + TOLK_GWLINK_DRAIN_MAX_MS;
+    while (!zsys_interrupted) {
+        bool got = false;
+        for (int i = 0; i < self->count; i++) {
+            zmsg_t *msg;
+            while ((msg = zmsg_recv_nowait(self->gws[i].dealer)) != NULL) {
+                zmsg_destroy(&msg);
+                dropped++;
+                got = true;
+            }
+        }
+        now = zclock_mono();
+        if (got)
+            quiet_since = now;
+        if (now - quiet_since >= TOLK_GWLINK_QUIET_MS || now >= give_up)
+            break;
+        zclock_sleep(10);
+    }
+    self->last_turn_ms = zclock_mono();
+    tolk_warn("gwlink", NULL,
+              "stalled for %lld ms (the gateways declared us dead): dropped %d stale messages",
+              (long long)gap, dropped);
+    return dropped;
 }
 
 int tolk_gwlink_count(tolk_gwlink_t *self)

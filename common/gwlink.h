@@ -47,6 +47,19 @@ int tolk_gwlink_recv_with(tolk_gwlink_t *self, int timeout_ms, zmq_pollitem_t *e
    gateway is unknown or its queue is full. */
 int tolk_gwlink_send(tolk_gwlink_t *self, const char *gateway_id, const tolk_envelope_t *env);
 
+/* Call at the top of every loop turn. When the previous turn was more than
+   stall_ms ago (the process was stopped or starved that long), every
+   gateway has declared this worker dead by now and routed its work
+   elsewhere; what waits in the queues was sent before that and acting on
+   it late would undo newer changes. So this drops every message that
+   arrives until the queues have been quiet for TOLK_GWLINK_QUIET_MS (at
+   most TOLK_GWLINK_DRAIN_MAX_MS), before the caller's next heartbeat tells
+   the gateways we are back. Returns the number of messages dropped (0
+   when there was no stall). */
+#define TOLK_GWLINK_QUIET_MS     100
+#define TOLK_GWLINK_DRAIN_MAX_MS 1000
+int tolk_gwlink_drop_stale(tolk_gwlink_t *self, int64_t stall_ms);
+
 /* How many gateways are followed now. */
 int tolk_gwlink_count(tolk_gwlink_t *self);
 

@@ -816,6 +816,7 @@ static void s_status(control_worker_t *self)
     tolk_statfeed_set(self->feed, "messages_in", self->messages_in);
     tolk_statfeed_set(self->feed, "messages_out", self->messages_out);
     tolk_statfeed_set(self->feed, "errors", self->errors);
+    tolk_statfeed_set(self->feed, "stale_dropped", self->stale_dropped);
     tolk_statfeed_set(self->feed, "sessions_created", self->sessions_created);
     tolk_statfeed_set(self->feed, "sessions_ended", self->sessions_ended);
     tolk_statfeed_set(self->feed, "catchups", self->catchups);
@@ -826,7 +827,13 @@ static void s_status(control_worker_t *self)
 int control_worker_run(control_worker_t *self)
 {
     int64_t next_tick = 0;
+    int64_t stall_ms = (int64_t)self->cfg.heartbeat_ms * self->cfg.heartbeat_misses;
     while (!zsys_interrupted) {
+        int stale = tolk_gwlink_drop_stale(self->link, stall_ms);
+        if (stale > 0) {
+            self->stale_dropped += stale;
+            next_tick = 0; /* tell the gateways at once that we are back */
+        }
         int64_t now = zclock_mono();
         if (now >= next_tick) {
             tolk_gwlink_tick(self->link, self->redis);

@@ -18,7 +18,8 @@ typedef struct {
     tolk_gwlink_t *link;      /* the gateways */
     tolk_statfeed_t *feed;    /* counters */
     int64_t messages_in, messages_out, errors, sessions_created, sessions_ended;
-    int64_t catchups; /* histories sent to joining or returning listeners */
+    int64_t stale_dropped;   /* messages dropped after a stall: the gateways had routed around us */
+    int64_t catchups;        /* histories sent to joining or returning listeners */
     char targets[512];       /* languages the translator reaches ("" until an audio worker said) */
     int64_t targets_read_ms; /* when targets was read from Redis */
 } control_worker_t;

@@ -26,11 +26,12 @@ typedef struct {
     int64_t messages_in;      /* envelopes handled */
     int64_t messages_out;     /* replies and pushes sent */
     int64_t errors;           /* error replies, failed sends, Redis failures */
-    int64_t queries;          /* getSessionStatus answered with a sessionStatus */
-    int64_t rate_limited;     /* getSessionStatus refused with 429 */
-    int64_t pushes;           /* sessionStatus pushes sent */
-    int64_t polls;            /* passes over the live sessions */
-    int64_t sessions;         /* live sessions seen at the last pass (gauge) */
+    int64_t stale_dropped; /* messages dropped after a stall: the gateways had routed around us */
+    int64_t queries;       /* getSessionStatus answered with a sessionStatus */
+    int64_t rate_limited;  /* getSessionStatus refused with 429 */
+    int64_t pushes;        /* sessionStatus pushes sent */
+    int64_t polls;         /* passes over the live sessions */
+    int64_t sessions;      /* live sessions seen at the last pass (gauge) */
 } status_worker_t;
 
 /* Prepare Redis, the gateway links and the status feed; NULL on failure. */
