@@ -53,7 +53,7 @@ UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/
 SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/support/*.c))
 CHECK_LIBS  := $(shell pkg-config --libs check 2>/dev/null)
 # program modules unit tested on their own (an archive: a test links only what it uses)
-PROGRAM_LIB_OBJ := $(BUILD)/gateway/frame.o $(BUILD)/gateway/audio_check.o \
+PROGRAM_LIB_OBJ := $(BUILD)/gateway/frame.o $(BUILD)/gateway/audio_check.o $(BUILD)/gateway/static_map.o \
     $(patsubst %.c,$(BUILD)/%.o,$(filter-out audio_worker/main.c,$(wildcard audio_worker/*.c)))
 PROGRAM_LIB     := $(BUILD)/libprograms.a
 $(PROGRAM_LIB): $(PROGRAM_LIB_OBJ)
@@ -64,7 +64,13 @@ $(PROGRAM_LIB): $(PROGRAM_LIB_OBJ)
 # every fuzz target's saved corpus is replayed by the ordinary suites
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 REPLAY_TESTS := $(patsubst %,$(BUILD)/tests/replay_%,$(FUZZ_NAMES))
-FUZZ_TIME    ?= 60
+FUZZ_TIME    ?= 900
+FUZZ_RUNS    ?= 10000000
+# build-fuzz/fuzz_<name> from tests/fuzz/fuzz_<name>.c, for a shell loop over names
+FUZZ_CC = build_one() { clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
+        -DTOLK_VERSION=\"$(VERSION)\" -Icommon -Igateway $$(pkg-config --cflags $(PKGS)) \
+        tests/fuzz/fuzz_$$1.c common/*.c gateway/frame.c gateway/audio_check.c gateway/static_map.c \
+        $$(pkg-config --libs $(PKGS)) -lm -o build-fuzz/fuzz_$$1; }; build_one
 
 # benchmarks and their tools (loadgen, floor): bench/<name>.c -> $(BUILD)/bench/<name>;
 # they print figures, never pass or fail on speed
@@ -73,7 +79,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(SUPPORT_OBJ) $(PROGRAM_LIB) $(LIBTOLK)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-.PHONY: all deps run test check check-unit check-integration install format clean fuzz bench e2e
+.PHONY: all deps run test check check-unit check-integration install format clean fuzz fuzz-merge bench e2e
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h) $(wildcard */*.h) $(wildcard tests/support/*.h)
@@ -98,19 +104,33 @@ $(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# libFuzzer runs: each target for FUZZ_TIME seconds, memory-capped so an
-# allocation bomb is a finding; new inputs land in a scratch corpus
+# libFuzzer runs: each target until FUZZ_RUNS executions or FUZZ_TIME
+# seconds, memory-capped so an allocation bomb is a finding, 10 s per input
+# so a hang is one too; new inputs land in a scratch corpus, findings in
+# build-fuzz/artifacts/<name>/, the counts in build-fuzz/summary.txt.
+# make fuzz-merge folds the inputs that add coverage into tests/fuzz/corpus.
 fuzz:
 	@tools/install-deps.sh
+	@mkdir -p build-fuzz && : > build-fuzz/summary.txt
 	@for name in $(FUZZ_NAMES); do \
-	    mkdir -p build-fuzz/corpus/$$name && \
-	    clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
-	        -DTOLK_VERSION=\"$(VERSION)\" -Icommon -Igateway \
-	        $$(pkg-config --cflags $(PKGS)) tests/fuzz/fuzz_$$name.c common/*.c gateway/frame.c gateway/audio_check.c \
-	        $$(pkg-config --libs $(PKGS)) -lm -o build-fuzz/fuzz_$$name && \
-	    build-fuzz/fuzz_$$name -max_total_time=$(FUZZ_TIME) -malloc_limit_mb=256 \
-	        -rss_limit_mb=1024 -max_len=140000 -print_final_stats=1 \
-	        build-fuzz/corpus/$$name tests/fuzz/corpus/$$name || exit 1; \
+	    mkdir -p build-fuzz/corpus/$$name build-fuzz/artifacts/$$name && \
+	    $(FUZZ_CC) $$name && \
+	    { build-fuzz/fuzz_$$name -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_TIME) \
+	        -malloc_limit_mb=256 -rss_limit_mb=1024 -timeout=10 -max_len=140000 \
+	        -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/$$name/ \
+	        build-fuzz/corpus/$$name tests/fuzz/corpus/$$name > build-fuzz/$$name.log 2>&1; \
+	      rc=$$?; \
+	      runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' build-fuzz/$$name.log); \
+	      secs=$$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' build-fuzz/$$name.log); \
+	      echo "$$name: $${runs:-?} executions in $${secs:-?} s, exit $$rc" | tee -a build-fuzz/summary.txt; \
+	      [ $$rc -eq 0 ] || { tail -60 build-fuzz/$$name.log; exit 1; }; }; \
+	done
+
+fuzz-merge:
+	@for name in $(FUZZ_NAMES); do \
+	    $(FUZZ_CC) $$name && \
+	    build-fuzz/fuzz_$$name -merge=1 -max_len=140000 tests/fuzz/corpus/$$name \
+	        build-fuzz/corpus/$$name 2>&1 | tail -1; \
 	done
 
 # the recognition benchmark (quick form), then the load scenarios against
