@@ -295,14 +295,13 @@ static char *s_clean(const char *raw, const char *input)
     return out;
 }
 
-/* The translation in a /translate answer, cleaned, or NULL when the answer
-   is not {"responseData":{"translatedText":"..."},"responseStatus":200}. */
-static char *s_parse_translation(const s_buf_t *body, const char *input)
+/* See translator.h: APy's answer is outside data to the audio worker. */
+char *tolk_translator_parse_answer(const char *body, size_t len, const char *input)
 {
-    if (!body->data)
+    if (!body)
         return NULL;
     json_error_t err;
-    json_t *root = json_loadb(body->data, body->len, 0, &err);
+    json_t *root = json_loadb(body, len, 0, &err);
     if (!root)
         return NULL;
     char *text = NULL;
@@ -491,7 +490,7 @@ static void s_attempt_done(tolk_translator_t *self, s_req_t *req, CURLcode res, 
     else
         snprintf(req->why, sizeof req->why, "unexpected answer");
     if (res == CURLE_OK && status == 200) {
-        char *text = s_parse_translation(&req->body, req->text);
+        char *text = tolk_translator_parse_answer(req->body.data, req->body.len, req->text);
         s_release_easy(self, req);
         if (!text || (req->hop + 1 < req->nhops && strlen(text) > S_MAX_HOP_TEXT)) {
             free(text);
@@ -717,6 +716,14 @@ static int s_parse_pairs(const char *body, size_t len, s_pair_t **out)
     }
     json_decref(root);
     *out = pairs;
+    return n;
+}
+
+int tolk_translator_parse_pairs(const char *body, size_t len)
+{
+    s_pair_t *pairs = NULL;
+    int n = s_parse_pairs(body, len, &pairs);
+    free(pairs);
     return n;
 }
 

@@ -76,6 +76,17 @@ void tolk_translator_run(tolk_translator_t *self, const zmq_pollitem_t *items, i
 /* Requests in flight or waiting for a retry. */
 int tolk_translator_pending(tolk_translator_t *self);
 
+/* The translation in a /translate answer (len bytes, not NUL terminated),
+   cleaned of Apertium's unknown-word marks, or NULL when the answer is not
+   {"responseData":{"translatedText":"..."},"responseStatus":200}. input
+   is the text that was sent (a mark that was in it is kept). malloc'd.
+   Public so that tests/fuzz/fuzz_apy.c can feed it any bytes. */
+char *tolk_translator_parse_answer(const char *body, size_t len, const char *input);
+
+/* How many usable language pairs a /listPairs answer names, or -1 when it
+   is not what APy sends. Public for tests/fuzz/fuzz_apy.c. */
+int tolk_translator_parse_pairs(const char *body, size_t len);
+
 /* Counters for the status feed. */
 typedef struct {
     long requests, retries, failures, completed;
