@@ -35,6 +35,14 @@
 
 typedef struct gw_session_s gw_session_t;
 
+/* Where an incremental UTF-8 check stands between two chunks of a text
+   message: continuation bytes still owed, and the range the next one must
+   fall in (narrower after E0, ED, F0, F4: no overlongs, no surrogates,
+   nothing past U+10FFFF). All zero at the start of a message. */
+typedef struct {
+    uint8_t need, lo, hi;
+} gw_utf8_t;
+
 /* A message serialised once and shared by every connection it goes to. */
 typedef struct {
     int refs;            /* connections still holding it */
@@ -81,10 +89,12 @@ typedef struct gw_conn_s {
     unsigned char *rx; /* message being reassembled */
     size_t rx_len, rx_cap;
     bool rx_binary;
+    gw_utf8_t rx_utf8; /* the text message's UTF-8 so far (lws does not check it for us) */
     /* control message rate limit: token bucket */
     double tokens;      /* messages still allowed now */
     uint64_t tokens_ns; /* when tokens was last refilled */
     bool peer_clean;    /* the peer closed with 1000 */
+    bool peer_closed;   /* the peer sent a close frame (it gets its echo or our refusal) */
     /* audio from a speaker; allocated on the first chunk, so listeners do not pay for it */
     audio_rate_t *arate;
     int64_t last_unavailable_ms; /* last 503 for audio: at most one a second, not one a chunk */

@@ -179,8 +179,10 @@ int main(int argc, char **argv)
     info.port = gw->cfg.port;
     info.iface = gw->cfg.bind_address;
     info.protocols = s_protocols;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6 |
-                   LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;
+    /* no LWS_SERVER_OPTION_VALIDATE_UTF8: lws 4.1 answers bad UTF-8 in a
+       close reason by dropping TCP without a close code, so ws.c checks
+       text and close reasons itself and closes with 1007 (RFC 6455 8.1) */
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;
     info.max_http_header_data = 16384;
     info.timeout_secs = 10;
     info.fd_limit_per_thread = 0;

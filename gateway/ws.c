@@ -11,6 +11,7 @@
 #include "log.h"
 #include "query.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -101,17 +102,38 @@ static bool s_origin_allowed(gateway_t *gw, struct lws *wsi)
     return o && strcmp(o + 3, host) == 0;
 }
 
+/* Refuse an upgrade with an HTTP status instead of a bare hang-up, so a
+   client (or the operator reading its error) learns why. lws 4.1 has no
+   way to answer from the filter callback, but nothing has been written
+   on the socket yet (the 101 comes after the filter), so one short
+   non-blocking send() of the whole answer cannot interleave with lws's
+   own output; lws then closes the connection. Returns 1 (refused). */
+static int s_refuse_upgrade(struct lws *wsi, int status, const char *reason)
+{
+    char body[96], head[256];
+    int blen = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", reason);
+    int hlen = snprintf(head, sizeof head,
+                        "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+                        "content-length: %d\r\ncache-control: no-store\r\n"
+                        "connection: close\r\n\r\n%s",
+                        status, reason, blen, body);
+    int fd = (int)lws_get_socket_fd(wsi);
+    if (fd >= 0 && hlen > 0 && hlen < (int)sizeof head)
+        (void)send(fd, head, (size_t)hlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return 1;
+}
+
 static int s_filter(gateway_t *gw, struct lws *wsi)
 {
     char uri[64] = "";
     if (gw->draining)
-        return 1;
+        return s_refuse_upgrade(wsi, 503, "Service Unavailable");
     if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws") != 0)
-        return 1;
+        return s_refuse_upgrade(wsi, 404, "Not Found");
     if (!s_origin_allowed(gw, wsi)) {
         tolk_warn("upgrade", NULL, "refused an upgrade from a foreign origin");
         gw->errors++;
-        return 1;
+        return s_refuse_upgrade(wsi, 403, "Forbidden");
     }
     return 0;
 }
@@ -286,7 +308,8 @@ static void s_send_audio(gateway_t *gw, gw_conn_t *c);
 static void s_text(gateway_t *gw, gw_conn_t *c)
 {
     frame_verdict_t v;
-    if (frame_check_text((const char *)c->rx, c->rx_len, &v) != 0) {
+    /* an empty message has no buffer */
+    if (frame_check_text(c->rx ? (const char *)c->rx : "", c->rx_len, &v) != 0) {
         conn_error(gw, c, v.status, v.code, v.message, v.action[0] ? v.action : NULL, 0, false);
         return;
     }
@@ -462,7 +485,63 @@ void ws_close_idle(gateway_t *gw)
     }
 }
 
-/* Reassemble fragments, refusing anything over 128 KB before buffering it. */
+/* Check n more bytes of UTF-8 from where u stands (RFC 3629). A text
+   message is checked chunk by chunk as it arrives, so a bad byte ends the
+   connection at once, and a sequence may be split across fragments;
+   u->need is 0 where a message may end. */
+static bool s_utf8(gw_utf8_t *u, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b = p[i];
+        if (u->need) {
+            if (b < u->lo || b > u->hi)
+                return false;
+            u->need--;
+            u->lo = 0x80;
+            u->hi = 0xBF;
+            continue;
+        }
+        u->lo = 0x80;
+        u->hi = 0xBF;
+        if (b < 0x80)
+            continue;
+        if (b >= 0xC2 && b <= 0xDF)
+            u->need = 1;
+        else if (b >= 0xE0 && b <= 0xEF) {
+            u->need = 2;
+            if (b == 0xE0)
+                u->lo = 0xA0; /* overlong */
+            else if (b == 0xED)
+                u->hi = 0x9F; /* surrogates */
+        } else if (b >= 0xF0 && b <= 0xF4) {
+            u->need = 3;
+            if (b == 0xF0)
+                u->lo = 0x90; /* overlong */
+            else if (b == 0xF4)
+                u->hi = 0x8F; /* past U+10FFFF */
+        } else
+            return false; /* C0, C1, F5-FF, or a stray continuation byte */
+    }
+    return true;
+}
+
+/* Fail the connection with close code code (RFC 6455 7.4.1): input is
+   ignored from now on and lws sends the close frame. Returns -1, what the
+   lws callback returns to close. */
+static int s_fail(gateway_t *gw, struct lws *wsi, gw_conn_t *c, int code, const char *why)
+{
+    tolk_warn("receive", c->id_hash, "%s, closing with %d", why, code);
+    gw->errors++;
+    c->closing = true;
+    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)why, strlen(why));
+    return -1;
+}
+
+/* Reassemble fragments, refusing anything over 128 KB before buffering it:
+   lws hands a frame over in pieces of at most GW_RX_CHUNK bytes together
+   with what is left of the frame, so the first piece of a frame that
+   announces too much, or the piece that takes a fragmented message past
+   the limit, closes the connection. */
 static int s_receive(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const void *in, size_t len)
 {
     if (c->closing || c->close_code)
@@ -470,16 +549,14 @@ static int s_receive(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const void *i
     if (lws_is_first_fragment(wsi)) {
         c->rx_len = 0;
         c->rx_binary = lws_frame_is_binary(wsi);
+        memset(&c->rx_utf8, 0, sizeof c->rx_utf8);
     }
     size_t remaining = lws_remaining_packet_payload(wsi);
-    if (c->rx_len + len + remaining > TOLK_PAYLOAD_MAX) {
-        tolk_warn("receive", c->id_hash, "message over 128 KB, closing with 1009");
-        gw->errors++;
-        c->closing = true;
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-                         (unsigned char *)"message too large", 17);
-        return -1;
-    }
+    bool last = !remaining && lws_is_final_fragment(wsi);
+    if (!c->rx_binary && (!s_utf8(&c->rx_utf8, in, len) || (last && c->rx_utf8.need)))
+        return s_fail(gw, wsi, c, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "text is not UTF-8");
+    if (c->rx_len + len + remaining > TOLK_PAYLOAD_MAX)
+        return s_fail(gw, wsi, c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message over 128 KB");
     if (c->rx_len + len > c->rx_cap) {
         size_t want = c->rx_len + len + remaining;
         size_t cap = c->rx_cap ? c->rx_cap : 4096;
@@ -489,13 +566,14 @@ static int s_receive(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const void *i
             cap = TOLK_PAYLOAD_MAX;
         unsigned char *rx = realloc(c->rx, cap);
         if (!rx)
-            return -1;
+            return s_fail(gw, wsi, c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
         c->rx = rx;
         c->rx_cap = cap;
     }
-    memcpy(c->rx + c->rx_len, in, len);
+    if (len) /* an empty fragment may come before any buffer exists */
+        memcpy(c->rx + c->rx_len, in, len);
     c->rx_len += len;
-    if (remaining || !lws_is_final_fragment(wsi))
+    if (!last)
         return 0;
     gw->messages_in++;
     s_idle_touch(gw, c);
@@ -512,6 +590,55 @@ static int s_receive(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const void *i
     }
     c->rx_len = 0;
     return 0;
+}
+
+/* A close code a peer may send (RFC 6455 7.4, and the IANA registry for
+   1012-1014): not 1004-1006 or 1015 (reserved, or never on the wire),
+   nothing unassigned below 3000, nothing from 5000. */
+static bool s_close_code_ok(int code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+           (code >= 3000 && code <= 4999);
+}
+
+/* The peer's close frame. lws echoes it as it is, even a 1-byte body, a
+   code such as 5000, or a reason that is not UTF-8 (it only rewrites the
+   codes below 3000 it knows are wrong): those are refused here with 1002
+   or 1007 instead. Returns -1 to close with our code, else 0. */
+static int s_peer_close(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const unsigned char *b,
+                        size_t len)
+{
+    c->peer_closed = true;
+    if (len == 0)
+        return 0; /* no code at all is allowed; the echo has none either */
+    int code = len >= 2 ? (b[0] << 8) | b[1] : 0;
+    if (len == 1 || !s_close_code_ok(code))
+        return s_fail(gw, wsi, c, LWS_CLOSE_STATUS_PROTOCOL_ERR, "invalid close frame");
+    gw_utf8_t u = {0};
+    if (!s_utf8(&u, b + 2, len - 2) || u.need)
+        return s_fail(gw, wsi, c, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "close reason is not UTF-8");
+    c->peer_clean = code == 1000;
+    return 0;
+}
+
+/* lws is closing a WebSocket. When it fails a connection for a framing
+   error it finds itself (a control frame over 125 bytes, for one) it sets
+   no close reason and just drops TCP, which the peer sees as 1006; this
+   callback comes before lws decides whether to send a close frame, so
+   such a connection gets 1002 here. Not when a reason is set already (by
+   lws or by us), not after the peer's own close, and not when the peer
+   has gone (EOF or an error on the socket: nobody to tell). */
+static void s_dropping(struct lws *wsi, gw_conn_t *c)
+{
+    if (!c || !c->counted || c->closing || c->close_code || c->peer_closed ||
+        lws_get_close_length(wsi) > 0)
+        return;
+    char b;
+    int fd = (int)lws_get_socket_fd(wsi);
+    ssize_t n = fd >= 0 ? recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) : 0;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+        return;
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)"protocol error", 14);
 }
 
 /* --------------------------------------------------------- lifecycle */
@@ -598,11 +725,10 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         case LWS_CALLBACK_SERVER_WRITEABLE:
             return conn_write_next(gw, c) < 0 ? -1 : 0;
         case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-            if (len >= 2) {
-                const unsigned char *b = in;
-                c->peer_clean = ((b[0] << 8) | b[1]) == 1000;
-            }
-            return 0;
+            return s_peer_close(gw, wsi, c, in, len);
+        case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+            s_dropping(wsi, c);
+            break;
         case LWS_CALLBACK_CLOSED:
             s_closed(gw, c);
             return 0;
