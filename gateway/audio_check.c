@@ -160,10 +160,12 @@ audio_rate_result_t audio_rate_admit(audio_rate_t *r, uint64_t now_ns, int rate,
         rate = AUDIO_RATE_MAX;
     if (rate < 1)
         rate = 1;
-    /* forget accepted chunks older than the window, less the jitter
-       allowance: a client sending at exactly the rate whose earlier chunk
-       was held up on the way must not lose the next one */
-    while (r->count && now_ns - r->times[r->head] >= second - AUDIO_RATE_JITTER_NS) {
+    /* forget accepted chunks a second old: no allowance for jitter, so that
+       no second ever holds more than rate chunks and a sustained rate is
+       exactly rate (a client sending at the very limit with uneven delays
+       loses a chunk now and then; the protocol's 100-200 ms chunks are far
+       below it) */
+    while (r->count && now_ns - r->times[r->head] >= second) {
         r->head = (r->head + 1) % AUDIO_RATE_MAX;
         r->count--;
     }

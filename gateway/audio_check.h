@@ -15,10 +15,6 @@
 #define AUDIO_CHUNK_MIN 100         /* bytes: anything shorter is not 100 ms of speech */
 #define AUDIO_CHUNK_MAX (32 * 1024) /* bytes: SPEC section 5 */
 #define AUDIO_RATE_MAX  256         /* highest configurable chunks per second */
-/* how late a chunk may arrive without the one after it counting in the
-   same 1 s window (network and scheduling jitter): sustained sending stays
-   under rate / 0.95 */
-#define AUDIO_RATE_JITTER_NS 50000000ull
 
 /* The verdict on one chunk. */
 typedef struct {
