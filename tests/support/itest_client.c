@@ -245,10 +245,16 @@ long long ic_feed_counter(harness_t *h, const char *kind, const char *name, int 
     ck_assert_ptr_nonnull(ids);
     long long sum = 0;
     int reports = 0;
-    size_t klen = strlen(kind);
+    /* feed ids start with the kind and a dash, except a gateway's:
+       gw<port>-<pid> (gateway/main.c) */
+    bool gateway = strcmp(kind, "gateway") == 0;
+    const char *prefix = gateway ? "gw" : kind;
+    size_t plen = strlen(prefix);
     for (size_t i = 0; i < ids->elements; i++) {
         const char *id = ids->element[i]->str;
-        if (!id || strncmp(id, kind, klen) != 0 || id[klen] != '-')
+        if (!id || strncmp(id, prefix, plen) != 0)
+            continue;
+        if (gateway ? !(id[plen] >= '0' && id[plen] <= '9') : id[plen] != '-')
             continue;
         redisReply *ep = redisCommand(harness_redis(h), "GET tolk:feed:%s", id);
         if (ep && ep->type == REDIS_REPLY_STRING) {
