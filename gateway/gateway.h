@@ -18,9 +18,10 @@
 #include <libwebsockets.h>
 #include <stdbool.h>
 
-#define GW_OUTQ_MAX  512 /* messages queued per connection before it is closed */
-#define GW_OUTQ_MIN  4   /* ring slots a connection keeps once it has been sent anything */
-#define GW_HTTP_BODY 2048
+#define GW_OUTQ_MAX    512 /* messages queued per connection before it is closed */
+#define GW_SLOW_KILL_S 2   /* seconds a closed slow listener has to take its close frame */
+#define GW_OUTQ_MIN    4   /* ring slots a connection keeps once it has been sent anything */
+#define GW_HTTP_BODY   2048
 /* lws's receive buffer, allocated by lws for every WebSocket: a larger
    message arrives in several callbacks and is put together in gw_conn_t.rx,
    so this sizes the idle cost of a listener, not the largest message */

@@ -55,7 +55,9 @@ static int s_grow(gw_conn_t *c)
 
 int conn_send(gateway_t *gw, gw_conn_t *c, gw_msg_t *msg)
 {
-    if (!c->wsi || c->closing)
+    /* a connection being closed takes nothing more: what comes after the
+       decision would only hold the close up (or refill a slow one's queue) */
+    if (!c->wsi || c->closing || c->close_code)
         return 0;
     if (c->qlen == GW_OUTQ_MAX) {
         tolk_warn("send", c->id_hash, "send queue full, closing the slow connection");
@@ -63,6 +65,10 @@ int conn_send(gateway_t *gw, gw_conn_t *c, gw_msg_t *msg)
         gw->slow_closed++;
         conn_clear_queue(c);
         conn_close_after(gw, c, 1013 /* try again later */);
+        /* a reader that stopped never makes the socket writable, so the
+           close frame may never go: lws drops the connection if it has not
+           gone in GW_SLOW_KILL_S */
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, GW_SLOW_KILL_S);
         return -1;
     }
     if (msg->partial && c->qlen) {
