@@ -18,12 +18,12 @@
 
 /* One result. Strings are valid only during the callback. */
 typedef struct {
-    uint32_t segment;   /* utterance number in this stream, from 0; partials and
-                           the final of one utterance share it */
-    bool is_final;      /* the utterance is over: text is the whole of it */
-    const char *text;   /* final: the utterance; partial: its stable words */
-    int64_t start_ms;   /* utterance start, in stream audio time */
-    int64_t end_ms;     /* end of the audio the result covers */
+    uint32_t segment; /* utterance number in this stream, from 0; partials and
+                         the final of one utterance share it */
+    bool is_final;    /* the utterance is over: text is the whole of it */
+    const char *text; /* final: the utterance; partial: its stable words */
+    int64_t start_ms; /* utterance start, in stream audio time */
+    int64_t end_ms;   /* end of the audio the result covers */
 } tolk_asr_result_t;
 
 typedef void(tolk_asr_emit_fn)(void *arg, const tolk_asr_result_t *result);

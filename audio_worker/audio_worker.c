@@ -86,7 +86,20 @@ static void s_audio(audio_worker_t *self, const tolk_envelope_t *env)
         }
         zhashx_insert(self->streams, env->session, s);
     }
-    if (stream_feed(s, env->payload, env->payload_len) != 0) {
+    int rc = stream_feed(s, env->payload, env->payload_len);
+    if (rc == STREAM_SUPERSEDED) {
+        /* the audio is back after another worker stood in: a new stream
+           (a new asrEpoch) takes it from here */
+        zhashx_delete(self->streams, env->session);
+        s = stream_new(self, env->session);
+        if (!s) {
+            self->chunks_dropped++;
+            return;
+        }
+        zhashx_insert(self->streams, env->session, s);
+        rc = stream_feed(s, env->payload, env->payload_len);
+    }
+    if (rc != 0) {
         tolk_info("stream", env->session, "stream closed: session ended or recogniser failed");
         zhashx_delete(self->streams, env->session);
         return;
@@ -150,6 +163,8 @@ static void s_status(audio_worker_t *self)
     tolk_statfeed_set(self->feed, "gateways", tolk_gwlink_count(self->link));
     tolk_statfeed_set(self->feed, "errors", self->errors);
     tolk_statfeed_set(self->feed, "stale_dropped", self->stale_dropped);
+    tolk_statfeed_set(self->feed, "streams_superseded", self->streams_superseded);
+    tolk_statfeed_set(self->feed, "finals_lost", self->finals_lost);
     tolk_statfeed_report(self->feed, self->redis);
 }
 

@@ -36,6 +36,8 @@ typedef struct {
     int64_t next_discovery_ms; /* when to ask APy (again) */
     /* counters for the status feed */
     int64_t chunks_in, bytes_in, chunks_dropped, errors;
+    int64_t finals_lost;        /* finals given up after Redis stayed away STREAM_STORE_RETRY_MS */
+    int64_t streams_superseded; /* streams dropped because another worker took the session over */
     int64_t stale_dropped; /* messages dropped after a stall: the gateways had routed around us */
     int64_t partials_out, finals_out, captions_untranslated, streams_opened;
     int64_t finals_backfilled; /* past finals translated for a language's first listener */

@@ -10,12 +10,15 @@
 #include <jansson.h>
 #include <string.h>
 
-#define STREAM_LANES_MAX   TOLK_TRANSLATOR_MAX_TARGETS
-#define STREAM_REFRESH_MS  1000  /* how stale the languages and gateways may get */
-#define STREAM_GAP_MS      1500  /* no audio this long ends the utterance in progress */
-#define STREAM_IDLE_MS     60000 /* no audio this long closes the stream */
-#define STREAM_PCM_SAMPLES (32 * 1024 / 2)
-#define STREAM_SPEECH_PART (32 * 1024) /* PCM bytes per spoken-translation frame */
+#define STREAM_LANES_MAX  TOLK_TRANSLATOR_MAX_TARGETS
+#define STREAM_REFRESH_MS 1000  /* how stale the languages and gateways may get */
+#define STREAM_GAP_MS     1500  /* no audio this long ends the utterance in progress */
+#define STREAM_IDLE_MS    60000 /* no audio this long closes the stream */
+/* how long a final waits at the head of its lane for Redis to come back
+   (a restart takes about a second) before it is given up */
+#define STREAM_STORE_RETRY_MS 10000
+#define STREAM_PCM_SAMPLES    (32 * 1024 / 2)
+#define STREAM_SPEECH_PART    (32 * 1024) /* PCM bytes per spoken-translation frame */
 
 typedef struct lane_s lane_t;
 
@@ -34,6 +37,7 @@ typedef struct item_s {
     char *text;        /* what the listener reads */
     char *source_text; /* the transcript it came from */
     int64_t start_ms, end_ms;
+    int64_t store_failed_ms; /* a final Redis could not store yet: when that first happened */
 } item_t;
 
 /* The captions of one language, in recognition order. */
@@ -162,14 +166,14 @@ static void s_speak(stream_t *self, lane_t *l, item_t *it, long seq, tolk_captio
 /* Send a final: its seq and its place in the history come from one script,
    which also names the gateways hosting members at that instant. text is
    the caption without its seq; the seq goes last. */
-static void s_publish_final(stream_t *self, lane_t *l, item_t *it, const char *text)
+static int s_publish_final(stream_t *self, lane_t *l, item_t *it, const char *text)
 {
     audio_worker_t *w = self->worker;
     size_t n = strlen(text);
     char *head = malloc(n + 8);
     if (!head || n < 2) {
         free(head);
-        return;
+        return 0;
     }
     memcpy(head, text, n - 1); /* drop the closing brace */
     memcpy(head + n - 1, ",\"seq\":", 7);
@@ -178,11 +182,14 @@ static void s_publish_final(stream_t *self, lane_t *l, item_t *it, const char *t
     int64_t keep_ms = ((int64_t)w->cfg.max_session_s + w->cfg.transcript_retention_s) * 1000;
     int rc = tolk_captions_append(w->redis, self->sid, l->lang, it->segid, head, "}",
                                   w->cfg.history_max, keep_ms, &to);
-    if (rc != 0 || to.seq <= 0) {
-        if (rc == 0)
-            self->dead = true; /* the session has ended */
+    if (rc != 0) {
         free(head);
-        return;
+        return -1; /* Redis away: the lane tries again */
+    }
+    if (to.seq <= 0) {
+        self->dead = true; /* the session has ended */
+        free(head);
+        return 0;
     }
     l->seq_last = to.seq;
     l->seq_known = true;
@@ -191,7 +198,7 @@ static void s_publish_final(stream_t *self, lane_t *l, item_t *it, const char *t
         json = NULL;
     free(head);
     if (!json)
-        return;
+        return 0;
     if (l->listened)
         s_send_lane(self, l, 0, to.seq, json, strlen(json), to.gws, to.ngws);
     if (strcmp(l->lang, self->source) == 0)
@@ -199,6 +206,7 @@ static void s_publish_final(stream_t *self, lane_t *l, item_t *it, const char *t
     free(json);
     if (l->listened && l->spoken && !it->untranslated)
         s_speak(self, l, it, to.seq, &to);
+    return 0;
 }
 
 /* The last final's seq, read once per lane (a partial carries the next). */
@@ -217,14 +225,14 @@ static void s_seq_load(stream_t *self, lane_t *l)
 
 /* Send one caption to the listeners of its language (and, for the
    source language, to the speaker, whose console shows what it hears). */
-static void s_publish(stream_t *self, lane_t *l, item_t *it)
+static int s_publish(stream_t *self, lane_t *l, item_t *it)
 {
     audio_worker_t *w = self->worker;
     long seq = 0;
     if (!it->is_final) {
         s_seq_load(self, l);
         if (!l->seq_known)
-            return;
+            return 0;
         seq = l->seq_last + 1;
     }
     json_t *o =
@@ -233,7 +241,7 @@ static void s_publish(stream_t *self, lane_t *l, item_t *it)
                   !it->is_final, "text", it->text, "startMs", (json_int_t)it->start_ms, "endMs",
                   (json_int_t)it->end_ms, "timestamp", (json_int_t)tolk_now_ms());
     if (!o)
-        return;
+        return 0;
     if (!it->is_final) {
         json_object_set_new(o, "seq", json_integer(seq));
         json_object_set_new(o, "stableText", json_string(it->text));
@@ -245,14 +253,16 @@ static void s_publish(stream_t *self, lane_t *l, item_t *it)
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!text)
-        return;
+        return 0;
     if (it->is_final) {
-        s_publish_final(self, l, it, text);
+        int rc = s_publish_final(self, l, it, text);
         free(text);
+        if (rc != 0)
+            return -1;
         w->finals_out++;
         if (it->untranslated)
             w->captions_untranslated++;
-        return;
+        return 0;
     }
     uint32_t flags = TOLK_FLAG_PARTIAL;
     if (l->listened)
@@ -262,18 +272,31 @@ static void s_publish(stream_t *self, lane_t *l, item_t *it)
                            0, flags);
     free(text);
     w->partials_out++;
+    return 0;
 }
 
-/* Send what is ready at the head of the lane, in order. */
+/* Send what is ready at the head of the lane, in order. A final Redis
+   could not store (and so could not number) stays at the head, holding
+   the lane, and is tried again at the next chunk or tick: while Redis
+   restarts, captions wait instead of going out without a seq or being
+   lost; after STREAM_STORE_RETRY_MS it is given up and counted. */
 static void s_lane_flush(lane_t *l)
 {
     while (l->head && l->head->done) {
         item_t *it = l->head;
+        if (!it->superseded && !l->stream->dead && s_publish(l->stream, l, it) != 0) {
+            int64_t now = tolk_now_ms();
+            if (!it->store_failed_ms)
+                it->store_failed_ms = now;
+            if (now - it->store_failed_ms < STREAM_STORE_RETRY_MS)
+                return;
+            l->stream->worker->finals_lost++;
+            tolk_warn("caption", l->stream->sid, "a %s final was lost: Redis did not come back",
+                      l->lang);
+        }
         l->head = it->next;
         if (!l->head)
             l->tail = NULL;
-        if (!it->superseded && !l->stream->dead)
-            s_publish(l->stream, l, it);
         s_item_free(it);
     }
 }
@@ -526,10 +549,37 @@ void stream_destroy(stream_t **self_p)
     *self_p = NULL;
 }
 
+/* True when a newer recognition stream was opened for this session since
+   ours (its asrEpoch moved on): the session's audio went to another worker
+   while we were stopped or while it stood in for us, and that worker's
+   finals are already out. What this stream still holds is older than what
+   the listeners have, and a final made of it would arrive out of talk
+   order. Asked only after a gap in our audio, so one Redis call per gap. */
+static bool s_superseded(stream_t *self)
+{
+    redisReply *r =
+        tolk_redis_command(self->worker->redis, "HGET tolk:{%s}:session asrEpoch", self->sid);
+    if (!r)
+        return false; /* Redis away: keep going, the next gap asks again */
+    long long epoch = tolk_reply_int(r, 0);
+    freeReplyObject(r);
+    if (epoch <= (long long)self->epoch)
+        return false;
+    tolk_info("stream", self->sid,
+              "recognition stream %u superseded by stream %lld of another worker: dropped",
+              self->epoch, epoch);
+    self->worker->streams_superseded++;
+    return true;
+}
+
 int stream_feed(stream_t *self, const uint8_t *pcm, size_t len)
 {
     if (self->dead)
         return -1;
+    if (tolk_now_ms() - self->last_audio_ms >= STREAM_GAP_MS && s_superseded(self)) {
+        self->dead = true;
+        return STREAM_SUPERSEDED;
+    }
     size_t samples = len / 2;
     if (samples > STREAM_PCM_SAMPLES)
         samples = STREAM_PCM_SAMPLES;
@@ -555,8 +605,19 @@ bool stream_tick(stream_t *self, int64_t now_ms)
     /* languages and gateways first, so a final made now reaches who is there */
     if (now_ms - self->refreshed_ms >= STREAM_REFRESH_MS && !s_refresh(self, now_ms))
         return false;
+    /* finals held while Redis was away: try them again */
+    for (int i = 0; i < self->nlanes; i++)
+        if (self->lanes[i].head && self->lanes[i].head->store_failed_ms)
+            s_lane_flush(&self->lanes[i]);
     if (self->fed_since_finish && now_ms - self->last_audio_ms >= STREAM_GAP_MS) {
         self->fed_since_finish = false;
+        /* the utterance of a stream another worker has taken over is not
+           finished: its listeners saw its partials, and its final would
+           come after newer ones */
+        if (s_superseded(self)) {
+            self->dead = true;
+            return false;
+        }
         tolk_asr_stream_finish(self->asr);
     }
     return now_ms - self->last_audio_ms < STREAM_IDLE_MS && !self->dead;

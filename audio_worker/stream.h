@@ -29,8 +29,11 @@ stream_t *stream_new(audio_worker_t *worker, const char *sid);
 void stream_destroy(stream_t **self_p);
 
 /* Recognise len bytes of 16 kHz 16-bit little-endian mono PCM. Returns 0,
-   or -1 when the stream is unusable (recogniser failure, session gone):
-   destroy it. */
+   -1 when the stream is unusable (recogniser failure, session gone):
+   destroy it, or STREAM_SUPERSEDED when, after a gap, another worker has
+   opened a newer stream for the session: destroy it and feed the chunk
+   to a new one. */
+#define STREAM_SUPERSEDED (-2)
 int stream_feed(stream_t *self, const uint8_t *pcm, size_t len);
 
 /* Housekeeping at now_ms: a gap in the audio (paused, muted, gone) ends
