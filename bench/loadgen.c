@@ -38,6 +38,34 @@
     of every latency figure) and counts at the end how many the server
     closed, and with which close code.
 
+    For fault-injection tests (tests/faults/run.py), which kill tolk's
+    processes while this load runs:
+    - --check-seq checks every final each listener gets (catch-up ones
+      included) against tolk's promise that seq counts a session's finals
+      per language with no gap: duplicates, out-of-order arrivals, gaps
+      (and the seqs they skip), finals of one recognition run that never
+      got a seq (their segmentId numbers jump further than their seqs: a
+      loss the listener cannot see), a segmentId delivered twice under two
+      seqs, and for source-language finals, one from an older recognition
+      run or ending earlier in the talk than one already shown. It also
+      keeps each listener's longest silence between finals. SIGUSR1 sets
+      a mark (a fault was injected now): until the next mark, it measures
+      per live listener how long the captions stopped and when they came
+      back, and which anomalies came in that window. SIGUSR2 ends the
+      measurement early, when the driver is done (--duration is then only
+      an upper bound). The first anomalies of each window are described
+      on stderr (session, listener, seqs, segmentIds, endMs). Figures
+      per --url (connections dropped per close code, gaps, silence) tell
+      the listeners of a killed gateway from the survivors.
+    - --speaker-refresh: a speaker whose connection drops comes back with
+      refreshConnection on the next --url, as tolk's clients do, and
+      streams on; the audio due while it was away is skipped (a live
+      microphone does not catch up).
+    - --status FILE is rewritten twice a second with the phase and each
+      session's id and live listeners per --url, so a driver knows when
+      the load stands and what Redis should count; --timeline FILE gets,
+      per 100 ms of the run, the finals each session's listeners received.
+
     Details that matter for the figures:
     - lws 4.1 waits with poll(), which costs O(connections) at every wakeup
       (about 0.3 ms per call at 500 sockets here); at 20,000 connections
@@ -90,7 +118,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S_SLOW_RCVBUF (64 * 1024) /* a slow listener's receive buffer (the kernel doubles it) */
+#define S_SLOW_RCVBUF      (64 * 1024) /* a slow listener's receive buffer (the kernel doubles it) */
 #define S_NS               1000000000LL
 #define S_MS               1000000LL
 #define S_MAX_LIST         64           /* entries of --url, --src, --lang */
@@ -113,6 +141,14 @@
 #define S_TCP_RBUF         (256 * 1024) /* tcp mode: one read, shared */
 #define S_SID_LEN          80           /* a session id, with room */
 #define S_EVENTS           512          /* epoll events per wait */
+#define S_MARKS            64           /* --check-seq: marks (faults) kept */
+#define S_URL_FIGS         16           /* --url entries with figures of their own */
+#define S_SEEN_BITS        4096 /* --check-seq: seqs a listener remembers below its highest */
+#define S_RECENT           64   /* --check-seq: segmentIds a listener remembers */
+#define S_STATUS_NS        (500 * S_MS) /* --status: how often the file is rewritten */
+#define S_BUCKET_NS        (100 * S_MS) /* --timeline: one row per this much */
+#define S_REFRESH_RETRY_NS (500 * S_MS) /* --speaker-refresh: between failed attempts */
+#define S_REFRESH_TRIES    60           /* --speaker-refresh: attempts per drop */
 
 typedef enum { S_MODE_TOLK, S_MODE_MIRROR, S_MODE_TCP } s_mode_t;
 
@@ -147,6 +183,11 @@ typedef struct {
     const char *csv;         /* also write CSV here, or NULL */
     bool quiet;              /* no progress on stderr */
     uint64_t evlib;          /* lws event loop option: 0 for poll(), or LIBEV / LIBUV */
+    bool check_seq;          /* check every final's seq; marks on SIGUSR1 */
+    bool speaker_refresh;    /* a dropped speaker comes back with refreshConnection */
+    double outage_ms;        /* a silence after a mark longer than this is an outage */
+    const char *status;      /* rewrite this file with the run's state, or NULL */
+    const char *timeline;    /* write finals per session per 100 ms here, or NULL */
 } s_opts_t;
 
 /* Counts per key (an error code, a close code, a connect failure), fixed
@@ -158,6 +199,34 @@ typedef struct {
     } item[S_TALLY];
     uint64_t other; /* keys that found no free item */
 } s_tally_t;
+
+/* --check-seq: what was wrong with the finals a set of listeners got (the
+   whole run, one --url, or one mark's window), so a fault's damage is
+   counted where and when it happened. */
+typedef struct {
+    int64_t finals;             /* finals checked */
+    int64_t duplicates;         /* a (language, seq) the listener already had */
+    int64_t out_of_order;       /* a seq below its highest that it did not have yet */
+    int64_t gaps;               /* jumps in seq: a loss the listener can see */
+    int64_t missed;             /* seqs jumped over, less those that came late (signed) */
+    int64_t unnumbered;         /* finals of one recognition run that never got a seq */
+    int64_t content_duplicates; /* a segmentId it already had, under another seq */
+    int64_t run_regressions;    /* source language: a final of an older recognition run */
+    int64_t time_regressions;   /* source language: a final ending before one it had */
+} s_seqstat_t;
+
+/* --check-seq: one mark (a fault) and what its window showed, from the
+   mark until the next mark or the end of the measurement. */
+typedef struct {
+    int64_t at_ns;          /* when the mark came (CLOCK_MONOTONIC) */
+    int64_t end_ns;         /* when its window closed */
+    uint64_t listeners;     /* live listeners when the window closed: the survivors */
+    uint64_t never_resumed; /* of those, without a final in the window */
+    uint64_t interrupted;   /* of those, with a silence over --outage-ms */
+    int64_t resume_max_ns;  /* worst of the survivors: mark to captions flowing again */
+    int64_t silence_max_ns; /* longest silence after the mark */
+    s_seqstat_t seq;        /* anomalies that arrived in the window */
+} s_mark_t;
 
 /* Everything a process measured: summed, min'd or max'd across processes
    by the parent. Plain data: written to the parent's pipe as bytes. */
@@ -178,24 +247,42 @@ typedef struct {
     uint64_t sends_unsent;               /* sends due before the end that never left (backlog) */
     int64_t late_max_ns;                 /* worst lateness of any open-loop send */
     int64_t audio_late_max_ns;           /* worst lateness of an audio chunk */
-    int64_t measure_start_ns; /* CLOCK_MONOTONIC start of the measurement (the same in every
-                                 process), so a driver can take CPU times over exactly it */
-    uint64_t errors;                     /* tolk error messages received */
-    uint64_t caption_last_n;             /* captions with a last-listener figure */
-    uint64_t caption_last_incomplete;    /* of those, not every listener got it */
-    uint64_t control_last_n;             /* control messages with a last-listener figure */
-    uint64_t control_last_incomplete;    /* of those, not every listener got it */
-    uint64_t slow;                       /* slow listeners that joined */
-    uint64_t slow_closed;                /* of those, closed by the server by the end */
-    uint64_t dropped;                    /* other connections closed during the run */
-    s_tally_t error_codes;               /* error messages by code */
-    s_tally_t connect_errors;            /* failures by reason */
-    s_tally_t slow_codes;                /* slow listeners' close codes */
-    s_tally_t drop_codes;                /* dropped connections' close codes */
-    tolk_hist_t caption;                 /* ns, per delivery */
-    tolk_hist_t caption_last;            /* ns, per caption: its last listener */
-    tolk_hist_t control;                 /* ns, per delivery */
-    tolk_hist_t control_last;            /* ns, per control message: its last listener */
+    int64_t measure_start_ns;         /* CLOCK_MONOTONIC start of the measurement (the same in every
+                                         process), so a driver can take CPU times over exactly it */
+    int64_t measure_end_ns;           /* and its end (earlier than --duration after SIGUSR2) */
+    uint64_t errors;                  /* tolk error messages received */
+    uint64_t caption_last_n;          /* captions with a last-listener figure */
+    uint64_t caption_last_incomplete; /* of those, not every listener got it */
+    uint64_t control_last_n;          /* control messages with a last-listener figure */
+    uint64_t control_last_incomplete; /* of those, not every listener got it */
+    uint64_t slow;                    /* slow listeners that joined */
+    uint64_t slow_closed;             /* of those, closed by the server by the end */
+    uint64_t dropped;                 /* other connections closed during the run */
+    s_tally_t error_codes;            /* error messages by code */
+    s_tally_t connect_errors;         /* failures by reason */
+    s_tally_t slow_codes;             /* slow listeners' close codes */
+    s_tally_t drop_codes;             /* dropped connections' close codes */
+    tolk_hist_t caption;              /* ns, per delivery */
+    tolk_hist_t caption_last;         /* ns, per caption: its last listener */
+    tolk_hist_t control;              /* ns, per delivery */
+    tolk_hist_t control_last;         /* ns, per control message: its last listener */
+    /* --check-seq and --speaker-refresh (all per non-slow listener) */
+    s_seqstat_t seq;                        /* the whole run */
+    s_seqstat_t premark_seq;                /* before the first mark */
+    s_mark_t marks[S_MARKS];                /* one per mark, in order */
+    uint32_t nmarks;                        /* marks that came */
+    int64_t silence_max_ns;                 /* longest silence of any listener while measuring */
+    int64_t silence_end_ns;                 /* when it ended */
+    int silence_url;                        /* on which --url */
+    uint64_t url_listeners[S_URL_FIGS];     /* listeners that joined through each --url */
+    uint64_t url_open_end[S_URL_FIGS];      /* of those, still open at the end */
+    uint64_t url_dropped[S_URL_FIGS];       /* of those, closed during the run */
+    s_tally_t url_drop_codes[S_URL_FIGS];   /* and how */
+    s_seqstat_t url_seq[S_URL_FIGS];        /* anomalies per --url */
+    int64_t url_silence_max_ns[S_URL_FIGS]; /* longest silence per --url */
+    uint64_t speaker_refreshes;             /* speakers back with refreshConnection */
+    uint64_t speaker_refresh_attempts;      /* attempts, the failed ones included */
+    int64_t speaker_away_max_ns;            /* longest drop to refreshed */
 } s_result_t;
 
 typedef enum {
@@ -232,6 +319,24 @@ typedef struct {
     size_t rx_len, rx_cap;         /* its length and capacity */
     char *tx;                      /* tcp: bytes not written yet */
     size_t tx_off, tx_len, tx_cap; /* first unwritten, end, capacity */
+    /* --speaker-refresh */
+    bool refreshing;    /* the speaker is coming back with refreshConnection */
+    int64_t away_since; /* when its connection dropped */
+    int64_t refresh_at; /* when the next attempt opens (0: none planned) */
+    int refresh_tries;  /* attempts for this drop */
+    /* --check-seq: what this listener has had */
+    bool have_seq;              /* a final came: last_seq is set */
+    int64_t last_seq;           /* highest seq so far */
+    unsigned char *seen;        /* S_SEEN_BITS bits: seq % S_SEEN_BITS had, below last_seq */
+    bool have_run;              /* run and segment are set */
+    uint32_t run, segment;      /* newest recognition run and its last segment */
+    int64_t last_end_ms;        /* source language: latest endMs so far */
+    uint64_t recent[S_RECENT];  /* segmentIds (run << 32 | segment) of the last finals */
+    int recent_pos;             /* next slot of recent */
+    int64_t last_final_ns;      /* receipt of its last final (0: none) */
+    int64_t win_first_ns;       /* first final since the current mark (0: none) */
+    int64_t win_silence_ns;     /* longest silence since the current mark */
+    int64_t win_silence_end_ns; /* when that silence ended */
 } s_conn_t;
 
 /* Open-loop sends of one kind: the k-th is due at start + k * period. */
@@ -272,6 +377,7 @@ typedef struct s_session {
     s_stream_t msg;         /* mirror/tcp messages */
     s_ctl_slot_t *ctl_ring; /* control messages by k % S_CTL_RING */
     s_cap_slot_t *caps;     /* captions in flight */
+    uint32_t *timeline;     /* --timeline: finals its listeners got per 100 ms */
 } s_session_t;
 
 typedef enum {
@@ -316,7 +422,21 @@ static struct {
     char *rbuf;                 /* tcp: shared read buffer */
     bool stop;                  /* leave the service loop */
     time_t run_id;              /* makes this run's token subjects unique */
+    uint32_t marks_seen;        /* --check-seq: marks taken into account so far */
+    bool win_open;              /* --check-seq: the last mark's window is still open */
+    int64_t status_next;        /* --status: next rewrite */
+    size_t timeline_n;          /* --timeline: buckets per session */
 } W;
+
+/* Marks (SIGUSR1) as the signal handler leaves them: their times, then
+   their count, which the event loop compares with W.marks_seen. */
+static volatile int64_t s_mark_at[S_MARKS];
+static volatile sig_atomic_t s_mark_n;
+/* SIGUSR2 (with --check-seq): end the measurement now, not at --duration. */
+static volatile sig_atomic_t s_end_asked;
+/* The parent of --procs forwards marks to these (0 in a worker process). */
+static pid_t s_mark_children[S_MAX_LIST * 4];
+static volatile sig_atomic_t s_mark_nchildren;
 
 /* --- small things --------------------------------------------------------------- */
 
@@ -643,7 +763,311 @@ static int64_t s_last_stamp(const char *s, size_t n)
     return -1;
 }
 
+/* An integer value of key, into *v. */
+static bool s_json_int(const char *text, size_t len, const char *key, int64_t *v)
+{
+    const char *p = s_json_value(text, len, key);
+    if (!p || (*p != '-' && (*p < '0' || *p > '9')))
+        return false;
+    *v = strtoll(p, NULL, 10);
+    return true;
+}
+
+/* --- --check-seq: every final, and the marks ------------------------------------- */
+
+/* Add the counts of from into t. */
+static void s_seqstat_add(s_seqstat_t *t, const s_seqstat_t *from)
+{
+    t->finals += from->finals;
+    t->duplicates += from->duplicates;
+    t->out_of_order += from->out_of_order;
+    t->gaps += from->gaps;
+    t->missed += from->missed;
+    t->unnumbered += from->unnumbered;
+    t->content_duplicates += from->content_duplicates;
+    t->run_regressions += from->run_regressions;
+    t->time_regressions += from->time_regressions;
+}
+
+/* What c's final showed goes to the run, c's --url and the current mark's
+   window (before the first mark: the premark counts). */
+static void s_seq_commit(const s_conn_t *c, const s_seqstat_t *d)
+{
+    s_seqstat_add(&W.r.seq, d);
+    if (c->url >= 0 && c->url < S_URL_FIGS)
+        s_seqstat_add(&W.r.url_seq[c->url], d);
+    s_seqstat_add(W.marks_seen ? &W.r.marks[W.marks_seen - 1].seq : &W.r.premark_seq, d);
+}
+
+/* Bit seq % S_SEEN_BITS of c's memory: get (set false) or set (set true). */
+static bool s_seen_bit(s_conn_t *c, int64_t seq, bool set)
+{
+    size_t b = (size_t)(seq % S_SEEN_BITS);
+    if (set)
+        c->seen[b / 8] |= (unsigned char)(1u << (b % 8));
+    return (c->seen[b / 8] >> (b % 8)) & 1;
+}
+
+/* The seq and segment checks of one final m that c got. The gateway
+   already drops a final whose seq a connection had, so what is counted
+   here is what reached the listener: each anomaly is a broken promise. */
+static void s_seq_final(s_conn_t *c, const char *m, size_t len)
+{
+    int64_t seq;
+    if (!s_json_int(m, len, "seq", &seq) || seq <= 0)
+        return;
+    if (!c->seen && !(c->seen = calloc(S_SEEN_BITS / 8, 1)))
+        return;
+    s_seqstat_t d = {.finals = 1};
+    bool source = s_json_value(m, len, "sourceText") == NULL; /* the transcript itself */
+    int64_t prev_seq = c->have_seq ? c->last_seq : 0, prev_end = c->last_end_ms;
+    uint32_t prev_run = c->run, prev_seg = c->segment;
+    const char *sg;
+    size_t sglen;
+    bool has_seg = false;
+    uint32_t run = 0, seg = 0;
+    if (s_json_string(m, len, "segmentId", &sg, &sglen)) { /* "<run>-<segment>" */
+        char buf[32];
+        snprintf(buf, sizeof buf, "%.*s", (int)(sglen < 31 ? sglen : 31), sg);
+        char *dash;
+        unsigned long r = strtoul(buf, &dash, 10);
+        if (*dash == '-') {
+            run = (uint32_t)r;
+            seg = (uint32_t)strtoul(dash + 1, NULL, 10);
+            has_seg = true;
+        }
+    }
+    bool fresh = false;
+    if (!c->have_seq) {
+        c->have_seq = true;
+        c->last_seq = seq;
+        s_seen_bit(c, seq, true);
+        fresh = true;
+    } else if (seq > c->last_seq) {
+        int64_t jump = seq - c->last_seq;
+        if (jump >= S_SEEN_BITS)
+            memset(c->seen, 0, S_SEEN_BITS / 8);
+        else
+            for (int64_t q = c->last_seq + 1; q < seq; q++) {
+                size_t b = (size_t)(q % S_SEEN_BITS);
+                c->seen[b / 8] &= (unsigned char)~(1u << (b % 8));
+            }
+        s_seen_bit(c, seq, true);
+        if (jump > 1) {
+            d.gaps = 1;
+            d.missed = jump - 1;
+        }
+        /* one run numbers its finals 1, 2, 3 ...: more segments than seqs
+           between two finals is a final that was never numbered */
+        if (has_seg && c->have_run && run == c->run && seg > c->segment &&
+            (int64_t)(seg - c->segment) > jump)
+            d.unnumbered = (int64_t)(seg - c->segment) - jump;
+        c->last_seq = seq;
+        fresh = true;
+    } else if (c->last_seq - seq >= S_SEEN_BITS || s_seen_bit(c, seq, false))
+        d.duplicates = 1;
+    else {
+        d.out_of_order = 1; /* it fills a gap counted before */
+        d.missed = -1;
+        s_seen_bit(c, seq, true);
+    }
+    if (fresh && has_seg) {
+        uint64_t key = (uint64_t)run << 32 | seg;
+        for (int i = 0; i < S_RECENT; i++)
+            if (c->recent[i] == key && key) {
+                d.content_duplicates = 1;
+                break;
+            }
+        c->recent[c->recent_pos] = key;
+        c->recent_pos = (c->recent_pos + 1) % S_RECENT;
+        if (!c->have_run || run > c->run) {
+            c->have_run = true;
+            c->run = run;
+            c->segment = seg;
+        } else if (run == c->run) {
+            if (seg > c->segment)
+                c->segment = seg;
+        } else if (source) /* only other languages get older runs' finals (backfill) */
+            d.run_regressions = 1;
+    }
+    int64_t end_ms;
+    if (fresh && source && s_json_int(m, len, "endMs", &end_ms)) {
+        if (end_ms < c->last_end_ms)
+            d.time_regressions = 1;
+        else
+            c->last_end_ms = end_ms;
+    } else
+        end_ms = -1;
+    static int logged[S_MARKS + 1]; /* the first few per mark, with what a bug report needs */
+    if ((d.duplicates || d.out_of_order || d.gaps || d.unnumbered || d.content_duplicates ||
+         d.run_regressions || d.time_regressions) &&
+        logged[W.marks_seen] < 6) {
+        logged[W.marks_seen]++;
+        const char *lang = W.o->lang[c->lang];
+        s_say("%s %s listener %d (url %d, %.1f s): seq %lld after %lld, segment %u-%u after "
+              "%u-%u, endMs %lld after %lld:%s%s%s%s%s%s%s",
+              c->session->sid, lang, (int)(c - c->session->conns), c->url,
+              W.t0 ? (s_now() - W.t0) / 1e9 : 0.0, (long long)seq, (long long)prev_seq, run, seg,
+              prev_run, prev_seg, (long long)end_ms, (long long)prev_end,
+              d.duplicates ? " duplicate" : "", d.out_of_order ? " out-of-order" : "",
+              d.gaps ? " gap" : "", d.unnumbered ? " unnumbered" : "",
+              d.content_duplicates ? " same-segment" : "", d.run_regressions ? " older-run" : "",
+              d.time_regressions ? " back-in-time" : "");
+    }
+    s_seq_commit(c, &d);
+}
+
+/* c's silence that ends at now (a final came, or the end): the longest per
+   listener, per --url and of the run, while measuring. */
+static void s_silence(s_conn_t *c, int64_t now)
+{
+    int64_t from = c->last_final_ns > W.t0 ? c->last_final_ns : W.t0;
+    int64_t gap = now - from;
+    if (gap <= 0)
+        return;
+    if (gap > W.r.silence_max_ns) {
+        W.r.silence_max_ns = gap;
+        W.r.silence_end_ns = now;
+        W.r.silence_url = c->url;
+    }
+    if (c->url >= 0 && c->url < S_URL_FIGS && gap > W.r.url_silence_max_ns[c->url])
+        W.r.url_silence_max_ns[c->url] = gap;
+}
+
+/* A mark's window opens: every listener starts it afresh. */
+static void s_mark_open(void)
+{
+    W.win_open = true;
+    for (int i = 0; i < W.nsessions; i++)
+        for (int k = 1; k < W.sessions[i].nconns; k++) {
+            s_conn_t *c = &W.sessions[i].conns[k];
+            c->win_first_ns = c->win_silence_ns = c->win_silence_end_ns = 0;
+        }
+}
+
+/* The current mark's window closes at end: for every listener still live
+   (the survivors of the fault), how long its captions stopped after the
+   mark and when they came back. A listener whose longest silence is under
+   --outage-ms was not interrupted: it resumed with its first final. */
+static void s_mark_close(int64_t end)
+{
+    if (!W.win_open || !W.marks_seen)
+        return;
+    W.win_open = false;
+    s_mark_t *mk = &W.r.marks[W.marks_seen - 1];
+    mk->end_ns = end;
+    int64_t outage = (int64_t)(W.o->outage_ms * S_MS);
+    for (int i = 0; i < W.nsessions; i++)
+        for (int k = 1; k < W.sessions[i].nconns; k++) {
+            s_conn_t *c = &W.sessions[i].conns[k];
+            if (!c->member)
+                continue;
+            int64_t from = c->last_final_ns > mk->at_ns ? c->last_final_ns : mk->at_ns;
+            int64_t sil = c->win_silence_ns, sil_end = c->win_silence_end_ns;
+            if (end - from > sil) { /* silent until the window closed */
+                sil = end - from;
+                sil_end = end;
+            }
+            int64_t resume;
+            if (!c->win_first_ns) {
+                mk->never_resumed++;
+                resume = end - mk->at_ns;
+            } else if (sil > outage) {
+                mk->interrupted++;
+                resume = sil_end - mk->at_ns;
+            } else
+                resume = c->win_first_ns - mk->at_ns;
+            mk->listeners++;
+            if (resume > mk->resume_max_ns)
+                mk->resume_max_ns = resume;
+            if (sil > mk->silence_max_ns)
+                mk->silence_max_ns = sil;
+        }
+}
+
+/* Take in the marks SIGUSR1 left: each closes the window before it and
+   opens its own. Marks wait until the measurement runs (no captions flow
+   before); one after its end has an empty window. */
+static void s_marks_poll(void)
+{
+    if (!W.o->check_seq || W.phase < S_PH_MEASURE)
+        return;
+    while (W.marks_seen < (uint32_t)s_mark_n) {
+        uint32_t k = W.marks_seen;
+        int64_t at = s_mark_at[k];
+        s_mark_close(at);
+        W.r.marks[k].at_ns = at;
+        W.r.marks[k].end_ns = at;
+        W.marks_seen = W.r.nmarks = k + 1;
+        s_say("mark %u at %.3f s", k, (at - W.t0) / 1e9);
+        if (W.phase == S_PH_MEASURE && at < W.t1)
+            s_mark_open();
+    }
+}
+
+/* SIGUSR1: a mark, now. Async-signal-safe: a clock read and two stores
+   (and, in the parent of --procs, the same signal to every worker). */
+static void s_on_mark(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    int n = s_mark_n;
+    if (n < S_MARKS) {
+        s_mark_at[n] = s_now();
+        s_mark_n = n + 1;
+    }
+    for (int i = 0; i < s_mark_nchildren; i++)
+        kill(s_mark_children[i], SIGUSR1);
+    errno = saved;
+}
+
+/* SIGUSR2: the driver is done injecting faults; the measurement ends at
+   the next tick (and, in the parent of --procs, in every worker). */
+static void s_on_end(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    s_end_asked = 1;
+    for (int i = 0; i < s_mark_nchildren; i++)
+        kill(s_mark_children[i], SIGUSR2);
+    errno = saved;
+}
+
+/* A listener c got final m at now (catch-up ones too): the timeline, and
+   with --check-seq the seq checks and the silences. */
+static void s_final_seen(s_conn_t *c, const char *m, size_t len, int64_t now)
+{
+    if (c->slow || c->state != S_READY)
+        return;
+    s_session_t *s = c->session;
+    if (s->timeline && s_measuring() && now >= W.t0) {
+        size_t b = (size_t)((now - W.t0) / S_BUCKET_NS);
+        if (b < W.timeline_n)
+            s->timeline[b]++;
+    }
+    if (!W.o->check_seq)
+        return;
+    s_marks_poll();
+    s_seq_final(c, m, len);
+    if (W.phase == S_PH_MEASURE && now < W.t1 && c->member) {
+        s_silence(c, now);
+        if (W.win_open) {
+            int64_t at = W.r.marks[W.marks_seen - 1].at_ns;
+            int64_t from = c->last_final_ns > at ? c->last_final_ns : at;
+            if (now > from && now - from > c->win_silence_ns) {
+                c->win_silence_ns = now - from;
+                c->win_silence_end_ns = now;
+            }
+            if (!c->win_first_ns && now >= at)
+                c->win_first_ns = now;
+        }
+    }
+    c->last_final_ns = now;
+}
+
 static void s_conn_ready(s_conn_t *c, int64_t now);
+static void s_speaker_back(s_conn_t *c, int64_t now);
+static bool s_stream_due(s_stream_t *st, int64_t now, int64_t *next);
 
 /* One whole text message from tolk on c. */
 static void s_tolk_message(s_conn_t *c, const char *m, size_t len, int64_t now)
@@ -659,6 +1083,8 @@ static void s_tolk_message(s_conn_t *c, const char *m, size_t len, int64_t now)
                 W.r.partials++;
             return;
         }
+        if (!c->speaker)
+            s_final_seen(c, m, len, now);
         v = s_json_value(m, len, "catchUp");
         if (v && *v == 't')
             return; /* history from before the join */
@@ -686,6 +1112,9 @@ static void s_tolk_message(s_conn_t *c, const char *m, size_t len, int64_t now)
     } else if (s_json_is(type, tlen, "sessionJoined") && !c->speaker) {
         if (c->state == S_OPEN)
             s_conn_ready(c, now);
+    } else if (s_json_is(type, tlen, "connectionRefreshComplete") && c->speaker) {
+        if (c->state == S_OPEN && c->refreshing)
+            s_speaker_back(c, now);
     } else if (s_json_is(type, tlen, "error")) {
         const char *s;
         size_t slen;
@@ -747,6 +1176,52 @@ static void s_conn_ready(s_conn_t *c, int64_t now)
     } else {
         c->member = true;
         c->session->members++;
+        if (c->url >= 0 && c->url < S_URL_FIGS)
+            W.r.url_listeners[c->url]++;
+    }
+}
+
+/* Skip what st had due until now: audio that a live microphone produced
+   while its connection was away is not sent late. */
+static void s_stream_skip(s_stream_t *st, int64_t now)
+{
+    int64_t next = INT64_MAX;
+    s_stream_due(st, now, &next);
+    if (st->sent < st->due)
+        st->sent = st->due;
+}
+
+/* --speaker-refresh: the speaker c is back (connectionRefreshComplete). */
+static void s_speaker_back(s_conn_t *c, int64_t now)
+{
+    c->state = S_READY;
+    c->refreshing = false;
+    c->refresh_at = 0;
+    c->hb_due = now + S_HEARTBEAT_NS;
+    W.r.speaker_refreshes++;
+    if (now - c->away_since > W.r.speaker_away_max_ns)
+        W.r.speaker_away_max_ns = now - c->away_since;
+    s_stream_skip(&c->session->audio, now);
+    s_stream_skip(&c->session->ctl, now);
+    s_say("speaker of session %d is back on %s after %.0f ms (%d attempts)", c->session->id,
+          W.o->url[c->url].hosthdr, (now - c->away_since) / 1e6, c->refresh_tries);
+}
+
+/* --speaker-refresh: the speaker c dropped, or an attempt failed: plan the
+   next attempt (at once after a drop, then every S_REFRESH_RETRY_NS). */
+static void s_refresh_plan(s_conn_t *c, int64_t now)
+{
+    if (!c->refreshing) {
+        c->refreshing = true;
+        c->away_since = now;
+        c->refresh_tries = 0;
+        c->refresh_at = now;
+    } else
+        c->refresh_at = now + S_REFRESH_RETRY_NS;
+    if (c->refresh_tries >= S_REFRESH_TRIES) {
+        c->refresh_at = 0;
+        s_say("speaker of session %d: no refresh after %d attempts, giving up", c->session->id,
+              c->refresh_tries);
     }
 }
 
@@ -762,6 +1237,13 @@ static void s_conn_gone(s_conn_t *c, const char *why)
     if (!c->resolved) {
         s_fail(c, c->refusal[0] ? c->refusal : why);
         return;
+    }
+    if (c->speaker && W.o->speaker_refresh && W.o->mode == S_MODE_TOLK && c->session->sid[0] &&
+        (W.phase == S_PH_WAIT || W.phase == S_PH_MEASURE)) {
+        if (c->refreshing && !was_ready)
+            s_say("speaker of session %d: refresh attempt %d failed (%s)", c->session->id,
+                  c->refresh_tries, c->refusal[0] ? c->refusal : why);
+        s_refresh_plan(c, s_now());
     }
     if (!was_ready)
         return;
@@ -781,6 +1263,10 @@ static void s_conn_gone(s_conn_t *c, const char *why)
     if (!c->slow && W.phase < S_PH_CLOSING) {
         W.r.dropped++;
         s_tally_add(&W.r.drop_codes, why, 1);
+        if (!c->speaker && c->url >= 0 && c->url < S_URL_FIGS) {
+            W.r.url_dropped[c->url]++;
+            s_tally_add(&W.r.url_drop_codes[c->url], why, 1);
+        }
     }
 }
 
@@ -959,6 +1445,7 @@ static int s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void
                          size_t len)
 {
     (void)user;
+    s_marks_poll(); /* a mark that came before this event belongs before it */
     s_conn_t *c = lws_get_opaque_user_data(wsi);
     if (!c)
         return 0;
@@ -968,6 +1455,7 @@ static int s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             snprintf(why, sizeof why, "%.*s", in ? (int)len : 0, in ? (const char *)in : "");
             if (!in || len == 0 || !why[0])
                 snprintf(why, sizeof why, "connection_error");
+            lws_set_opaque_user_data(wsi, NULL); /* c may open a new wsi (--speaker-refresh) */
             s_conn_gone(c, why);
             break;
         }
@@ -992,6 +1480,7 @@ static int s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         case LWS_CALLBACK_CLIENT_CLOSED: {
             char why[16];
             snprintf(why, sizeof why, "%d", c->close_code ? c->close_code : 1006);
+            lws_set_opaque_user_data(wsi, NULL); /* c may open a new wsi (--speaker-refresh) */
             s_conn_gone(c, why);
             break;
         }
@@ -1030,7 +1519,13 @@ static void s_ws_open(s_conn_t *c)
             s_conn_gone(c, "jwt_mint_failed");
             return;
         }
-        snprintf(path, sizeof path, "/ws?action=createSession&sourceLanguage=en&token=%s", token);
+        if (c->refreshing)
+            snprintf(path, sizeof path,
+                     "/ws?action=refreshConnection&sessionId=%s&role=speaker&token=%s",
+                     c->session->sid, token);
+        else
+            snprintf(path, sizeof path, "/ws?action=createSession&sourceLanguage=en&token=%s",
+                     token);
     } else
         snprintf(path, sizeof path, "/ws?action=joinSession&sessionId=%s&targetLanguage=%s",
                  c->session->sid, o->lang[c->lang]);
@@ -1377,12 +1872,26 @@ static void s_measure_start(void)
         } else
             s_stream_init(&s->msg, W.o->caption_rate, s->id, S);
     }
+    if (W.o->timeline) {
+        W.timeline_n = (size_t)((W.o->duration + 1) * 1e9 / S_BUCKET_NS) +
+                       (size_t)((S_SLOW_WAIT_NS + S_CLOSE_WAIT_NS) / S_BUCKET_NS);
+        for (int i = 0; i < W.nsessions; i++)
+            W.sessions[i].timeline = calloc(W.timeline_n, sizeof(uint32_t));
+    }
     W.phase = W.r.established > 0 ? S_PH_MEASURE : S_PH_DONE; /* nothing to measure */
 }
 
 /* Sends stop; slow listeners read again; late receipts still count. */
 static void s_drain_start(int64_t now)
 {
+    if (W.o->check_seq) {
+        s_marks_poll();
+        s_mark_close(W.t1);
+        for (int i = 0; i < W.nsessions; i++) /* a silence still on at the end counts too */
+            for (int k = 1; k < W.sessions[i].nconns; k++)
+                if (W.sessions[i].conns[k].member)
+                    s_silence(&W.sessions[i].conns[k], W.t1);
+    }
     for (int i = 0; i < W.nsessions; i++) {
         s_session_t *s = &W.sessions[i];
         int64_t never = INT64_MAX;
@@ -1399,6 +1908,7 @@ static void s_drain_start(int64_t now)
     }
     W.phase = S_PH_DRAIN;
     W.phase_end = now + S_SLOW_WAIT_NS;
+    W.r.measure_end_ns = W.t1;
 }
 
 /* The run is over: count the slow listeners, close what is open, and
@@ -1409,6 +1919,8 @@ static void s_closing_start(int64_t now)
         s_session_t *s = &W.sessions[i];
         for (int k = 1; k < s->nconns; k++) {
             s_conn_t *c = &s->conns[k];
+            if (c->member && c->url >= 0 && c->url < S_URL_FIGS)
+                W.r.url_open_end[c->url]++;
             if (!c->slow || !c->resolved || c->state == S_IDLE)
                 continue;
             if (c->state == S_GONE && c->why[0] && !c->refusal[0]) {
@@ -1452,10 +1964,83 @@ static void s_heartbeats(int64_t now)
         }
 }
 
+/* --speaker-refresh: open the attempts that are due. */
+static void s_refresh_due(int64_t now, int64_t *next)
+{
+    if (!W.o->speaker_refresh || (W.phase != S_PH_WAIT && W.phase != S_PH_MEASURE))
+        return;
+    for (int i = 0; i < W.nsessions; i++) {
+        s_conn_t *c = W.sessions[i].speaker;
+        if (!c->refreshing || !c->refresh_at || c->state != S_GONE)
+            continue;
+        if (now < c->refresh_at) {
+            if (c->refresh_at < *next)
+                *next = c->refresh_at;
+            continue;
+        }
+        c->refresh_at = 0;
+        c->refresh_tries++;
+        W.r.speaker_refresh_attempts++;
+        c->close_code = 0;
+        c->refusal[0] = 0;
+        c->rx_len = 0;
+        c->want_hb = c->want_close = false;
+        c->url = (c->url + 1) % W.o->nurl; /* its gateway may be the one that died */
+        s_ws_open(c);
+    }
+}
+
+/* --status: the run's state for a driver, rewritten whole (a rename, so a
+   reader never sees half a file). */
+static void s_status_write(int64_t now)
+{
+    static const char *phases[] = {"connect", "wait", "measure", "drain", "closing", "done"};
+    if (!W.o->status || now < W.status_next)
+        return;
+    W.status_next = now + S_STATUS_NS;
+    char path[4096], tmp[4200];
+    if (W.procs > 1)
+        snprintf(path, sizeof path, "%s.%d", W.o->status, W.child);
+    else
+        snprintf(path, sizeof path, "%s", W.o->status);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    fprintf(f, "phase %s\n", phases[W.phase]);
+    fprintf(f, "elapsed_ms %lld\n", W.t0 && now >= W.t0 ? (long long)((now - W.t0) / S_MS) : -1LL);
+    fprintf(f, "marks %u\n", W.marks_seen);
+    for (int i = 0; i < W.nsessions; i++) {
+        s_session_t *s = &W.sessions[i];
+        int per_url[S_URL_FIGS] = {0}, live = 0, slow = 0;
+        for (int k = 1; k < s->nconns; k++) {
+            s_conn_t *c = &s->conns[k];
+            if (c->state != S_READY)
+                continue;
+            if (c->slow)
+                slow++;
+            else
+                live++;
+            if (c->url >= 0 && c->url < S_URL_FIGS)
+                per_url[c->url]++;
+        }
+        fprintf(f, "session %d %s speaker %d listeners %d slow %d urls", s->id,
+                s->sid[0] ? s->sid : "-", s->speaker->state == S_READY, live, slow);
+        for (int u = 0; u < W.o->nurl && u < S_URL_FIGS; u++)
+            fprintf(f, " %d", per_url[u]);
+        fputc('\n', f);
+    }
+    if (fclose(f) == 0)
+        rename(tmp, path);
+}
+
 /* Everything time-driven; returns when it wants to run next. */
 static int64_t s_tick(int64_t now, int to_parent)
 {
     int64_t next = now + S_TICK_NS;
+    s_marks_poll();
+    s_refresh_due(now, &next);
+    s_status_write(now);
     if (W.phase == S_PH_CONNECT) {
         s_ramp(now, &next);
         if (W.unresolved == 0 || now >= W.connect_deadline)
@@ -1469,6 +2054,8 @@ static int64_t s_tick(int64_t now, int to_parent)
             next = W.start;
     }
     if (W.phase == S_PH_MEASURE) {
+        if (s_end_asked && now < W.t1)
+            W.t1 = now; /* SIGUSR2: sends due from now on are not due */
         if (now >= W.t1)
             s_drain_start(now);
         else {
@@ -1622,6 +2209,36 @@ static bool s_is_slow(int j, double pct)
     return floor((j + 1) * pct / 100.0) > floor(j * pct / 100.0);
 }
 
+/* --timeline: one row per 100 ms from the start, one column per session
+   of this process (its global number in the header): finals received by
+   its listeners. */
+static void s_timeline_write(void)
+{
+    if (!W.o->timeline || !W.timeline_n)
+        return;
+    char path[4096];
+    if (W.procs > 1)
+        snprintf(path, sizeof path, "%s.%d", W.o->timeline, W.child);
+    else
+        snprintf(path, sizeof path, "%s", W.o->timeline);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "loadgen: cannot write %s: %s\n", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "# t_ms");
+    for (int i = 0; i < W.nsessions; i++)
+        fprintf(f, " session_%d", W.sessions[i].id);
+    fputc('\n', f);
+    for (size_t b = 0; b < W.timeline_n; b++) {
+        fprintf(f, "%lld", (long long)(b * (S_BUCKET_NS / S_MS)));
+        for (int i = 0; i < W.nsessions; i++)
+            fprintf(f, " %u", W.sessions[i].timeline ? W.sessions[i].timeline[b] : 0);
+        fputc('\n', f);
+    }
+    fclose(f);
+}
+
 /* Sessions child, child+procs, ...: set them up, run, fill *out. */
 static int s_worker(const s_opts_t *o, int child, int procs, int to_parent, int from_parent,
                     s_result_t *out)
@@ -1699,11 +2316,14 @@ static int s_worker(const s_opts_t *o, int child, int procs, int to_parent, int 
 
     int rc = o->mode == S_MODE_TCP ? s_tcp_run() : s_ws_run();
     *out = W.r;
+    s_timeline_write();
     for (int i = 0; i < W.nsessions; i++) {
         for (int k = 0; k < W.sessions[i].nconns; k++) {
             free(W.sessions[i].conns[k].rx);
             free(W.sessions[i].conns[k].tx);
+            free(W.sessions[i].conns[k].seen);
         }
+        free(W.sessions[i].timeline);
         free(W.sessions[i].conns);
         free(W.sessions[i].ctl_ring);
         free(W.sessions[i].caps);
@@ -1742,6 +2362,8 @@ static void s_result_merge(s_result_t *t, const s_result_t *r)
         t->audio_late_max_ns = r->audio_late_max_ns;
     if (r->measure_start_ns && (!t->measure_start_ns || r->measure_start_ns < t->measure_start_ns))
         t->measure_start_ns = r->measure_start_ns;
+    if (r->measure_end_ns > t->measure_end_ns)
+        t->measure_end_ns = r->measure_end_ns;
     t->errors += r->errors;
     t->caption_last_n += r->caption_last_n;
     t->caption_last_incomplete += r->caption_last_incomplete;
@@ -1758,6 +2380,44 @@ static void s_result_merge(s_result_t *t, const s_result_t *r)
     tolk_hist_merge(&t->caption_last, &r->caption_last);
     tolk_hist_merge(&t->control, &r->control);
     tolk_hist_merge(&t->control_last, &r->control_last);
+    s_seqstat_add(&t->seq, &r->seq);
+    s_seqstat_add(&t->premark_seq, &r->premark_seq);
+    for (uint32_t i = 0; i < r->nmarks && i < S_MARKS; i++) {
+        s_mark_t *a = &t->marks[i];
+        const s_mark_t *b = &r->marks[i];
+        if (b->at_ns && (!a->at_ns || b->at_ns < a->at_ns))
+            a->at_ns = b->at_ns;
+        if (b->end_ns > a->end_ns)
+            a->end_ns = b->end_ns;
+        a->listeners += b->listeners;
+        a->never_resumed += b->never_resumed;
+        a->interrupted += b->interrupted;
+        if (b->resume_max_ns > a->resume_max_ns)
+            a->resume_max_ns = b->resume_max_ns;
+        if (b->silence_max_ns > a->silence_max_ns)
+            a->silence_max_ns = b->silence_max_ns;
+        s_seqstat_add(&a->seq, &b->seq);
+    }
+    if (r->nmarks > t->nmarks)
+        t->nmarks = r->nmarks;
+    if (r->silence_max_ns > t->silence_max_ns) {
+        t->silence_max_ns = r->silence_max_ns;
+        t->silence_end_ns = r->silence_end_ns;
+        t->silence_url = r->silence_url;
+    }
+    for (int i = 0; i < S_URL_FIGS; i++) {
+        t->url_listeners[i] += r->url_listeners[i];
+        t->url_open_end[i] += r->url_open_end[i];
+        t->url_dropped[i] += r->url_dropped[i];
+        s_tally_merge(&t->url_drop_codes[i], &r->url_drop_codes[i]);
+        s_seqstat_add(&t->url_seq[i], &r->url_seq[i]);
+        if (r->url_silence_max_ns[i] > t->url_silence_max_ns[i])
+            t->url_silence_max_ns[i] = r->url_silence_max_ns[i];
+    }
+    t->speaker_refreshes += r->speaker_refreshes;
+    t->speaker_refresh_attempts += r->speaker_refresh_attempts;
+    if (r->speaker_away_max_ns > t->speaker_away_max_ns)
+        t->speaker_away_max_ns = r->speaker_away_max_ns;
 }
 
 static FILE *s_csv; /* --csv, or NULL */
@@ -1807,6 +2467,82 @@ static void s_fig_hist(const char *prefix, const tolk_hist_t *h, bool full)
     }
 }
 
+/* The rows of one s_seqstat_t: prefix_finals ... prefix_time_regressions. */
+static void s_fig_seq(const char *prefix, const s_seqstat_t *q)
+{
+    char name[64];
+    const struct {
+        const char *name;
+        int64_t v;
+    } rows[] = {{"finals", q->finals},
+                {"duplicates", q->duplicates},
+                {"out_of_order", q->out_of_order},
+                {"gaps", q->gaps},
+                {"missed", q->missed},
+                {"unnumbered", q->unnumbered},
+                {"content_duplicates", q->content_duplicates},
+                {"run_regressions", q->run_regressions},
+                {"time_regressions", q->time_regressions}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        snprintf(name, sizeof name, "%s_%s", prefix, rows[i].name);
+        s_fig(name, "%lld", (long long)rows[i].v);
+    }
+}
+
+/* --check-seq and --speaker-refresh figures. Times of marks and silences
+   are ms since the start of the measurement (measure_start_ns). */
+static void s_print_checks(const s_opts_t *o, const s_result_t *r)
+{
+    char name[64], buf[1200];
+    int64_t t0 = r->measure_start_ns;
+    if (o->speaker_refresh) {
+        s_fig("speaker_refreshes", "%llu", (unsigned long long)r->speaker_refreshes);
+        s_fig("speaker_refresh_attempts", "%llu", (unsigned long long)r->speaker_refresh_attempts);
+        s_fig("speaker_away_ms_max", "%.1f", r->speaker_away_max_ns / 1e6);
+    }
+    if (!o->check_seq)
+        return;
+    s_fig_seq("seq", &r->seq);
+    s_fig("silence_ms_max", "%.1f", r->silence_max_ns / 1e6);
+    s_fig("silence_end_ms", "%.1f", r->silence_end_ns ? (r->silence_end_ns - t0) / 1e6 : 0.0);
+    s_fig("silence_url", "%d", r->silence_url);
+    s_fig_seq("premark_seq", &r->premark_seq);
+    s_fig("marks", "%u", r->nmarks);
+    for (uint32_t i = 0; i < r->nmarks && i < S_MARKS; i++) {
+        const s_mark_t *mk = &r->marks[i];
+        snprintf(name, sizeof name, "mark%u_at_ms", i);
+        s_fig(name, "%.1f", (mk->at_ns - t0) / 1e6);
+        snprintf(name, sizeof name, "mark%u_window_ms", i);
+        s_fig(name, "%.1f", (mk->end_ns - mk->at_ns) / 1e6);
+        snprintf(name, sizeof name, "mark%u_listeners", i);
+        s_fig(name, "%llu", (unsigned long long)mk->listeners);
+        snprintf(name, sizeof name, "mark%u_never_resumed", i);
+        s_fig(name, "%llu", (unsigned long long)mk->never_resumed);
+        snprintf(name, sizeof name, "mark%u_interrupted", i);
+        s_fig(name, "%llu", (unsigned long long)mk->interrupted);
+        snprintf(name, sizeof name, "mark%u_resume_ms_max", i);
+        s_fig(name, "%.1f", mk->resume_max_ns / 1e6);
+        snprintf(name, sizeof name, "mark%u_silence_ms_max", i);
+        s_fig(name, "%.1f", mk->silence_max_ns / 1e6);
+        snprintf(name, sizeof name, "mark%u_seq", i);
+        s_fig_seq(name, &mk->seq);
+    }
+    for (int u = 0; u < o->nurl && u < S_URL_FIGS; u++) {
+        snprintf(name, sizeof name, "url%d_listeners", u);
+        s_fig(name, "%llu", (unsigned long long)r->url_listeners[u]);
+        snprintf(name, sizeof name, "url%d_open_end", u);
+        s_fig(name, "%llu", (unsigned long long)r->url_open_end[u]);
+        snprintf(name, sizeof name, "url%d_dropped", u);
+        s_fig(name, "%llu", (unsigned long long)r->url_dropped[u]);
+        snprintf(name, sizeof name, "url%d_dropped_close_codes", u);
+        s_fig(name, "%s", s_tally_str(&r->url_drop_codes[u], buf, sizeof buf));
+        snprintf(name, sizeof name, "url%d_silence_ms_max", u);
+        s_fig(name, "%.1f", r->url_silence_max_ns[u] / 1e6);
+        snprintf(name, sizeof name, "url%d_seq", u);
+        s_fig_seq(name, &r->url_seq[u]);
+    }
+}
+
 /* Every figure of the run. */
 static void s_print(const s_opts_t *o, const s_result_t *r)
 {
@@ -1825,12 +2561,17 @@ static void s_print(const s_opts_t *o, const s_result_t *r)
     s_fig("connect_failure_reasons", "%s", s_tally_str(&r->connect_errors, buf, sizeof buf));
     s_fig("handshakes_per_s", "%.1f", csecs > 0 ? r->established / csecs : 0);
     s_fig("connect_seconds", "%.2f", csecs);
-    s_fig("duration_s", "%.1f", o->duration);
+    /* the measurement as it ran: --duration, or less after SIGUSR2 */
+    double secs = r->measure_end_ns > r->measure_start_ns
+                      ? (r->measure_end_ns - r->measure_start_ns) / 1e9
+                      : o->duration;
+    if (secs > o->duration)
+        secs = o->duration;
+    s_fig("duration_s", "%.1f", secs);
     s_fig("measure_start_ns", "%lld", (long long)r->measure_start_ns);
-    s_fig("measure_end_ns", "%lld",
-          (long long)(r->measure_start_ns + (int64_t)(o->duration * 1e9)));
+    s_fig("measure_end_ns", "%lld", (long long)(r->measure_start_ns + (int64_t)(secs * 1e9)));
     s_fig("deliveries", "%llu", (unsigned long long)r->deliveries);
-    s_fig("deliveries_per_s", "%.1f", r->deliveries / o->duration);
+    s_fig("deliveries_per_s", "%.1f", r->deliveries / secs);
     s_fig("speaker_deliveries", "%llu", (unsigned long long)r->speaker_deliveries);
     if (o->mode == S_MODE_TOLK)
         s_fig("partials", "%llu", (unsigned long long)r->partials);
@@ -1861,6 +2602,7 @@ static void s_print(const s_opts_t *o, const s_result_t *r)
     s_fig("slow_closed", "%llu", (unsigned long long)r->slow_closed);
     s_fig("slow_close_code_1013", "%llu", (unsigned long long)s_tally_get(&r->slow_codes, "1013"));
     s_fig("slow_close_codes", "%s", s_tally_str(&r->slow_codes, buf, sizeof buf));
+    s_print_checks(o, r);
 }
 
 /* --- processes ------------------------------------------------------------------ */
@@ -1918,6 +2660,7 @@ static int s_run_procs(const s_opts_t *o, s_result_t *total)
             return -1;
         }
         if (pid[i] == 0) {
+            s_mark_nchildren = 0;         /* a worker takes its marks itself */
             for (int j = 0; j < i; j++) { /* the parent's ends of earlier children */
                 close(up[j]);
                 close(down[j]);
@@ -1934,6 +2677,8 @@ static int s_run_procs(const s_opts_t *o, s_result_t *total)
             close(d[0]);
             exit(rc == 0 ? 0 : 1);
         }
+        s_mark_children[i] = pid[i];
+        s_mark_nchildren = i + 1;
         close(u[1]);
         close(d[0]);
         up[i] = u[0];
@@ -2018,7 +2763,16 @@ static void s_usage(FILE *out)
             "  --jwt-secret S      tolk: HS256 secret for speaker tokens (required in tolk mode)\n"
             "  --csv FILE          also write every figure as metric,value\n"
             "  --quiet             no progress on stderr\n"
-            "  --evlib E           lws event loop: ev (libev), uv (libuv) or poll [ev]\n");
+            "  --evlib E           lws event loop: ev (libev), uv (libuv) or poll [ev]\n"
+            "  --check-seq         tolk: check every final's seq per listener (duplicates,\n"
+            "                      order, gaps, unnumbered finals), silences, and per SIGUSR1\n"
+            "                      mark how long captions stopped; figures per --url;\n"
+            "                      SIGUSR2 ends the measurement early\n"
+            "  --outage-ms MS      a silence after a mark over this is an outage [1000]\n"
+            "  --speaker-refresh   tolk: a dropped speaker comes back with refreshConnection\n"
+            "                      on the next --url and streams on\n"
+            "  --status FILE       rewrite FILE twice a second: phase, sessions, live listeners\n"
+            "  --timeline FILE     finals received per session per 100 ms, written at the end\n");
 }
 
 /* "HOST:PORT" (a ws:// or tcp:// prefix and a path are tolerated) into u. */
@@ -2078,6 +2832,11 @@ static bool s_parse(int argc, char **argv, s_opts_t *o)
         O_CSV,
         O_QUIET,
         O_EVLIB,
+        O_CHECKSEQ,
+        O_OUTAGE,
+        O_SPKREFRESH,
+        O_STATUS,
+        O_TIMELINE,
         O_HELP
     };
     static const struct option opts[] = {{"mode", required_argument, 0, O_MODE},
@@ -2099,6 +2858,11 @@ static bool s_parse(int argc, char **argv, s_opts_t *o)
                                          {"csv", required_argument, 0, O_CSV},
                                          {"quiet", no_argument, 0, O_QUIET},
                                          {"evlib", required_argument, 0, O_EVLIB},
+                                         {"check-seq", no_argument, 0, O_CHECKSEQ},
+                                         {"outage-ms", required_argument, 0, O_OUTAGE},
+                                         {"speaker-refresh", no_argument, 0, O_SPKREFRESH},
+                                         {"status", required_argument, 0, O_STATUS},
+                                         {"timeline", required_argument, 0, O_TIMELINE},
                                          {"help", no_argument, 0, O_HELP},
                                          {0, 0, 0, 0}};
     const char *mode = NULL, *urls = NULL, *langs = "en";
@@ -2171,6 +2935,21 @@ static bool s_parse(int argc, char **argv, s_opts_t *o)
                     return false;
                 }
                 break;
+            case O_CHECKSEQ:
+                o->check_seq = true;
+                break;
+            case O_OUTAGE:
+                o->outage_ms = atof(optarg);
+                break;
+            case O_SPKREFRESH:
+                o->speaker_refresh = true;
+                break;
+            case O_STATUS:
+                o->status = optarg;
+                break;
+            case O_TIMELINE:
+                o->timeline = optarg;
+                break;
             case O_HELP:
                 s_usage(stdout);
                 exit(0);
@@ -2220,7 +2999,7 @@ static bool s_parse(int argc, char **argv, s_opts_t *o)
         o->procs > S_MAX_LIST * 4 || o->duration <= 0 || o->ramp <= 0 || o->caption_rate < 0 ||
         o->control_rate < 0 || o->audio_rate < 0 || o->chunk_bytes < 2 ||
         o->chunk_bytes > 128 * 1024 || o->message_bytes < 1 || o->message_bytes > S_MAX_FRAME ||
-        o->slow_pct < 0 || o->slow_pct > 100) {
+        o->slow_pct < 0 || o->slow_pct > 100 || o->outage_ms <= 0) {
         fprintf(stderr, "loadgen: an option is out of range (see --help)\n");
         return false;
     }
@@ -2234,6 +3013,10 @@ static bool s_parse(int argc, char **argv, s_opts_t *o)
     if (o->mode == S_MODE_MIRROR && o->message_bytes > 4096)
         fprintf(stderr, "loadgen: warning: the mirror's rx buffer is 4096 bytes; longer "
                         "messages are mirrored in pieces\n");
+    if (o->mode != S_MODE_TOLK && (o->check_seq || o->speaker_refresh)) {
+        fprintf(stderr, "loadgen: --check-seq and --speaker-refresh are for tolk mode\n");
+        return false;
+    }
     if (o->procs > o->sessions)
         o->procs = o->sessions; /* a process owns whole sessions */
     return true;
@@ -2251,7 +3034,8 @@ int main(int argc, char **argv)
                   .control_rate = 0,
                   .audio_rate = 10,
                   .chunk_bytes = 3200,
-                  .message_bytes = 200};
+                  .message_bytes = 200,
+                  .outage_ms = 1000};
     if (!s_parse(argc, argv, &o)) {
         s_usage(stderr);
         return 2;
@@ -2264,6 +3048,16 @@ int main(int argc, char **argv)
                 "use more --procs\n",
                 per_proc, (unsigned long long)fds);
     signal(SIGPIPE, SIG_IGN);
+    if (o.check_seq) { /* marks; restarted calls, so no loop sees EINTR for it */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = s_on_mark;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGUSR1, &sa, NULL);
+        sa.sa_handler = s_on_end;
+        sigaction(SIGUSR2, &sa, NULL);
+    }
     lws_set_log_level(LLL_ERR, NULL);
 
     s_result_t *total = calloc(1, sizeof *total);
