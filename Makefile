@@ -1,8 +1,8 @@
 # tolk -- build, test, run and install.
 #
 #   make run      install what is missing, build, run everything under supervisord
-#   make test     install what is missing, build, run every suite, the browser test, then
-#                 every suite again under ASan+UBSan
+#   make test     install what is missing, build, run every suite, the browser test, the
+#                 fault script's short form, then every suite again under ASan+UBSan
 #   make install  PREFIX=/usr/local DESTDIR=
 #
 VERSION := 0.1.0
@@ -79,7 +79,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(SUPPORT_OBJ) $(PROGRAM_LIB) $(LIBTOLK)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-.PHONY: all deps run test check check-unit check-integration install format clean fuzz fuzz-merge bench e2e
+.PHONY: all deps run test check check-unit check-integration install format clean fuzz fuzz-merge bench e2e faults
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h) $(wildcard */*.h) $(wildcard tests/support/*.h)
@@ -107,7 +107,8 @@ $(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay
 # libFuzzer runs: each target until FUZZ_RUNS executions or FUZZ_TIME
 # seconds, memory-capped so an allocation bomb is a finding, 10 s per input
 # so a hang is one too; new inputs land in a scratch corpus, findings in
-# build-fuzz/artifacts/<name>/, the counts in build-fuzz/summary.txt.
+# build-fuzz/artifacts/<name>/, the counts in build-fuzz/summary.txt. A
+# target may add libFuzzer flags in a line "/* fuzz-options: ... */".
 # make fuzz-merge folds the inputs that add coverage into tests/fuzz/corpus.
 fuzz:
 	@tools/install-deps.sh
@@ -118,6 +119,7 @@ fuzz:
 	    { build-fuzz/fuzz_$$name -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_TIME) \
 	        -malloc_limit_mb=256 -rss_limit_mb=1024 -timeout=10 -max_len=140000 \
 	        -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/$$name/ \
+	        $$(sed -n 's#^/\* fuzz-options: \(.*\) \*/$$#\1#p' tests/fuzz/fuzz_$$name.c) \
 	        build-fuzz/corpus/$$name tests/fuzz/corpus/$$name > build-fuzz/$$name.log 2>&1; \
 	      rc=$$?; \
 	      runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' build-fuzz/$$name.log); \
@@ -149,7 +151,13 @@ run: deps all
 test: deps
 	$(MAKE) check
 	$(MAKE) e2e
+	$(MAKE) faults FAULT_ARGS=--quick
 	$(MAKE) SAN=1 check
+
+# kill and stop tolk's processes under load and check that it heals
+# (tests/faults/README.md); make test runs the short form
+faults: all $(BUILD)/bench/loadgen
+	@BUILD=$(BUILD) tests/faults/run.py $(FAULT_ARGS)
 
 # the pages in headless Chromium against a whole system; screenshots land
 # in tests/e2e/artifacts/ (kept by CI)
