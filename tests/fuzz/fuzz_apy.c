@@ -9,7 +9,11 @@
     input text the cleaner compares marks against is taken from its tail.
     A cleaned translation never grows and never holds a run of spaces or a
     space at either end; a pair count is never over the table's size.
+    Inputs stay under 16 KB: a caption's translation is short, and larger
+    inputs only slow the search (the 64 KB cap on an answer is tested in
+    test_translator).
 */
+/* fuzz-options: -max_len=16384 */
 #include "../../audio_worker/translator.h" /* the Makefile has no -Iaudio_worker */
 
 #include <stdint.h>
