@@ -542,6 +542,22 @@ const char *tolk_envelope_strerror(int rc)
 
 /* cap is the size of the field's buffer (sizeof field), NUL included;
    NULL src clears the field. Refusing beats truncating an id. */
+static const char *s_worker_kind_names[TOLK_WORKER_KINDS] = {"control", "status", "audio",
+                                                             "sweeper"};
+
+const char *tolk_worker_kind_name(tolk_worker_kind_t kind)
+{
+    return kind >= 0 && kind < TOLK_WORKER_KINDS ? s_worker_kind_names[kind] : "unknown";
+}
+
+tolk_worker_kind_t tolk_worker_kind_from_name(const char *name, size_t len)
+{
+    for (int k = 0; name && k < TOLK_WORKER_KINDS; k++)
+        if (strlen(s_worker_kind_names[k]) == len && memcmp(s_worker_kind_names[k], name, len) == 0)
+            return (tolk_worker_kind_t)k;
+    return TOLK_WORKER_UNKNOWN;
+}
+
 int tolk_envelope_set_str(char *field, size_t cap, const char *src)
 {
     if (!field || cap == 0)

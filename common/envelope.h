@@ -48,10 +48,25 @@ typedef enum {
                                  send its history (seq: 1 + lastSeq, or 0 for the last N) */
     TOLK_KIND_READY = 10,     /* worker->gw: I am here, of kind in payload ("control"...) */
     TOLK_KIND_HEARTBEAT = 11, /* both ways: still alive */
+    TOLK_KIND_LEAVE = 12,     /* worker->gw: I am stopping, route nothing more to me;
+                                 gw->worker, its answer: nothing more comes from this gateway */
     TOLK_KIND_SEND = 20,      /* worker->gw: deliver payload to connection c (then close x) */
     TOLK_KIND_BIND = 21,      /* worker->gw: connection c now belongs to s with role r, lang l */
     TOLK_KIND_PUBLISH = 22,   /* worker->gw: deliver payload to members of s (audience a) */
 } tolk_kind_t;
+
+/* The kinds of process that follow the gateways. The first three get
+   routed work; the sweeper only publishes. On the wire (READY and
+   HEARTBEAT payloads) a kind is its name. */
+typedef enum {
+    TOLK_WORKER_CONTROL = 0,
+    TOLK_WORKER_STATUS = 1,
+    TOLK_WORKER_AUDIO = 2,
+    TOLK_WORKER_ROUTED = 3, /* kinds below this one get routed work */
+    TOLK_WORKER_SWEEPER = 3,
+    TOLK_WORKER_KINDS = 4,
+    TOLK_WORKER_UNKNOWN = -1,
+} tolk_worker_kind_t;
 
 typedef enum {
     TOLK_ROLE_NONE = 0,
@@ -136,6 +151,12 @@ const char *tolk_envelope_strerror(int rc);
 
 /* Copy src into a fixed string field, truncating never: returns -1 if too long. */
 int tolk_envelope_set_str(char *field, size_t cap, const char *src);
+
+/* The wire name of a worker kind ("control", ...); "unknown" when out of range. */
+const char *tolk_worker_kind_name(tolk_worker_kind_t kind);
+
+/* The kind named by the len bytes at name; TOLK_WORKER_UNKNOWN when none. */
+tolk_worker_kind_t tolk_worker_kind_from_name(const char *name, size_t len);
 
 /* CLOCK_MONOTONIC now, in ns. */
 uint64_t tolk_now_ns(void);

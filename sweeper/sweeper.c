@@ -82,8 +82,8 @@ static void s_expire_grace(sweeper_t *self, int64_t now)
         if (!sid)
             continue;
         char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];
-        int n = tolk_store_end_expired(self->redis, sid, now, self->cfg.transcript_retention_s,
-                                       gws, TOLK_STORE_MAX_GWS);
+        int n = tolk_store_end_expired(self->redis, sid, now, self->cfg.transcript_retention_s, gws,
+                                       TOLK_STORE_MAX_GWS);
         if (n >= 0) {
             tolk_store_publish_ended(self->link, gws, n, sid, "speakerTimeout");
             self->sessions_expired++;
@@ -136,9 +136,8 @@ static void s_reconcile(sweeper_t *self)
             freeReplyObject(ids);
         return;
     }
-    self->reconcile_cursor = ids->elements < RECONCILE_BATCH
-                                 ? 0
-                                 : self->reconcile_cursor + (int64_t)ids->elements;
+    self->reconcile_cursor =
+        ids->elements < RECONCILE_BATCH ? 0 : self->reconcile_cursor + (int64_t)ids->elements;
     for (size_t i = 0; i < ids->elements; i++) {
         const char *sid = tolk_reply_str(ids->element[i]);
         if (sid && tolk_store_reconcile(self->redis, sid) == 1) {
