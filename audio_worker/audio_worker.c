@@ -10,6 +10,7 @@
 #include "ids.h"
 #include "log.h"
 #include "stream.h"
+#include "targets_store.h"
 
 #include <string.h>
 
@@ -37,38 +38,48 @@ static void s_warm_up(audio_worker_t *self, const char *source, const char *targ
             tolk_translator_submit(self->tr, source, t, "Hello.", s_warmed, NULL);
 }
 
-/* Ask APy what each source language reaches, and publish it in Redis
-   (tolk:targets:<source>) for the control workers, which validate
-   joinSession and changeLanguage against it. */
-static void s_discover(audio_worker_t *self, int64_t now_ms)
+/* APy's pairs are in (or could not be read): publish what each source
+   language reaches in Redis (tolk:targets:<source>) for the control
+   workers, which validate joinSession and changeLanguage against it, and
+   plan the next look. */
+static void s_discovered(void *arg, bool ok)
 {
-    if (now_ms < self->next_discovery_ms)
+    audio_worker_t *self = arg;
+    int64_t now = zclock_mono();
+    self->next_discovery_ms = now + (ok ? DISCOVERY_REFRESH_MS : DISCOVERY_RETRY_MS);
+    if (!ok) {
+        if (!self->apy_down)
+            tolk_warn("discover", NULL, "APy at %s is not answering: looking again every %d ms",
+                      self->cfg.apy_url, DISCOVERY_RETRY_MS);
+        self->apy_down = true;
         return;
+    }
+    if (self->apy_down)
+        tolk_info("discover", NULL, "APy at %s answers again", self->cfg.apy_url);
+    self->apy_down = false;
     char sources[sizeof self->cfg.source_languages];
     snprintf(sources, sizeof sources, "%s", self->cfg.source_languages);
-    bool ok = true;
     for (char *save = NULL, *src = strtok_r(sources, ",", &save); src;
          src = strtok_r(NULL, ",", &save)) {
         char targets[sizeof self->targets];
-        int n = tolk_translator_discover(self->tr, src, self->cfg.pivot_language, targets,
-                                         sizeof targets);
-        if (n < 0) {
-            ok = false;
+        if (tolk_translator_targets(self->tr, src, targets, sizeof targets) < 0)
             continue;
-        }
         if (strcmp(targets, self->targets) != 0) {
             tolk_info("discover", NULL, "%s reaches %s", src, targets);
             s_warm_up(self, src, targets);
         }
         snprintf(self->targets, sizeof self->targets, "%s", targets);
-        redisReply *r = tolk_redis_command(self->redis, "SET tolk:targets:%s %s EX %d", src,
-                                           targets, TARGETS_TTL_S);
-        if (r)
-            freeReplyObject(r);
+        tolk_targets_set(self->redis, src, targets, TARGETS_TTL_S);
     }
-    if (!ok)
-        tolk_warn("discover", NULL, "APy at %s is not answering yet", self->cfg.apy_url);
-    self->next_discovery_ms = now_ms + (ok ? DISCOVERY_REFRESH_MS : DISCOVERY_RETRY_MS);
+}
+
+/* Ask APy (again) when it is time; the answer comes to s_discovered
+   through the translator's multi handle, so nothing here waits for APy. */
+static void s_discover(audio_worker_t *self, int64_t now_ms)
+{
+    if (now_ms >= self->next_discovery_ms &&
+        tolk_translator_discover(self->tr, self->cfg.pivot_language, s_discovered, self) == 0)
+        self->next_discovery_ms = INT64_MAX; /* s_discovered sets the next */
 }
 
 static void s_audio(audio_worker_t *self, const tolk_envelope_t *env)
@@ -124,48 +135,48 @@ static void s_housekeeping(audio_worker_t *self, int64_t now_ms)
     zlistx_destroy(&gone);
 }
 
-static void s_status(audio_worker_t *self)
+/* The counters of the status feed (the base adds its own). */
+static void s_on_report(void *arg, tolk_statfeed_t *feed)
 {
-    if (!self->feed)
-        return;
+    audio_worker_t *self = arg;
     tolk_translator_stats_t ts;
     tolk_translator_stats(self->tr, &ts);
-    tolk_statfeed_set(self->feed, "chunks_in", self->chunks_in);
-    tolk_statfeed_set(self->feed, "chunks_dropped", self->chunks_dropped);
-    tolk_statfeed_set(self->feed, "streams", (int64_t)zhashx_size(self->streams));
-    tolk_statfeed_set(self->feed, "streams_opened", self->streams_opened);
-    tolk_statfeed_set(self->feed, "partials_out", self->partials_out);
-    tolk_statfeed_set(self->feed, "finals_out", self->finals_out);
-    tolk_statfeed_set(self->feed, "untranslated", self->captions_untranslated);
-    tolk_statfeed_set(self->feed, "finals_backfilled", self->finals_backfilled);
-    tolk_statfeed_set(self->feed, "speech_synth", self->speech_synth);
-    tolk_statfeed_set(self->feed, "speech_failed", self->speech_failed);
-    tolk_statfeed_set(self->feed, "translations", ts.completed);
-    tolk_statfeed_set(self->feed, "translation_retries", ts.retries);
-    tolk_statfeed_set(self->feed, "translation_failures", ts.failures);
-    tolk_statfeed_set(self->feed, "translation_ms_mean",
+    tolk_statfeed_set(feed, "chunks_in", self->chunks_in);
+    tolk_statfeed_set(feed, "chunks_dropped", self->chunks_dropped);
+    tolk_statfeed_set(feed, "streams", (int64_t)zhashx_size(self->streams));
+    tolk_statfeed_set(feed, "streams_opened", self->streams_opened);
+    tolk_statfeed_set(feed, "partials_out", self->partials_out);
+    tolk_statfeed_set(feed, "finals_out", self->finals_out);
+    tolk_statfeed_set(feed, "untranslated", self->captions_untranslated);
+    tolk_statfeed_set(feed, "finals_backfilled", self->finals_backfilled);
+    tolk_statfeed_set(feed, "speech_synth", self->speech_synth);
+    tolk_statfeed_set(feed, "speech_failed", self->speech_failed);
+    tolk_statfeed_set(feed, "translations", ts.completed);
+    tolk_statfeed_set(feed, "translation_retries", ts.retries);
+    tolk_statfeed_set(feed, "translation_failures", ts.failures);
+    tolk_statfeed_set(feed, "translation_shed", ts.shed);
+    tolk_statfeed_set(feed, "translator_down", tolk_translator_down(self->tr));
+    tolk_statfeed_set(feed, "translation_ms_mean",
                       ts.completed ? ts.latency_ms_sum / ts.completed : 0);
     /* real-time factor in thousandths: recognition time per audio time */
-    tolk_statfeed_set(self->feed, "asr_rtf_milli",
+    tolk_statfeed_set(feed, "asr_rtf_milli",
                       self->audio_ms ? self->asr_ns / 1000 / self->audio_ms : 0);
-    tolk_statfeed_set(self->feed, "chunk_hop_us_p50",
+    tolk_statfeed_set(feed, "chunk_hop_us_p50",
                       (int64_t)tolk_hist_percentile(&self->chunk_hop, 50));
-    tolk_statfeed_set(self->feed, "chunk_hop_us_p99",
+    tolk_statfeed_set(feed, "chunk_hop_us_p99",
                       (int64_t)tolk_hist_percentile(&self->chunk_hop, 99));
-    tolk_statfeed_set(self->feed, "chunk_hop_us_max", (int64_t)self->chunk_hop.max);
-    tolk_statfeed_set(self->feed, "chunk_latency_us_p50",
+    tolk_statfeed_set(feed, "chunk_hop_us_max", (int64_t)self->chunk_hop.max);
+    tolk_statfeed_set(feed, "chunk_latency_us_p50",
                       (int64_t)tolk_hist_percentile(&self->chunk_latency, 50));
-    tolk_statfeed_set(self->feed, "chunk_latency_us_p95",
+    tolk_statfeed_set(feed, "chunk_latency_us_p95",
                       (int64_t)tolk_hist_percentile(&self->chunk_latency, 95));
-    tolk_statfeed_set(self->feed, "chunk_latency_us_p99",
+    tolk_statfeed_set(feed, "chunk_latency_us_p99",
                       (int64_t)tolk_hist_percentile(&self->chunk_latency, 99));
-    tolk_statfeed_set(self->feed, "chunk_latency_us_max", (int64_t)self->chunk_latency.max);
-    tolk_statfeed_set(self->feed, "gateways", tolk_gwlink_count(self->link));
-    tolk_statfeed_set(self->feed, "errors", self->errors);
-    tolk_statfeed_set(self->feed, "stale_dropped", self->stale_dropped);
-    tolk_statfeed_set(self->feed, "streams_superseded", self->streams_superseded);
-    tolk_statfeed_set(self->feed, "finals_lost", self->finals_lost);
-    tolk_statfeed_report(self->feed, self->redis);
+    tolk_statfeed_set(feed, "chunk_latency_us_max", (int64_t)self->chunk_latency.max);
+    tolk_statfeed_set(feed, "errors", self->errors);
+    tolk_statfeed_set(feed, "streams_superseded", self->streams_superseded);
+    tolk_statfeed_set(feed, "finals_lost", self->finals_lost);
+    tolk_statfeed_set(feed, "apy_down", self->apy_down);
 }
 
 /* The start-up probe's results go nowhere (it is never fed). */
@@ -181,23 +192,98 @@ static void s_stream_free(void **item)
     stream_destroy((stream_t **)item);
 }
 
+/* ----------------------------------------------------------- the base's handlers */
+
+static void s_on_message(void *arg, const char *gw, const tolk_envelope_t *env)
+{
+    (void)gw;
+    if (env->kind == TOLK_KIND_AUDIO && env->session[0])
+        s_audio(arg, env);
+}
+
+static void s_on_housekeeping(void *arg, int64_t now_ms)
+{
+    (void)now_ms;
+    audio_worker_t *self = arg;
+    if (!tolk_worker_stopping(self->base))
+        s_discover(self, zclock_mono());
+    s_housekeeping(self, tolk_now_ms());
+}
+
+/* At a stop, once no more audio comes: every open utterance ends now and
+   its final goes out like any other; done when every lane is empty (its
+   translations back or given up) or no stream is left. */
+static bool s_on_finish(void *arg)
+{
+    audio_worker_t *self = arg;
+    if (!self->finishing) {
+        self->finishing = true;
+        tolk_info("stop", NULL, "ending %zu open stream(s)", zhashx_size(self->streams));
+        for (stream_t *s = zhashx_first(self->streams); s; s = zhashx_next(self->streams))
+            stream_end(s);
+    }
+    for (stream_t *s = zhashx_first(self->streams); s; s = zhashx_next(self->streams))
+        if (!stream_drained(s))
+            return false;
+    return true;
+}
+
+static void s_on_destroy(void *arg)
+{
+    audio_worker_t *self = arg;
+    zhashx_destroy(&self->streams); /* before the translator: orphans its pending captions */
+    tolk_translator_destroy(&self->tr);
+    tolk_speech_destroy(&self->speech);
+    tolk_asr_shutdown();
+    free(self);
+}
+
+/* The translator's sockets and timer on the base's loop. */
+static int s_tr_pollitems(void *arg, zmq_pollitem_t *items, int max)
+{
+    return tolk_translator_pollitems(arg, items, max);
+}
+
+static long s_tr_timeout(void *arg)
+{
+    return tolk_translator_timeout_ms(arg);
+}
+
+static void s_tr_run(void *arg, const zmq_pollitem_t *items, int n)
+{
+    tolk_translator_run(arg, items, n);
+}
+
 audio_worker_t *audio_worker_new(const tolk_config_t *cfg)
 {
     audio_worker_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->cfg = *cfg;
-    tolk_make_id(self->id, sizeof self->id, "audio");
-    self->redis = tolk_redis_new(cfg->redis_host, cfg->redis_port, cfg->redis_timeout_ms);
-    self->link = tolk_gwlink_new("audio", self->id);
-    self->feed = tolk_statfeed_new(cfg->status_endpoint, "audio", self->id);
     self->tr = tolk_translator_new(cfg->apy_url, cfg->apy_timeout_ms);
     self->streams = zhashx_new();
-    if (!self->redis || !self->link || !self->tr || !self->streams) {
-        audio_worker_destroy(&self);
+    if (!self->tr || !self->streams) {
+        zhashx_destroy(&self->streams);
+        tolk_translator_destroy(&self->tr);
+        free(self);
         return NULL;
     }
     zhashx_set_destructor(self->streams, s_stream_free);
+    tolk_worker_handlers_t handlers = {.on_message = s_on_message,
+                                       .on_report = s_on_report,
+                                       .on_finish = s_on_finish,
+                                       .on_destroy = s_on_destroy};
+    self->base = tolk_worker_new(TOLK_WORKER_AUDIO, cfg, &handlers, self);
+    if (!self->base) {
+        s_on_destroy(self);
+        return NULL;
+    }
+    snprintf(self->id, sizeof self->id, "%s", tolk_worker_id(self->base));
+    self->redis = tolk_worker_redis(self->base);
+    self->link = tolk_worker_link(self->base);
+    tolk_worker_source_t curl = {s_tr_pollitems, s_tr_timeout, s_tr_run, self->tr};
+    tolk_worker_source(self->base, &curl);
+    tolk_worker_timer(self->base, HOUSEKEEPING_MS, true, s_on_housekeeping, self);
     tolk_asr_loadtest_set_period(cfg->loadtest_caption_ms);
     if (strcmp(cfg->asr_engine, "loadtest") == 0)
         tolk_warn("start", NULL,
@@ -226,66 +312,7 @@ void audio_worker_destroy(audio_worker_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    audio_worker_t *self = *self_p;
-    zhashx_destroy(&self->streams); /* before the translator: orphans its pending captions */
-    tolk_translator_destroy(&self->tr);
-    tolk_speech_destroy(&self->speech);
-    tolk_gwlink_destroy(&self->link);
-    tolk_statfeed_retire(&self->feed, self->redis);
-    tolk_redis_destroy(&self->redis);
-    tolk_asr_shutdown();
-    free(self);
+    tolk_worker_t *base = (*self_p)->base;
+    tolk_worker_destroy(&base); /* frees the worker too (on_destroy) */
     *self_p = NULL;
-}
-
-int audio_worker_run(audio_worker_t *self)
-{
-    int64_t next_beat = 0, next_house = 0;
-    zmq_pollitem_t items[TOLK_GWLINK_EXTRA_MAX];
-    int64_t stall_ms = (int64_t)self->cfg.heartbeat_ms * self->cfg.heartbeat_misses;
-    while (!zsys_interrupted) {
-        int stale = tolk_gwlink_drop_stale(self->link, stall_ms);
-        if (stale > 0) {
-            self->stale_dropped += stale;
-            next_beat = 0; /* tell the gateways at once that we are back */
-        }
-        int64_t now = zclock_mono();
-        if (now >= next_beat) {
-            tolk_gwlink_tick(self->link, self->redis);
-            s_status(self);
-            next_beat = now + self->cfg.heartbeat_ms;
-        }
-        if (now >= next_house) {
-            s_discover(self, tolk_now_ms());
-            s_housekeeping(self, tolk_now_ms());
-            next_house = now + HOUSEKEEPING_MS;
-        }
-        int64_t wait = (next_beat < next_house ? next_beat : next_house) - now;
-        long curl_wait = tolk_translator_timeout_ms(self->tr);
-        if (curl_wait >= 0 && curl_wait < wait)
-            wait = curl_wait;
-        if (wait < 0)
-            wait = 0;
-        int n = tolk_translator_pollitems(self->tr, items, TOLK_GWLINK_EXTRA_MAX);
-        zframe_t *frame;
-        const char *gw;
-        int rc = tolk_gwlink_recv_with(self->link, (int)wait, items, n, &frame, &gw);
-        tolk_translator_run(self->tr, items, n);
-        if (rc < 0)
-            break;
-        if (rc == 0)
-            continue;
-        tolk_envelope_t env;
-        int drc = tolk_envelope_decode(&env, zframe_data(frame), zframe_size(frame));
-        if (drc == TOLK_ENV_OK) {
-            if (env.kind == TOLK_KIND_AUDIO && env.session[0])
-                s_audio(self, &env);
-        } else {
-            self->errors++;
-            tolk_warn("receive", NULL, "bad envelope from gateway %s: %s", gw,
-                      tolk_envelope_strerror(drc));
-        }
-        zframe_destroy(&frame);
-    }
-    return 0;
 }

@@ -20,25 +20,27 @@
 #include "speech.h"
 #include "statfeed.h"
 #include "translator.h"
+#include "worker.h"
 
 #include <czmq.h>
 
 typedef struct {
     tolk_config_t cfg;         /* settings */
-    char id[TOLK_ID_MAX + 1];  /* DEALER identity, unique per process */
-    tolk_redis_t *redis;       /* sessions, seq counters, discovered targets */
-    tolk_gwlink_t *link;       /* the gateways */
-    tolk_statfeed_t *feed;     /* counters */
+    tolk_worker_t *base;       /* links, feed, loop, stop: the shape every worker shares */
+    char id[TOLK_ID_MAX + 1];  /* the base's id: DEALER identity, unique per process */
+    tolk_redis_t *redis;       /* the base's: sessions, seq counters, discovered targets */
+    tolk_gwlink_t *link;       /* the base's: the gateways */
     tolk_translator_t *tr;     /* APy client */
     tolk_speech_t *speech;     /* espeak-ng, NULL when spoken translation is off or unavailable */
     zhashx_t *streams;         /* session id -> stream_t */
     char targets[512];         /* languages reachable from the source, "" until APy answered */
-    int64_t next_discovery_ms; /* when to ask APy (again) */
+    int64_t next_discovery_ms; /* monotonic ms: when to ask APy (again); INT64_MAX: asking */
+    bool apy_down;             /* the last discovery failed: logged once per outage */
+    bool finishing;            /* the orderly stop ended every stream's utterance */
     /* counters for the status feed */
     int64_t chunks_in, bytes_in, chunks_dropped, errors;
     int64_t finals_lost;        /* finals given up after Redis stayed away STREAM_STORE_RETRY_MS */
     int64_t streams_superseded; /* streams dropped because another worker took the session over */
-    int64_t stale_dropped; /* messages dropped after a stall: the gateways had routed around us */
     int64_t partials_out, finals_out, captions_untranslated, streams_opened;
     int64_t finals_backfilled; /* past finals translated for a language's first listener */
     int64_t speech_synth, speech_failed; /* finals spoken (once per language), failures */
@@ -50,11 +52,9 @@ typedef struct {
     tolk_hist_t chunk_latency; /* gateway send to recognised: hop, queueing and recognition */
 } audio_worker_t;
 
-/* Connect to Redis and APy's client, prepare the links; NULL on failure. */
+/* An audio worker on the worker base, with APy's client and a warm
+   recogniser; NULL on failure. Destroy frees it and its base. */
 audio_worker_t *audio_worker_new(const tolk_config_t *cfg);
 void audio_worker_destroy(audio_worker_t **self_p);
-
-/* Serve until interrupted (SIGTERM/SIGINT). */
-int audio_worker_run(audio_worker_t *self);
 
 #endif

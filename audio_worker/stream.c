@@ -622,3 +622,24 @@ bool stream_tick(stream_t *self, int64_t now_ms)
     }
     return now_ms - self->last_audio_ms < STREAM_IDLE_MS && !self->dead;
 }
+
+void stream_end(stream_t *self)
+{
+    if (self->dead || !self->fed_since_finish)
+        return;
+    self->fed_since_finish = false;
+    tolk_asr_stream_finish(self->asr);
+}
+
+bool stream_drained(stream_t *self)
+{
+    if (self->dead)
+        return true;
+    for (int i = 0; i < self->nlanes; i++) {
+        if (self->lanes[i].head && self->lanes[i].head->store_failed_ms)
+            s_lane_flush(&self->lanes[i]); /* a final waiting for Redis: try it again */
+        if (self->lanes[i].head)
+            return false;
+    }
+    return true;
+}

@@ -42,4 +42,13 @@ int stream_feed(stream_t *self, const uint8_t *pcm, size_t len);
    destroyed (silent too long, or the session ended). */
 bool stream_tick(stream_t *self, int64_t now_ms);
 
+/* The orderly stop: no more audio comes to this worker, so the utterance
+   in progress ends now and its final goes out like any other (no check
+   for a newer stream: the audio ended here a moment ago, so this final
+   comes before anything the next worker recognises). */
+void stream_end(stream_t *self);
+
+/* Nothing waits in any lane: every caption is sent or given up. */
+bool stream_drained(stream_t *self);
+
 #endif

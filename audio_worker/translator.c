@@ -56,6 +56,7 @@
 #define S_RUN_ROUNDS      4                /* start/timeout rounds in one run call */
 #define S_CODE_MAX        16               /* bytes of a language code as APy names it */
 #define S_WARN_EVERY_MS   1000             /* at most one failure warning per this */
+#define S_TRIP_FAILURES   3                /* translations failed in a row that mark APy down */
 
 /* ISO 639-1 (wire) and ISO 639-3 (APy) names of the languages Apertium
    offers that have a 639-1 code; the order is the order discover lists
@@ -111,7 +112,11 @@ struct s_req_t {
     int64_t submitted_ms;                 /* for the latency figures */
     char why[64];                         /* what went wrong last, for the failure warning */
     tolk_translate_done_fn *done;         /* the caller's callback */
-    void *arg;                            /* and its argument */
+    tolk_discover_done_fn *discovered;    /* instead of done: a GET /listPairs (no hops) */
+    bool probe;                           /* sent while APy was down, to see if it is back */
+    bool apy_failed; /* its last attempt failed in a way that says APy is unwell (timeout,
+                        refused, 5xx), not that this request was bad (4xx, too big) */
+    void *arg;       /* and its argument */
 };
 
 /* A socket libcurl asked us to watch. */
@@ -122,23 +127,33 @@ typedef struct {
 
 /* The translator: one libcurl multi, the requests on it, the routes. */
 struct tolk_translator_t {
-    char *base_url;                /* APy's base URL without a trailing slash */
-    char *translate_url;           /* base_url + "/translate", built once */
-    int timeout_ms;                /* CURLOPT_TIMEOUT_MS of every attempt */
-    CURLM *multi;                  /* every transfer; owns the connection cache */
-    struct curl_slist *headers;    /* "Expect:" so a long POST does not wait for 100 */
-    s_sock_t *socks;               /* sockets libcurl wants watched */
-    int nsocks;                    /* entries used in socks */
-    int socks_cap;                 /* entries allocated in socks */
-    int64_t timer_due_ms;          /* libcurl's timer as a deadline; -1 when unset */
-    CURL *pool[S_POOL_MAX];        /* idle easy handles, reused to skip set-up */
-    int npool;                     /* entries used in pool */
-    s_req_t *head, *tail;          /* pending requests, oldest first */
-    int npending;                  /* requests in the list */
-    s_pair_t *pairs;               /* what the last discover found */
-    int npairs;                    /* entries in pairs */
-    char pivot[4];                 /* pivot language for two hops; "" for none */
-    bool closing;                  /* destroy is calling back: refuse new submits */
+    char *base_url;             /* APy's base URL without a trailing slash */
+    char *translate_url;        /* base_url + "/translate", built once */
+    int timeout_ms;             /* CURLOPT_TIMEOUT_MS of every attempt */
+    CURLM *multi;               /* every transfer; owns the connection cache */
+    struct curl_slist *headers; /* "Expect:" so a long POST does not wait for 100 */
+    s_sock_t *socks;            /* sockets libcurl wants watched */
+    int nsocks;                 /* entries used in socks */
+    int socks_cap;              /* entries allocated in socks */
+    int64_t timer_due_ms;       /* libcurl's timer as a deadline; -1 when unset */
+    CURL *pool[S_POOL_MAX];     /* idle easy handles, reused to skip set-up */
+    int npool;                  /* entries used in pool */
+    s_req_t *head, *tail;       /* pending requests, oldest first */
+    int npending;               /* requests in the list */
+    s_pair_t *pairs;            /* what the last discover found */
+    int npairs;                 /* entries in pairs */
+    char pivot[4];              /* pivot language for two hops; "" for none */
+    char *pairs_url;            /* base_url + "/listPairs", built once */
+    bool discovering;           /* a GET /listPairs is pending */
+    bool closing;               /* destroy is calling back: refuse new submits */
+    /* APy down (a circuit breaker): after S_TRIP_FAILURES translations in a
+       row failed, a frozen APy would hold every caption for its timeouts
+       and retries; instead one request at a time goes through as a probe
+       and the others fail at once (their captions go out untranslated),
+       until a probe succeeds */
+    int fail_streak;               /* translations failed in a row */
+    bool down;                     /* the breaker is open */
+    bool probing;                  /* a probe is pending */
     int64_t warned_ms;             /* last failure warning: an outage logs once a second */
     long unwarned;                 /* failures since then not logged */
     tolk_translator_stats_t stats; /* counters for the status feed */
@@ -357,6 +372,8 @@ static int s_timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+static int s_parse_pairs(const char *body, size_t len, s_pair_t **out);
+
 /* ---------------------------------------------------------------------
    Requests
 */
@@ -404,11 +421,44 @@ static void s_req_free(s_req_t *req)
 
 /* Finish a request: off the list, counted, its callback called once with
    text (NULL: failed), freed. */
+/* Call a request's one callback: a translation's with text (NULL: failed),
+   a discovery's with whether it worked. */
+static void s_callback(tolk_translator_t *self, s_req_t *req, const char *text)
+{
+    if (req->discovered) {
+        self->discovering = false;
+        req->discovered(req->arg, text != NULL);
+    } else
+        req->done(req->arg, req->target, text);
+}
+
 static void s_finish(tolk_translator_t *self, s_req_t *req, const char *text)
 {
     s_release_easy(self, req);
     s_unlink(self, req);
-    if (text) {
+    if (req->probe)
+        self->probing = false;
+    if (!req->discovered) {
+        if (text)
+            self->fail_streak = 0;
+        else if (req->apy_failed)
+            self->fail_streak++;
+        if (text && self->down) {
+            self->down = false;
+            tolk_info("translate", NULL, "APy answers again: translating");
+        } else if (!text && !self->down && self->fail_streak >= S_TRIP_FAILURES) {
+            self->down = true;
+            tolk_warn("translate", NULL,
+                      "%d translations failed in a row: APy is down; captions go out "
+                      "untranslated, one request at a time checks whether it is back",
+                      self->fail_streak);
+        }
+    }
+    if (req->discovered) {
+        if (!text)
+            tolk_warn("discover", NULL, "GET /listPairs failed after %d attempt(s): %s",
+                      req->attempt, req->why[0] ? req->why : "?");
+    } else if (text) {
         self->stats.completed++;
         self->stats.latency_ms_sum += (long)(s_now_ms() - req->submitted_ms);
     } else {
@@ -425,7 +475,7 @@ static void s_finish(tolk_translator_t *self, s_req_t *req, const char *text)
         } else
             self->unwarned++;
     }
-    req->done(req->arg, req->target, text);
+    s_callback(self, req, text);
     s_req_free(req);
 }
 
@@ -440,25 +490,32 @@ static int s_start(tolk_translator_t *self, s_req_t *req)
         goto fail;
     curl_easy_reset(easy);
     req->easy = easy;
-    char *q = curl_easy_escape(easy, req->text, (int)strlen(req->text));
-    if (!q)
-        goto fail;
-    int n = asprintf(&req->post, "langpair=%s&markUnknown=no&format=txt&q=%s",
-                     req->langpair[req->hop], q);
-    curl_free(q);
-    if (n < 0) {
-        req->post = NULL;
-        goto fail;
+    CURLcode rc = CURLE_OK;
+    if (req->discovered) {
+        req->body.max = S_MAX_LIST_BODY;
+        rc |= curl_easy_setopt(easy, CURLOPT_URL, self->pairs_url);
+        rc |= curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    } else {
+        char *q = curl_easy_escape(easy, req->text, (int)strlen(req->text));
+        if (!q)
+            goto fail;
+        int n = asprintf(&req->post, "langpair=%s&markUnknown=no&format=txt&q=%s",
+                         req->langpair[req->hop], q);
+        curl_free(q);
+        if (n < 0) {
+            req->post = NULL;
+            goto fail;
+        }
+        req->body.max = S_MAX_BODY;
+        rc |= curl_easy_setopt(easy, CURLOPT_URL, self->translate_url);
+        rc |= curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->post);
+        rc |= curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)n);
     }
-    req->body.max = S_MAX_BODY;
-    CURLcode rc = curl_easy_setopt(easy, CURLOPT_URL, self->translate_url);
     rc |= curl_easy_setopt(easy, CURLOPT_PROXY, "");
     rc |= curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     rc |= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     rc |= curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)self->timeout_ms);
     rc |= curl_easy_setopt(easy, CURLOPT_HTTPHEADER, self->headers);
-    rc |= curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->post);
-    rc |= curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)n);
     rc |= curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, s_write_cb);
     rc |= curl_easy_setopt(easy, CURLOPT_WRITEDATA, &req->body);
     rc |= curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
@@ -489,6 +546,21 @@ static void s_attempt_done(tolk_translator_t *self, s_req_t *req, CURLcode res, 
         snprintf(req->why, sizeof req->why, "HTTP %ld", status);
     else
         snprintf(req->why, sizeof req->why, "unexpected answer");
+    if (res == CURLE_OK && status == 200 && req->discovered) {
+        s_pair_t *pairs = NULL;
+        int n = req->body.data ? s_parse_pairs(req->body.data, req->body.len, &pairs) : -1;
+        s_release_easy(self, req);
+        if (n < 0) {
+            snprintf(req->why, sizeof req->why, "the answer is not a pair list");
+            s_finish(self, req, NULL);
+            return;
+        }
+        free(self->pairs);
+        self->pairs = pairs;
+        self->npairs = n;
+        s_finish(self, req, "");
+        return;
+    }
     if (res == CURLE_OK && status == 200) {
         char *text = tolk_translator_parse_answer(req->body.data, req->body.len, req->text);
         s_release_easy(self, req);
@@ -510,7 +582,8 @@ static void s_attempt_done(tolk_translator_t *self, s_req_t *req, CURLcode res, 
         return;
     }
     s_release_easy(self, req);
-    if (req->attempt < S_ATTEMPTS && s_transient(res, status, over)) {
+    req->apy_failed = s_transient(res, status, over);
+    if (req->attempt < S_ATTEMPTS && req->apy_failed) {
         self->stats.retries++;
         req->due_ms = s_now_ms() + s_backoff_ms(req->attempt);
         return;
@@ -582,6 +655,10 @@ tolk_translator_t *tolk_translator_new(const char *apy_url, int timeout_ms)
         self->translate_url = NULL;
         goto fail;
     }
+    if (asprintf(&self->pairs_url, "%s/listPairs", self->base_url) < 0) {
+        self->pairs_url = NULL;
+        goto fail;
+    }
     self->headers = curl_slist_append(NULL, "Expect:");
     self->multi = curl_multi_init();
     if (!self->headers || !self->multi)
@@ -613,7 +690,7 @@ void tolk_translator_destroy(tolk_translator_t **self_p)
         s_req_t *req = self->head;
         s_release_easy(self, req);
         s_unlink(self, req);
-        req->done(req->arg, req->target, NULL);
+        s_callback(self, req, NULL);
         s_req_free(req);
     }
     for (int i = 0; i < self->npool; i++)
@@ -624,54 +701,10 @@ void tolk_translator_destroy(tolk_translator_t **self_p)
     free(self->socks);
     free(self->pairs);
     free(self->translate_url);
+    free(self->pairs_url);
     free(self->base_url);
     free(self);
     curl_global_cleanup();
-}
-
-/* GET base_url + path, blocking, at most max bytes of body, retried like a
-   translation. Returns the body (malloc'd, NUL-terminated) and its length,
-   or NULL. */
-static char *s_fetch(tolk_translator_t *self, const char *path, size_t max, size_t *len)
-{
-    CURL *easy = curl_easy_init();
-    if (!easy)
-        return NULL;
-    char url[strlen(self->base_url) + strlen(path) + 1];
-    sprintf(url, "%s%s", self->base_url, path);
-    s_buf_t buf = {.max = max};
-    for (int attempt = 1; attempt <= S_ATTEMPTS; attempt++) {
-        s_buf_reset(&buf);
-        curl_easy_reset(easy);
-        CURLcode rc = curl_easy_setopt(easy, CURLOPT_URL, url);
-        rc |= curl_easy_setopt(easy, CURLOPT_PROXY, "");
-        rc |= curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-        rc |= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-        rc |= curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)self->timeout_ms);
-        rc |= curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, s_write_cb);
-        rc |= curl_easy_setopt(easy, CURLOPT_WRITEDATA, &buf);
-        if (rc != CURLE_OK)
-            break;
-        CURLcode res = curl_easy_perform(easy);
-        long status = 0;
-        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-        if (res == CURLE_OK && status == 200 && buf.data) {
-            curl_easy_cleanup(easy);
-            *len = buf.len;
-            return buf.data;
-        }
-        tolk_warn("discover", NULL, "GET %s: %s (HTTP %ld), attempt %d", path,
-                  res == CURLE_OK ? "unexpected status" : curl_easy_strerror(res), status, attempt);
-        if (attempt == S_ATTEMPTS || !s_transient(res, status, buf.over))
-            break;
-        long ms = s_backoff_ms(attempt);
-        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-            ;
-    }
-    s_buf_reset(&buf);
-    curl_easy_cleanup(easy);
-    return NULL;
 }
 
 /* Parse a /listPairs answer into a new pair table (plain languages with
@@ -760,30 +793,36 @@ static int s_route(tolk_translator_t *self, const char *source, const char *targ
     return 2;
 }
 
-int tolk_translator_discover(tolk_translator_t *self, const char *source, const char *pivot,
-                             char *out, size_t out_cap)
+int tolk_translator_discover(tolk_translator_t *self, const char *pivot,
+                             tolk_discover_done_fn *done, void *arg)
+{
+    if (!self || !done || self->closing || self->discovering || self->npending >= S_MAX_PENDING)
+        return -1;
+    s_req_t *req = calloc(1, sizeof *req);
+    if (!req)
+        return -1;
+    self->pivot[0] = 0;
+    if (pivot && strlen(pivot) < sizeof self->pivot && s_iso3_of(pivot))
+        snprintf(self->pivot, sizeof self->pivot, "%s", pivot);
+    req->discovered = done;
+    req->arg = arg;
+    req->submitted_ms = req->due_ms = s_now_ms();
+    req->prev = self->tail;
+    if (self->tail)
+        self->tail->next = req;
+    else
+        self->head = req;
+    self->tail = req;
+    self->npending++;
+    self->discovering = true;
+    return 0;
+}
+
+int tolk_translator_targets(tolk_translator_t *self, const char *source, char *out, size_t out_cap)
 {
     if (!self || !source || !out || out_cap == 0)
         return -1;
     out[0] = 0;
-    size_t len = 0;
-    char *body = s_fetch(self, "/listPairs", S_MAX_LIST_BODY, &len);
-    if (!body)
-        return -1;
-    s_pair_t *pairs = NULL;
-    int n = s_parse_pairs(body, len, &pairs);
-    free(body);
-    if (n < 0) {
-        tolk_warn("discover", NULL, "APy's /listPairs answer is not a pair list");
-        return -1;
-    }
-    free(self->pairs);
-    self->pairs = pairs;
-    self->npairs = n;
-    self->pivot[0] = 0;
-    if (pivot && strlen(pivot) < sizeof self->pivot && s_iso3_of(pivot))
-        snprintf(self->pivot, sizeof self->pivot, "%s", pivot);
-
     /* source, then direct targets, then those through the pivot, each in
        s_langs order so the list is stable */
     char list[4 * (S_NLANGS + 1)] = "";
@@ -838,6 +877,11 @@ int tolk_translator_submit(tolk_translator_t *self, const char *source, const ch
         done(arg, target, NULL);
         return 0;
     }
+    if (self->down && self->probing) {
+        self->stats.shed++; /* APy is down and a probe is out: untranslated at once */
+        done(arg, target, NULL);
+        return 0;
+    }
     s_req_t *req = calloc(1, sizeof *req);
     if (!req || !(req->text = strdup(text))) {
         free(req);
@@ -849,6 +893,8 @@ int tolk_translator_submit(tolk_translator_t *self, const char *source, const ch
         snprintf(req->langpair[h], sizeof req->langpair[h], "%s%%7C%s", hops[h]->apy_from,
                  hops[h]->apy_to);
     req->nhops = nhops;
+    req->probe = self->down;
+    self->probing |= self->down;
     req->done = done;
     req->arg = arg;
     req->submitted_ms = req->due_ms = s_now_ms();
@@ -876,6 +922,11 @@ int tolk_translator_pollitems(tolk_translator_t *self, zmq_pollitem_t *items, in
         items[n++] = (zmq_pollitem_t){.socket = NULL, .fd = self->socks[i].fd, .events = events};
     }
     return n;
+}
+
+bool tolk_translator_down(tolk_translator_t *self)
+{
+    return self && self->down;
 }
 
 long tolk_translator_timeout_ms(tolk_translator_t *self)

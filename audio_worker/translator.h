@@ -5,9 +5,10 @@
     waits on (tolk_translator_pollitems / _timeout_ms / _run). Connections
     are kept alive and reused. Each request is retried on transient failure
     (3 attempts, 100 ms base, doubled, at most 2 s) and has a per-request
-    timeout; its callback is called exactly once, with the translation or
-    with NULL when every attempt failed (the caller then sends the source
-    text marked untranslated).
+    timeout (and while APy is down, see tolk_translator_down, requests
+    fail at once but for one probe at a time); its callback is called exactly once, with the
+   translation or with NULL when every attempt failed (the caller then sends the source text marked
+   untranslated).
 
     Languages on the wire are ISO 639-1 ("en", "es"); APy speaks ISO 639-3
     ("eng", "spa") and this module maps between them. A target reachable
@@ -35,16 +36,24 @@ tolk_translator_t *tolk_translator_new(const char *apy_url, int timeout_ms);
    be called from inside a callback. */
 void tolk_translator_destroy(tolk_translator_t **self_p);
 
-/* Ask APy which pairs it has (GET /listPairs, blocking: call at start-up)
-   and work out every target reachable from source (ISO 639-1) directly or
-   through pivot (ISO 639-1, may be NULL or ""). Writes them as a comma
-   separated list of ISO 639-1 codes into out (source itself first).
-   Returns the number of targets besides the source, or -1 when APy could
-   not be reached or answered nonsense (or out_cap is too small). Retries
-   like a translation, so it blocks for at most 3 timeouts + 0.3 s. Also
-   remembers the routes for tolk_translator_submit. */
-int tolk_translator_discover(tolk_translator_t *self, const char *source, const char *pivot,
-                             char *out, size_t out_cap);
+/* Called once per discovery: ok when APy's pairs were read. */
+typedef void(tolk_discover_done_fn)(void *arg, bool ok);
+
+/* Ask APy which pairs it has (GET /listPairs) without blocking, retried
+   like a translation; done(arg, ok) is called once, from
+   tolk_translator_run (or from _destroy with false). pivot (ISO 639-1, may
+   be NULL or "") is the language a two-hop route goes through. On success
+   the routes are what tolk_translator_submit and _targets use from then
+   on; on failure the previous ones stay. Returns 0, or -1 when a discovery
+   is already pending (or out of memory). */
+int tolk_translator_discover(tolk_translator_t *self, const char *pivot,
+                             tolk_discover_done_fn *done, void *arg);
+
+/* Every target reachable from source (ISO 639-1) directly or through the
+   pivot, by the last discovery: a comma separated list of ISO 639-1 codes
+   in out, source itself first. Returns the number of targets besides the
+   source, or -1 when out_cap is too small. */
+int tolk_translator_targets(tolk_translator_t *self, const char *source, char *out, size_t out_cap);
 
 /* Is target reachable from source (after discover)? */
 bool tolk_translator_supports(tolk_translator_t *self, const char *source, const char *target);
@@ -73,6 +82,13 @@ long tolk_translator_timeout_ms(tolk_translator_t *self);
    callbacks. Safe to call with n == 0. */
 void tolk_translator_run(tolk_translator_t *self, const zmq_pollitem_t *items, int n);
 
+/* True while APy is taken for down: after 3 translations in a row
+   failed, each submit fails at once (its callback gets NULL) except one
+   at a time, the probe, which goes to APy; the first probe that succeeds
+   ends it. A frozen APy then costs each caption nothing instead of three
+   timeouts. */
+bool tolk_translator_down(tolk_translator_t *self);
+
 /* Requests in flight or waiting for a retry. */
 int tolk_translator_pending(tolk_translator_t *self);
 
@@ -91,6 +107,7 @@ int tolk_translator_parse_pairs(const char *body, size_t len);
 typedef struct {
     long requests, retries, failures, completed;
     long latency_ms_sum; /* over completed requests, for a mean */
+    long shed;           /* failed at once because APy is down (see tolk_translator_down) */
 } tolk_translator_stats_t;
 void tolk_translator_stats(tolk_translator_t *self, tolk_translator_stats_t *out);
 

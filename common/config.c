@@ -68,6 +68,7 @@ static const field_t s_fields[] = {
     FI(heartbeat_ms),
     FI(heartbeat_misses),
     FI(sweep_interval_ms),
+    FI(stop_timeout_ms),
     FI(status_period_s),
     FI(status_change_pct),
     FI(status_rate_per_s),
@@ -118,6 +119,7 @@ static void s_defaults(tolk_config_t *cfg)
     cfg->heartbeat_ms = 1000;
     cfg->heartbeat_misses = 3;
     cfg->sweep_interval_ms = 1000;
+    cfg->stop_timeout_ms = 10000;
     cfg->status_period_s = 30;
     cfg->status_change_pct = 10;
     cfg->status_rate_per_s = 2;

@@ -53,6 +53,7 @@ typedef struct {
     int heartbeat_ms;     /* worker and gateway beat interval */
     int heartbeat_misses; /* beats missed before a peer is dead */
     int sweep_interval_ms;
+    int stop_timeout_ms; /* a worker's orderly stop: longest time to finish what it holds */
     /* status pushes (status_worker) */
     int status_period_s;   /* periodic sessionStatus to the speaker */
     int status_change_pct; /* listener count change that triggers a push */

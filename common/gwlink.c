@@ -10,6 +10,7 @@ typedef struct {
     char endpoint[TOLK_ID_MAX + 1]; /* its ROUTER endpoint */
     zsock_t *dealer;                /* our link to it */
     bool seen;                      /* still registered at the last tick */
+    bool left;                      /* answered our LEAVE: nothing more comes from it */
 } gw_t;
 
 struct tolk_gwlink_t {
@@ -102,14 +103,12 @@ static void s_follow(tolk_gwlink_t *self, const char *id, const char *endpoint)
     s_send_kind(self, gw, TOLK_KIND_READY);
 }
 
-int tolk_gwlink_tick(tolk_gwlink_t *self, tolk_redis_t *redis)
+int tolk_gwlink_follow(tolk_gwlink_t *self, tolk_redis_t *redis)
 {
     redisReply *ids = tolk_redis_command(redis, "SMEMBERS tolk:gateways");
     if (!ids || ids->type != REDIS_REPLY_ARRAY) {
         if (ids)
             freeReplyObject(ids);
-        for (int i = 0; i < self->count; i++)
-            s_send_kind(self, &self->gws[i], TOLK_KIND_HEARTBEAT);
         return -1;
     }
     for (int i = 0; i < self->count; i++)
@@ -141,12 +140,44 @@ int tolk_gwlink_tick(tolk_gwlink_t *self, tolk_redis_t *redis)
             tolk_info("gwlink", NULL, "gateway %s is gone", self->gws[i].id);
             zsock_destroy(&self->gws[i].dealer);
             self->gws[i] = self->gws[--self->count];
-        } else {
-            s_send_kind(self, &self->gws[i], TOLK_KIND_HEARTBEAT);
+        } else
             i++;
-        }
     }
     return self->count;
+}
+
+void tolk_gwlink_beat(tolk_gwlink_t *self)
+{
+    for (int i = 0; i < self->count; i++)
+        s_send_kind(self, &self->gws[i], TOLK_KIND_HEARTBEAT);
+}
+
+int tolk_gwlink_leave(tolk_gwlink_t *self)
+{
+    int told = 0;
+    for (int i = 0; i < self->count; i++) {
+        self->gws[i].left = false;
+        if (s_send_kind(self, &self->gws[i], TOLK_KIND_LEAVE) == 0)
+            told++;
+        else
+            self->gws[i].left = true; /* cannot tell it: its heartbeat timeout will */
+    }
+    return told;
+}
+
+void tolk_gwlink_left(tolk_gwlink_t *self, const char *gateway_id)
+{
+    gw_t *gw = s_find(self, gateway_id);
+    if (gw)
+        gw->left = true;
+}
+
+int tolk_gwlink_leaving(tolk_gwlink_t *self)
+{
+    int n = 0;
+    for (int i = 0; i < self->count; i++)
+        n += !self->gws[i].left;
+    return n;
 }
 
 int tolk_gwlink_recv(tolk_gwlink_t *self, int timeout_ms, zframe_t **frame, const char **gateway_id)
@@ -162,7 +193,7 @@ int tolk_gwlink_recv_with(tolk_gwlink_t *self, int timeout_ms, zmq_pollitem_t *e
         n_extra = TOLK_GWLINK_EXTRA_MAX;
     if (self->count == 0 && n_extra == 0) {
         zclock_sleep(timeout_ms);
-        return zsys_interrupted ? -1 : 0;
+        return 0;
     }
     for (int i = 0; i < self->count; i++) {
         self->items[i].socket = zsock_resolve(self->gws[i].dealer);
@@ -220,7 +251,7 @@ int tolk_gwlink_drop_stale(tolk_gwlink_t *self, int64_t stall_ms)
        reach the queues over the next moments, so drain until quiet */
     int dropped = 0;
     int64_t quiet_since = now, give_up = now + TOLK_GWLINK_DRAIN_MAX_MS;
-    while (!zsys_interrupted) {
+    for (;;) {
         bool got = false;
         for (int i = 0; i < self->count; i++) {
             zmsg_t *msg;

@@ -23,11 +23,25 @@ typedef struct tolk_gwlink_t tolk_gwlink_t;
 tolk_gwlink_t *tolk_gwlink_new(const char *kind, const char *worker_id);
 void tolk_gwlink_destroy(tolk_gwlink_t **self_p);
 
-/* Follow the registry: connect to new gateways, drop dead ones, and send a
-   HEARTBEAT to every gateway. Call once per heartbeat interval. Returns the
+/* Follow the registry: connect to new gateways (READY), drop dead ones.
+   Call once per heartbeat interval, after tolk_gwlink_beat. Returns the
    number of gateways followed, or -1 when Redis could not be read (the
    current links are then kept). */
-int tolk_gwlink_tick(tolk_gwlink_t *self, tolk_redis_t *redis);
+int tolk_gwlink_follow(tolk_gwlink_t *self, tolk_redis_t *redis);
+
+/* Send HEARTBEAT to every gateway followed; needs no Redis, so a Redis
+   that stalls never makes the gateways think we are dead. */
+void tolk_gwlink_beat(tolk_gwlink_t *self);
+
+/* Send LEAVE to every gateway followed (we are stopping) and forget their
+   answers so far. Returns how many were told. */
+int tolk_gwlink_leave(tolk_gwlink_t *self);
+
+/* Gateway gateway_id answered our LEAVE. */
+void tolk_gwlink_left(tolk_gwlink_t *self, const char *gateway_id);
+
+/* Gateways told of our LEAVE that have not answered yet. */
+int tolk_gwlink_leaving(tolk_gwlink_t *self);
 
 /* Wait up to timeout_ms for one message from any gateway. Returns 1 and
    the frame (caller destroys it) plus the sender's gateway id (valid until

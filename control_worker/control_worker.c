@@ -12,6 +12,7 @@
 #include "ids.h"
 #include "log.h"
 #include "session_store.h"
+#include "targets_store.h"
 #include "transcript.h"
 
 #include <errno.h>
@@ -30,16 +31,7 @@
 static void s_reply(control_worker_t *self, const char *gw, uint64_t conn, const char *json,
                     int close_code, uint32_t flags)
 {
-    tolk_envelope_t env;
-    tolk_envelope_init(&env, TOLK_KIND_SEND);
-    tolk_envelope_set_str(env.worker, sizeof env.worker, self->id);
-    env.conn = conn;
-    env.payload = (const uint8_t *)json;
-    env.payload_len = json ? strlen(json) : 0;
-    env.close_code = (uint32_t)close_code;
-    env.flags = flags;
-    env.sent_ns = tolk_now_ns();
-    if (tolk_gwlink_send(self->link, gw, &env) == 0)
+    if (tolk_worker_send(self->base, gw, conn, json, close_code, flags) == 0)
         self->messages_out++;
     else
         self->errors++;
@@ -61,14 +53,10 @@ static void s_error(control_worker_t *self, const char *gw, uint64_t conn, int s
                     const char *code, const char *message, const char *action, int retry_after,
                     bool close)
 {
-    json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "type", "error", "code", code, "status", status,
-                          "message", message);
-    if (action)
-        json_object_set_new(o, "action", json_string(action));
-    if (retry_after > 0)
-        json_object_set_new(o, "retryAfter", json_integer(retry_after));
     self->errors++;
-    s_reply_obj(self, gw, conn, o, close ? 4000 + status : 0, 0);
+    if (tolk_worker_send_error(self->base, gw, conn, status, code, message, action, retry_after,
+                               close) == 0)
+        self->messages_out++;
 }
 
 /* Tell gw that conn is a member of sid. For a listener, seq is what its
@@ -133,15 +121,13 @@ static bool s_target_supported(control_worker_t *self, const char *lang)
         snprintf(sources, sizeof sources, "%s", self->cfg.source_languages);
         for (char *save = NULL, *src = strtok_r(sources, ",", &save); src;
              src = strtok_r(NULL, ",", &save)) {
-            redisReply *r = tolk_redis_command(self->redis, "GET tolk:targets:%s", src);
-            const char *t = tolk_reply_str(r);
-            if (t && strlen(all) + strlen(t) + 2 < sizeof all) {
+            char t[sizeof self->targets];
+            if (tolk_targets_get(self->redis, src, t, sizeof t) == 1 &&
+                strlen(all) + strlen(t) + 2 < sizeof all) {
                 if (all[0])
                     strcat(all, ",");
                 strcat(all, t);
             }
-            if (r)
-                freeReplyObject(r);
         }
         snprintf(self->targets, sizeof self->targets, "%s", all);
     }
@@ -780,20 +766,41 @@ void control_worker_handle(control_worker_t *self, const char *gw, const tolk_en
     }
 }
 
+/* The base's handlers. */
+static void s_on_message(void *arg, const char *gw, const tolk_envelope_t *env)
+{
+    control_worker_handle(arg, gw, env);
+}
+
+static void s_on_report(void *arg, tolk_statfeed_t *feed)
+{
+    control_worker_t *self = arg;
+    tolk_statfeed_set(feed, "messages_in", self->messages_in);
+    tolk_statfeed_set(feed, "messages_out", self->messages_out);
+    tolk_statfeed_set(feed, "errors", self->errors);
+    tolk_statfeed_set(feed, "sessions_created", self->sessions_created);
+    tolk_statfeed_set(feed, "sessions_ended", self->sessions_ended);
+    tolk_statfeed_set(feed, "catchups", self->catchups);
+}
+
 control_worker_t *control_worker_new(const tolk_config_t *cfg)
 {
     control_worker_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->cfg = *cfg;
-    tolk_make_id(self->id, sizeof self->id, "control");
-    self->redis = tolk_redis_new(cfg->redis_host, cfg->redis_port, cfg->redis_timeout_ms);
-    self->link = tolk_gwlink_new("control", self->id);
-    self->feed = tolk_statfeed_new(cfg->status_endpoint, "control", self->id);
-    if (!self->redis || !self->link) {
-        control_worker_destroy(&self);
+    /* everything it answers is answered before the gateways' LEAVE
+       answers arrive, so there is nothing to finish */
+    tolk_worker_handlers_t handlers = {
+        .on_message = s_on_message, .on_report = s_on_report, .on_destroy = free};
+    self->base = tolk_worker_new(TOLK_WORKER_CONTROL, cfg, &handlers, self);
+    if (!self->base) {
+        free(self);
         return NULL;
     }
+    snprintf(self->id, sizeof self->id, "%s", tolk_worker_id(self->base));
+    self->redis = tolk_worker_redis(self->base);
+    self->link = tolk_worker_link(self->base);
     return self;
 }
 
@@ -801,63 +808,7 @@ void control_worker_destroy(control_worker_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    control_worker_t *self = *self_p;
-    tolk_gwlink_destroy(&self->link);
-    tolk_statfeed_retire(&self->feed, self->redis);
-    tolk_redis_destroy(&self->redis);
-    free(self);
+    tolk_worker_t *base = (*self_p)->base;
+    tolk_worker_destroy(&base); /* frees the worker too (on_destroy) */
     *self_p = NULL;
-}
-
-static void s_status(control_worker_t *self)
-{
-    if (!self->feed)
-        return;
-    tolk_statfeed_set(self->feed, "messages_in", self->messages_in);
-    tolk_statfeed_set(self->feed, "messages_out", self->messages_out);
-    tolk_statfeed_set(self->feed, "errors", self->errors);
-    tolk_statfeed_set(self->feed, "stale_dropped", self->stale_dropped);
-    tolk_statfeed_set(self->feed, "sessions_created", self->sessions_created);
-    tolk_statfeed_set(self->feed, "sessions_ended", self->sessions_ended);
-    tolk_statfeed_set(self->feed, "catchups", self->catchups);
-    tolk_statfeed_set(self->feed, "gateways", tolk_gwlink_count(self->link));
-    tolk_statfeed_report(self->feed, self->redis);
-}
-
-int control_worker_run(control_worker_t *self)
-{
-    int64_t next_tick = 0;
-    int64_t stall_ms = (int64_t)self->cfg.heartbeat_ms * self->cfg.heartbeat_misses;
-    while (!zsys_interrupted) {
-        int stale = tolk_gwlink_drop_stale(self->link, stall_ms);
-        if (stale > 0) {
-            self->stale_dropped += stale;
-            next_tick = 0; /* tell the gateways at once that we are back */
-        }
-        int64_t now = zclock_mono();
-        if (now >= next_tick) {
-            tolk_gwlink_tick(self->link, self->redis);
-            s_status(self);
-            next_tick = now + self->cfg.heartbeat_ms;
-        }
-        zframe_t *frame;
-        const char *gw;
-        int rc = tolk_gwlink_recv(self->link, (int)(next_tick - now), &frame, &gw);
-        if (rc < 0)
-            break;
-        if (rc == 0)
-            continue;
-        tolk_envelope_t env;
-        int drc = tolk_envelope_decode(&env, zframe_data(frame), zframe_size(frame));
-        if (drc == TOLK_ENV_OK) {
-            if (env.kind != TOLK_KIND_HEARTBEAT)
-                control_worker_handle(self, gw, &env);
-        } else {
-            self->errors++;
-            tolk_warn("receive", NULL, "bad envelope from gateway %s: %s", gw,
-                      tolk_envelope_strerror(drc));
-        }
-        zframe_destroy(&frame);
-    }
-    return 0;
 }

@@ -10,15 +10,15 @@
 #include "gwlink.h"
 #include "redis_link.h"
 #include "statfeed.h"
+#include "worker.h"
 
 typedef struct {
     tolk_config_t cfg;        /* settings */
-    char id[TOLK_ID_MAX + 1]; /* DEALER identity, unique per process */
-    tolk_redis_t *redis;      /* state */
-    tolk_gwlink_t *link;      /* the gateways */
-    tolk_statfeed_t *feed;    /* counters */
+    tolk_worker_t *base;      /* links, feed, loop, stop: the shape every worker shares */
+    char id[TOLK_ID_MAX + 1]; /* the base's id: DEALER identity, unique per process */
+    tolk_redis_t *redis;      /* the base's: state */
+    tolk_gwlink_t *link;      /* the base's: the gateways */
     int64_t messages_in, messages_out, errors, sessions_created, sessions_ended;
-    int64_t stale_dropped;   /* messages dropped after a stall: the gateways had routed around us */
     int64_t catchups;        /* histories sent to joining or returning listeners */
     char targets[512];       /* languages the translator reaches ("" until an audio worker said) */
     int64_t targets_read_ms; /* when targets was read from Redis */
@@ -30,8 +30,5 @@ void control_worker_destroy(control_worker_t **self_p);
 
 /* Handle one envelope that came from gateway gw. */
 void control_worker_handle(control_worker_t *self, const char *gw, const tolk_envelope_t *env);
-
-/* Serve until interrupted (SIGTERM/SIGINT). */
-int control_worker_run(control_worker_t *self);
 
 #endif

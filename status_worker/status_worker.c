@@ -31,41 +31,20 @@ typedef struct {
 /* Send json to connection conn on gateway gw. */
 static void s_reply(status_worker_t *self, const char *gw, uint64_t conn, const char *json)
 {
-    tolk_envelope_t env;
-    tolk_envelope_init(&env, TOLK_KIND_SEND);
-    tolk_envelope_set_str(env.worker, sizeof env.worker, self->id);
-    env.conn = conn;
-    env.payload = (const uint8_t *)json;
-    env.payload_len = json ? strlen(json) : 0;
-    env.sent_ns = tolk_now_ns();
-    if (tolk_gwlink_send(self->link, gw, &env) == 0)
+    if (tolk_worker_send(self->base, gw, conn, json, 0, 0) == 0)
         self->messages_out++;
     else
         self->errors++;
 }
 
-/* The same error shape as the control worker's: type, code, status,
-   message, action, retryAfter on 429, timestamp. */
+/* The same error shape as the control worker's (the base makes it). */
 static void s_error(status_worker_t *self, const char *gw, uint64_t conn, int status,
                     const char *code, const char *message, const char *action, int retry_after)
 {
-    json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "type", "error", "code", code, "status", status,
-                          "message", message);
-    if (!o) {
-        self->errors++;
-        return;
-    }
-    if (action)
-        json_object_set_new(o, "action", json_string(action));
-    if (retry_after > 0)
-        json_object_set_new(o, "retryAfter", json_integer(retry_after));
-    json_object_set_new(o, "timestamp", json_integer(tolk_now_ms()));
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
     self->errors++;
-    if (text)
-        s_reply(self, gw, conn, text);
-    free(text);
+    if (tolk_worker_send_error(self->base, gw, conn, status, code, message, action, retry_after,
+                               false) == 0)
+        self->messages_out++;
 }
 
 /* The sessionStatus message for st, malloc'd; NULL when out of memory.
@@ -219,6 +198,33 @@ err:
 
 /* ------------------------------------------------------------- core */
 
+/* The base's handlers and the poll timer. */
+static void s_on_message(void *arg, const char *gw, const tolk_envelope_t *env)
+{
+    status_worker_handle(arg, gw, env);
+}
+
+static void s_on_report(void *arg, tolk_statfeed_t *feed)
+{
+    status_worker_t *self = arg;
+    tolk_statfeed_set(feed, "messages_in", self->messages_in);
+    tolk_statfeed_set(feed, "messages_out", self->messages_out);
+    tolk_statfeed_set(feed, "errors", self->errors);
+    tolk_statfeed_set(feed, "status_queries", self->queries);
+    tolk_statfeed_set(feed, "status_rate_limited", self->rate_limited);
+    tolk_statfeed_set(feed, "status_pushes", self->pushes);
+    tolk_statfeed_set(feed, "polls", self->polls);
+    tolk_statfeed_set(feed, "sessions", self->sessions);
+}
+
+static void s_on_poll(void *arg, int64_t now_ms)
+{
+    (void)now_ms;
+    status_worker_t *self = arg;
+    if (!tolk_worker_stopping(self->base))
+        status_worker_poll(self); /* a leaving worker pushes nothing new */
+}
+
 status_worker_t *status_worker_new(const tolk_config_t *cfg)
 {
     status_worker_t *self = calloc(1, sizeof *self);
@@ -227,14 +233,19 @@ status_worker_t *status_worker_new(const tolk_config_t *cfg)
     self->cfg = *cfg;
     if (self->cfg.status_poll_ms <= 0)
         self->cfg.status_poll_ms = 250;
-    tolk_make_id(self->id, sizeof self->id, "status");
-    self->redis = tolk_redis_new(cfg->redis_host, cfg->redis_port, cfg->redis_timeout_ms);
-    self->link = tolk_gwlink_new("status", self->id);
-    self->feed = tolk_statfeed_new(cfg->status_endpoint, "status", self->id);
-    if (!self->redis || !self->link) {
-        status_worker_destroy(&self);
+    /* a query is answered as it arrives and a push is one round trip, so
+       there is nothing to finish at a stop */
+    tolk_worker_handlers_t handlers = {
+        .on_message = s_on_message, .on_report = s_on_report, .on_destroy = free};
+    self->base = tolk_worker_new(TOLK_WORKER_STATUS, &self->cfg, &handlers, self);
+    if (!self->base) {
+        free(self);
         return NULL;
     }
+    snprintf(self->id, sizeof self->id, "%s", tolk_worker_id(self->base));
+    self->redis = tolk_worker_redis(self->base);
+    self->link = tolk_worker_link(self->base);
+    tolk_worker_timer(self->base, self->cfg.status_poll_ms, true, s_on_poll, self);
     return self;
 }
 
@@ -242,73 +253,7 @@ void status_worker_destroy(status_worker_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    status_worker_t *self = *self_p;
-    tolk_gwlink_destroy(&self->link);
-    tolk_statfeed_retire(&self->feed, self->redis);
-    tolk_redis_destroy(&self->redis);
-    free(self);
+    tolk_worker_t *base = (*self_p)->base;
+    tolk_worker_destroy(&base); /* frees the worker too (on_destroy) */
     *self_p = NULL;
-}
-
-/* Publish the counters and register the feed, once per heartbeat. */
-static void s_status(status_worker_t *self)
-{
-    if (!self->feed)
-        return;
-    tolk_statfeed_set(self->feed, "messages_in", self->messages_in);
-    tolk_statfeed_set(self->feed, "messages_out", self->messages_out);
-    tolk_statfeed_set(self->feed, "errors", self->errors);
-    tolk_statfeed_set(self->feed, "stale_dropped", self->stale_dropped);
-    tolk_statfeed_set(self->feed, "status_queries", self->queries);
-    tolk_statfeed_set(self->feed, "status_rate_limited", self->rate_limited);
-    tolk_statfeed_set(self->feed, "status_pushes", self->pushes);
-    tolk_statfeed_set(self->feed, "polls", self->polls);
-    tolk_statfeed_set(self->feed, "sessions", self->sessions);
-    tolk_statfeed_set(self->feed, "gateways", tolk_gwlink_count(self->link));
-    tolk_statfeed_report(self->feed, self->redis);
-}
-
-int status_worker_run(status_worker_t *self)
-{
-    int64_t next_tick = 0, next_poll = 0;
-    int64_t stall_ms = (int64_t)self->cfg.heartbeat_ms * self->cfg.heartbeat_misses;
-    while (!zsys_interrupted) {
-        int stale = tolk_gwlink_drop_stale(self->link, stall_ms);
-        if (stale > 0) {
-            self->stale_dropped += stale;
-            next_tick = 0; /* tell the gateways at once that we are back */
-        }
-        int64_t now = zclock_mono();
-        if (now >= next_tick) {
-            tolk_gwlink_tick(self->link, self->redis);
-            s_status(self);
-            next_tick = now + self->cfg.heartbeat_ms;
-        }
-        if (now >= next_poll) {
-            status_worker_poll(self);
-            /* from the end of the pass: a slow pass never queues up passes */
-            next_poll = zclock_mono() + self->cfg.status_poll_ms;
-        }
-        now = zclock_mono();
-        int64_t wake = next_tick < next_poll ? next_tick : next_poll;
-        zframe_t *frame;
-        const char *gw;
-        int rc = tolk_gwlink_recv(self->link, wake > now ? (int)(wake - now) : 0, &frame, &gw);
-        if (rc < 0)
-            break;
-        if (rc == 0)
-            continue;
-        tolk_envelope_t env;
-        int drc = tolk_envelope_decode(&env, zframe_data(frame), zframe_size(frame));
-        if (drc == TOLK_ENV_OK) {
-            if (env.kind != TOLK_KIND_HEARTBEAT)
-                status_worker_handle(self, gw, &env);
-        } else {
-            self->errors++;
-            tolk_warn("receive", NULL, "bad envelope from gateway %s: %s", gw,
-                      tolk_envelope_strerror(drc));
-        }
-        zframe_destroy(&frame);
-    }
-    return 0;
 }

@@ -16,22 +16,22 @@
 #include "gwlink.h"
 #include "redis_link.h"
 #include "statfeed.h"
+#include "worker.h"
 
 typedef struct {
     tolk_config_t cfg;        /* settings */
-    char id[TOLK_ID_MAX + 1]; /* DEALER identity, unique per process */
-    tolk_redis_t *redis;      /* all state lives there */
-    tolk_gwlink_t *link;      /* the gateways */
-    tolk_statfeed_t *feed;    /* counters for tolk-monitor */
+    tolk_worker_t *base;      /* links, feed, loop, stop: the shape every worker shares */
+    char id[TOLK_ID_MAX + 1]; /* the base's id: DEALER identity, unique per process */
+    tolk_redis_t *redis;      /* the base's: all state lives there */
+    tolk_gwlink_t *link;      /* the base's: the gateways */
     int64_t messages_in;      /* envelopes handled */
     int64_t messages_out;     /* replies and pushes sent */
     int64_t errors;           /* error replies, failed sends, Redis failures */
-    int64_t stale_dropped; /* messages dropped after a stall: the gateways had routed around us */
-    int64_t queries;       /* getSessionStatus answered with a sessionStatus */
-    int64_t rate_limited;  /* getSessionStatus refused with 429 */
-    int64_t pushes;        /* sessionStatus pushes sent */
-    int64_t polls;         /* passes over the live sessions */
-    int64_t sessions;      /* live sessions seen at the last pass (gauge) */
+    int64_t queries;          /* getSessionStatus answered with a sessionStatus */
+    int64_t rate_limited;     /* getSessionStatus refused with 429 */
+    int64_t pushes;           /* sessionStatus pushes sent */
+    int64_t polls;            /* passes over the live sessions */
+    int64_t sessions;         /* live sessions seen at the last pass (gauge) */
 } status_worker_t;
 
 /* Prepare Redis, the gateway links and the status feed; NULL on failure. */
@@ -46,8 +46,5 @@ void status_worker_handle(status_worker_t *self, const char *gw, const tolk_enve
 /* One pass over the live sessions: push every status that is due.
    Returns the number pushed, or -1 when Redis failed. */
 int status_worker_poll(status_worker_t *self);
-
-/* Serve until interrupted (SIGTERM/SIGINT). */
-int status_worker_run(status_worker_t *self);
 
 #endif

@@ -1,6 +1,7 @@
 /*  sweeper.c -- grace expiry, maximum duration, dead gateways; see sweeper.h. */
 #include "sweeper.h"
 #include "ids.h"
+#include "lease_store.h"
 #include "log.h"
 #include "session_store.h"
 
@@ -9,52 +10,9 @@
 #define SWEEP_BATCH     100 /* sessions or gateways handled per pass, so a pass stays short */
 #define RECONCILE_BATCH 20  /* sessions recounted per pass: O(members) each */
 
-/* KEYS: lease. ARGV: me, ttl_ms. Keep the lease if ours, take it if free. */
-static tolk_redis_script_t s_lease = {
-    "local cur = redis.call('GET', KEYS[1])\n"
-    "if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
-    "if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end\n"
-    "return 0\n",
-    ""};
-
-sweeper_t *sweeper_new(const tolk_config_t *cfg)
-{
-    sweeper_t *self = calloc(1, sizeof *self);
-    if (!self)
-        return NULL;
-    self->cfg = *cfg;
-    tolk_make_id(self->id, sizeof self->id, "sweeper");
-    self->redis = tolk_redis_new(cfg->redis_host, cfg->redis_port, cfg->redis_timeout_ms);
-    self->link = tolk_gwlink_new("sweeper", self->id);
-    self->feed = tolk_statfeed_new(cfg->status_endpoint, "sweeper", self->id);
-    if (!self->redis || !self->link) {
-        sweeper_destroy(&self);
-        return NULL;
-    }
-    return self;
-}
-
-void sweeper_destroy(sweeper_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    sweeper_t *self = *self_p;
-    tolk_gwlink_destroy(&self->link);
-    tolk_statfeed_retire(&self->feed, self->redis);
-    tolk_redis_destroy(&self->redis);
-    free(self);
-    *self_p = NULL;
-}
-
 static bool s_hold_lease(sweeper_t *self)
 {
-    char ttl[16];
-    snprintf(ttl, sizeof ttl, "%d", self->cfg.sweep_interval_ms * 3);
-    const char *argv[] = {"tolk:sweeper:lease", self->id, ttl};
-    redisReply *r = tolk_redis_eval(self->redis, &s_lease, 1, 2, argv);
-    bool held = tolk_reply_int(r, 0) == 1;
-    if (r)
-        freeReplyObject(r);
+    bool held = tolk_lease_hold(self->redis, self->id, self->cfg.sweep_interval_ms * 3) == 1;
     if (held != self->leader)
         tolk_info("lease", NULL, "%s the sweeper lease", held ? "took" : "lost");
     self->leader = held;
@@ -219,7 +177,6 @@ static void s_dead_gateways(sweeper_t *self, int64_t now)
 
 void sweeper_sweep(sweeper_t *self)
 {
-    tolk_gwlink_tick(self->link, self->redis);
     if (!s_hold_lease(self))
         return;
     int64_t now = tolk_now_ms();
@@ -230,41 +187,62 @@ void sweeper_sweep(sweeper_t *self)
     self->sweeps++;
 }
 
-static void s_status(sweeper_t *self)
+/* The base's handlers and the sweep timer. */
+static void s_on_report(void *arg, tolk_statfeed_t *feed)
 {
-    if (!self->feed)
-        return;
-    tolk_statfeed_set(self->feed, "leader", self->leader);
-    tolk_statfeed_set(self->feed, "sweeps", self->sweeps);
-    tolk_statfeed_set(self->feed, "counts_reconciled", self->counts_reconciled);
-    tolk_statfeed_set(self->feed, "sessions_expired", self->sessions_expired);
-    tolk_statfeed_set(self->feed, "gateways_cleaned", self->gateways_cleaned);
-    tolk_statfeed_set(self->feed, "connections_cleaned", self->connections_cleaned);
-    tolk_statfeed_set(self->feed, "errors", self->errors);
-    tolk_statfeed_report(self->feed, self->redis);
+    sweeper_t *self = arg;
+    tolk_statfeed_set(feed, "leader", self->leader);
+    tolk_statfeed_set(feed, "sweeps", self->sweeps);
+    tolk_statfeed_set(feed, "counts_reconciled", self->counts_reconciled);
+    tolk_statfeed_set(feed, "sessions_expired", self->sessions_expired);
+    tolk_statfeed_set(feed, "gateways_cleaned", self->gateways_cleaned);
+    tolk_statfeed_set(feed, "connections_cleaned", self->connections_cleaned);
+    tolk_statfeed_set(feed, "errors", self->errors);
 }
 
-int sweeper_run(sweeper_t *self)
+static void s_on_sweep(void *arg, int64_t now_ms)
 {
-    while (!zsys_interrupted) {
+    (void)now_ms;
+    sweeper_t *self = arg;
+    if (!tolk_worker_stopping(self->base))
         sweeper_sweep(self);
-        s_status(self);
-        /* drain anything the gateways sent (heartbeats) and wait for the next pass */
-        int64_t until = zclock_mono() + self->cfg.sweep_interval_ms;
-        while (!zsys_interrupted && zclock_mono() < until) {
-            zframe_t *frame;
-            const char *gw;
-            int rc = tolk_gwlink_recv(self->link, (int)(until - zclock_mono()), &frame, &gw);
-            if (rc < 0)
-                break;
-            zframe_destroy(&frame);
-        }
+}
+
+/* At a stop: hand the lease over now rather than when it expires. */
+static bool s_on_finish(void *arg)
+{
+    sweeper_t *self = arg;
+    if (self->leader)
+        tolk_lease_release(self->redis, self->id);
+    self->leader = false;
+    return true;
+}
+
+sweeper_t *sweeper_new(const tolk_config_t *cfg)
+{
+    sweeper_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cfg = *cfg;
+    tolk_worker_handlers_t handlers = {
+        .on_report = s_on_report, .on_finish = s_on_finish, .on_destroy = free};
+    self->base = tolk_worker_new(TOLK_WORKER_SWEEPER, cfg, &handlers, self);
+    if (!self->base) {
+        free(self);
+        return NULL;
     }
-    redisReply *r = tolk_redis_command(self->redis, "EVAL %s 1 tolk:sweeper:lease %s",
-                                       "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                                       "return redis.call('DEL', KEYS[1]) end return 0",
-                                       self->id);
-    if (r)
-        freeReplyObject(r);
-    return 0;
+    snprintf(self->id, sizeof self->id, "%s", tolk_worker_id(self->base));
+    self->redis = tolk_worker_redis(self->base);
+    self->link = tolk_worker_link(self->base);
+    tolk_worker_timer(self->base, cfg->sweep_interval_ms, true, s_on_sweep, self);
+    return self;
+}
+
+void sweeper_destroy(sweeper_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    tolk_worker_t *base = (*self_p)->base;
+    tolk_worker_destroy(&base); /* frees the sweeper too (on_destroy) */
+    *self_p = NULL;
 }

@@ -12,26 +12,26 @@
 #include "gwlink.h"
 #include "redis_link.h"
 #include "statfeed.h"
+#include "worker.h"
 
 typedef struct {
     tolk_config_t cfg;        /* settings */
-    char id[TOLK_ID_MAX + 1]; /* lease owner name and DEALER identity */
-    tolk_redis_t *redis;      /* state */
-    tolk_gwlink_t *link;      /* to tell gateways about ended sessions */
-    tolk_statfeed_t *feed;    /* counters */
+    tolk_worker_t *base;      /* links, feed, loop, stop: the shape every worker shares */
+    char id[TOLK_ID_MAX + 1]; /* the base's id: lease owner name and DEALER identity */
+    tolk_redis_t *redis;      /* the base's: state */
+    tolk_gwlink_t *link;      /* the base's: to tell gateways about ended sessions */
     bool leader;              /* holds the lease now */
     int64_t sweeps, sessions_expired, gateways_cleaned, connections_cleaned, errors;
     int64_t counts_reconciled; /* sessions whose counts were wrong and were recounted */
     int64_t reconcile_cursor;  /* rank in tolk:sessions where the next recount starts */
 } sweeper_t;
 
+/* A sweeper on the worker base, sweeping every sweep_interval_ms; NULL on
+   failure. Destroy frees it and its base. */
 sweeper_t *sweeper_new(const tolk_config_t *cfg);
 void sweeper_destroy(sweeper_t **self_p);
 
 /* One pass: take or keep the lease, then sweep if we hold it. */
 void sweeper_sweep(sweeper_t *self);
-
-/* Sweep every sweep_interval_ms until interrupted. */
-int sweeper_run(sweeper_t *self);
 
 #endif

@@ -241,6 +241,9 @@ static void s_apy_stop(void)
     s_apy_port = 0;
 }
 
+static int s_discover(tolk_translator_t *tr, const char *source, const char *pivot, char *out,
+                      size_t cap);
+
 /* A translator on the suite's APy, discovered from en through es. */
 static tolk_translator_t *s_apy_translator(void)
 {
@@ -249,7 +252,7 @@ static tolk_translator_t *s_apy_translator(void)
     snprintf(url, sizeof url, "http://127.0.0.1:%d", s_apy_port);
     tolk_translator_t *tr = tolk_translator_new(url, 5000);
     ck_assert_ptr_nonnull(tr);
-    ck_assert_int_gt(tolk_translator_discover(tr, "en", "es", list, sizeof list), 0);
+    ck_assert_int_gt(s_discover(tr, "en", "es", list, sizeof list), 0);
     return tr;
 }
 
@@ -400,7 +403,7 @@ static tolk_translator_t *s_fake_translator(s_fake_t *fake, int timeout_ms)
     tolk_translator_t *tr = tolk_translator_new(fake->url, timeout_ms);
     ck_assert_ptr_nonnull(tr);
     char list[64];
-    ck_assert_int_eq(tolk_translator_discover(tr, "en", "es", list, sizeof list), 2);
+    ck_assert_int_eq(s_discover(tr, "en", "es", list, sizeof list), 2);
     ck_assert_str_eq(list, "en,es,fr");
     return tr;
 }
@@ -455,6 +458,28 @@ static int64_t s_loop(tolk_translator_t *tr, int limit_ms)
             worst = took;
     }
     return worst;
+}
+
+/* A discovery's callback: 1 when it worked, -1 when not. */
+static void s_discovered(void *arg, bool ok)
+{
+    *(int *)arg = ok ? 1 : -1;
+}
+
+/* Discover APy's pairs as the worker does (without blocking, driven by
+   the loop), then list source's targets: their count, or -1 when the
+   discovery failed or out is too small. */
+static int s_discover(tolk_translator_t *tr, const char *source, const char *pivot, char *out,
+                      size_t cap)
+{
+    int outcome = 0;
+    out[0] = 0;
+    ck_assert_int_eq(tolk_translator_discover(tr, pivot, s_discovered, &outcome), 0);
+    ck_assert_int_eq(tolk_translator_discover(tr, pivot, s_discovered, &outcome), -1);
+    int64_t worst = s_loop(tr, 20000);
+    ck_assert_int_lt(worst, S_RUN_MAX_MS); /* the loop never waited on APy */
+    ck_assert_int_ne(outcome, 0);
+    return outcome < 0 ? -1 : tolk_translator_targets(tr, source, out, cap);
 }
 
 /* Submit one request and drive it to its end; fills r. */
@@ -550,10 +575,30 @@ START_TEST(test_discover_unreachable)
     tolk_translator_t *tr = tolk_translator_new(url, 500);
     ck_assert_ptr_nonnull(tr);
     int64_t t0 = s_now_ms();
-    ck_assert_int_eq(tolk_translator_discover(tr, "en", "es", list, sizeof list), -1);
+    ck_assert_int_eq(s_discover(tr, "en", "es", list, sizeof list), -1);
     ck_assert_str_eq(list, "");
-    ck_assert_int_ge(s_now_ms() - t0, 290); /* retried with back-off */
+    ck_assert_int_ge(s_now_ms() - t0, 290); /* retried with back-off, on the loop */
     tolk_translator_destroy(&tr);
+}
+END_TEST
+
+/* A frozen APy (SIGSTOPped: the kernel still accepts connections, nobody
+   answers): discovery fails after its timeouts and retries, and the loop
+   never waits for it, so an audio worker goes on recognising. */
+START_TEST(test_discover_frozen)
+{
+    int port = 0;
+    int lfd = s_listen(&port); /* listening, never accepting: connects succeed, no answer */
+    ck_assert_int_ge(lfd, 0);
+    char url[64], list[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    tolk_translator_t *tr = tolk_translator_new(url, 300);
+    ck_assert_ptr_nonnull(tr);
+    int64_t t0 = s_now_ms();
+    ck_assert_int_eq(s_discover(tr, "en", "es", list, sizeof list), -1); /* no run call > 80 ms */
+    ck_assert_int_ge(s_now_ms() - t0, 3 * 300);                          /* three timed-out tries */
+    tolk_translator_destroy(&tr);
+    close(lfd);
 }
 END_TEST
 
@@ -567,20 +612,20 @@ START_TEST(test_fake_discover)
     tolk_translator_t *tr = s_fake_translator(&fake, 1000);
     char list[64];
     /* without a pivot only the direct pair */
-    ck_assert_int_eq(tolk_translator_discover(tr, "en", NULL, list, sizeof list), 1);
+    ck_assert_int_eq(s_discover(tr, "en", NULL, list, sizeof list), 1);
     ck_assert_str_eq(list, "en,es");
     ck_assert(!tolk_translator_supports(tr, "en", "fr"));
-    ck_assert_int_eq(tolk_translator_discover(tr, "en", "", list, sizeof list), 1);
+    ck_assert_int_eq(s_discover(tr, "en", "", list, sizeof list), 1);
     /* through the pivot; the variant pair is ignored */
-    ck_assert_int_eq(tolk_translator_discover(tr, "en", "es", list, sizeof list), 2);
+    ck_assert_int_eq(s_discover(tr, "en", "es", list, sizeof list), 2);
     ck_assert(tolk_translator_supports(tr, "en", "fr"));
     ck_assert(!tolk_translator_supports(tr, "en", "ca"));
     ck_assert(!tolk_translator_supports(tr, "fr", "en"));
     /* too small a buffer */
     char tiny[4];
-    ck_assert_int_eq(tolk_translator_discover(tr, "en", "es", tiny, sizeof tiny), -1);
+    ck_assert_int_eq(s_discover(tr, "en", "es", tiny, sizeof tiny), -1);
     /* an unknown source has no targets */
-    ck_assert_int_eq(tolk_translator_discover(tr, "xx", "es", list, sizeof list), 0);
+    ck_assert_int_eq(s_discover(tr, "xx", "es", list, sizeof list), 0);
     ck_assert_str_eq(list, "xx");
     tolk_translator_destroy(&tr);
     s_fake_stop(&fake);
@@ -734,7 +779,7 @@ START_TEST(test_discover)
 {
     tolk_translator_t *tr = s_apy_translator();
     char list[256];
-    int n = tolk_translator_discover(tr, "en", "es", list, sizeof list);
+    int n = s_discover(tr, "en", "es", list, sizeof list);
     fprintf(stderr, "test_translator: targets from en through es: %s\n", list);
     ck_assert_int_eq(strncmp(list, "en,", 3), 0);
     /* direct pairs of Debian's Apertium, then what Spanish reaches */
@@ -758,10 +803,10 @@ START_TEST(test_discover)
     ck_assert(!s_has(list, "de"));
     ck_assert(!tolk_translator_supports(tr, "en", "de"));
     /* without the pivot, only the direct ones */
-    ck_assert_int_eq(tolk_translator_discover(tr, "en", NULL, list, sizeof list), 4);
+    ck_assert_int_eq(s_discover(tr, "en", NULL, list, sizeof list), 4);
     ck_assert(!s_has(list, "fr"));
     /* an unknown source: no targets */
-    ck_assert_int_eq(tolk_translator_discover(tr, "xx", "es", list, sizeof list), 0);
+    ck_assert_int_eq(s_discover(tr, "xx", "es", list, sizeof list), 0);
     ck_assert_str_eq(list, "xx");
     tolk_translator_destroy(&tr);
 }
@@ -903,6 +948,59 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
+/* APy frozen (SIGSTOP) under a stream of captions: after three failures
+   in a row the translator takes APy for down and fails the others at once
+   (untranslated, no 6 s wait each) while one probe at a time tries; after
+   SIGCONT the probe succeeds and translation is back by itself. */
+START_TEST(test_frozen_breaker)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", s_apy_port);
+    tolk_translator_t *tr = tolk_translator_new(url, 300);
+    ck_assert_ptr_nonnull(tr);
+    char list[256];
+    ck_assert_int_gt(s_discover(tr, "en", "es", list, sizeof list), 0);
+    kill(-s_apy_pid, SIGSTOP);
+    s_result_t failed[3] = {{0}}, probe = {0}, shed = {0}, back = {0};
+    for (int i = 0; i < 3; i++)
+        tolk_translator_submit(tr, "en", "es", "The first words.", s_done, &failed[i]);
+    int64_t worst = s_loop(tr, 10000);
+    bool down = tolk_translator_down(tr);
+    tolk_translator_submit(tr, "en", "es", "A probe.", s_done, &probe);
+    int64_t t0 = s_now_ms();
+    tolk_translator_submit(tr, "en", "es", "Shed at once.", s_done, &shed);
+    int64_t shed_ms = shed.calls ? shed.at_ms - t0 : -1;
+    kill(-s_apy_pid, SIGCONT); /* before any assertion: the suite's APy must live on */
+    int64_t worst2 = s_loop(tr, 10000);
+    bool down_after = tolk_translator_down(tr);
+    tolk_translator_submit(tr, "en", "es", "The words are back.", s_done, &back);
+    s_loop(tr, 10000);
+    for (int i = 0; i < 3; i++)
+        ck_assert(failed[i].calls == 1 && failed[i].text == NULL);
+    ck_assert(down);
+    ck_assert_int_eq(shed.calls, 1);
+    ck_assert_ptr_null(shed.text);
+    ck_assert(shed_ms >= 0 && shed_ms < 50);
+    ck_assert_int_eq(probe.calls, 1);
+    ck_assert_ptr_nonnull(probe.text); /* its retry after SIGCONT got through */
+    ck_assert(!down_after);
+    ck_assert_int_eq(back.calls, 1);
+    ck_assert_ptr_nonnull(back.text);
+    ck_assert_int_lt(worst, S_RUN_MAX_MS);
+    ck_assert_int_lt(worst2, S_RUN_MAX_MS);
+    tolk_translator_stats_t st;
+    tolk_translator_stats(tr, &st);
+    ck_assert_int_eq(st.shed, 1);
+    fprintf(stderr,
+            "test_translator: frozen APy: down after 3 failures, shed in %lld ms, "
+            "probe \"%s\", then \"%s\"\n",
+            (long long)shed_ms, probe.text, back.text);
+    free(probe.text);
+    free(back.text);
+    tolk_translator_destroy(&tr);
+}
+END_TEST
+
 START_TEST(test_sequential_latency)
 {
     tolk_translator_t *tr = s_apy_translator();
@@ -937,6 +1035,7 @@ static Suite *s_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_new_destroy);
     tcase_add_test(tc, test_discover_unreachable);
+    tcase_add_test(tc, test_discover_frozen);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fake");
@@ -959,6 +1058,7 @@ static Suite *s_suite(void)
     tcase_add_test(tc, test_marks_and_spacing);
     tcase_add_test(tc, test_concurrent);
     tcase_add_test(tc, test_sequential_latency);
+    tcase_add_test(tc, test_frozen_breaker);
     suite_add_tcase(s, tc);
     return s;
 }
