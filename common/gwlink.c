@@ -180,11 +180,6 @@ int tolk_gwlink_leaving(tolk_gwlink_t *self)
     return n;
 }
 
-int tolk_gwlink_recv(tolk_gwlink_t *self, int timeout_ms, zframe_t **frame, const char **gateway_id)
-{
-    return tolk_gwlink_recv_with(self, timeout_ms, NULL, 0, frame, gateway_id);
-}
-
 int tolk_gwlink_recv_with(tolk_gwlink_t *self, int timeout_ms, zmq_pollitem_t *extra, int n_extra,
                           zframe_t **frame, const char **gateway_id)
 {

@@ -43,16 +43,13 @@ void tolk_gwlink_left(tolk_gwlink_t *self, const char *gateway_id);
 /* Gateways told of our LEAVE that have not answered yet. */
 int tolk_gwlink_leaving(tolk_gwlink_t *self);
 
-/* Wait up to timeout_ms for one message from any gateway. Returns 1 and
+/* Wait up to timeout_ms for one message from any gateway and for the
+   extra poll items (the fds of other event sources, such as libcurl's);
+   their revents are set on return, so the caller acts on them whatever
+   this returns. At most TOLK_GWLINK_EXTRA_MAX extra items. Returns 1 and
    the frame (caller destroys it) plus the sender's gateway id (valid until
-   the next tick), 0 on timeout, -1 when interrupted. */
-int tolk_gwlink_recv(tolk_gwlink_t *self, int timeout_ms, zframe_t **frame,
-                     const char **gateway_id);
-
-/* tolk_gwlink_recv that also waits on extra poll items (the fds of another
-   event source, such as libcurl's); their revents are set on return, so
-   the caller acts on them whatever this returns. At most
-   TOLK_GWLINK_EXTRA_MAX extra items. */
+   the next follow), 0 when no message came, -1 when the poll failed
+   (EINTR: a signal). */
 #define TOLK_GWLINK_EXTRA_MAX 64
 int tolk_gwlink_recv_with(tolk_gwlink_t *self, int timeout_ms, zmq_pollitem_t *extra, int n_extra,
                           zframe_t **frame, const char **gateway_id);

@@ -554,6 +554,92 @@ START_TEST(test_audio_worker_killed_mid_stream)
 }
 END_TEST
 
+/* The recognition run a segmentId belongs to: "<run>-<n>". */
+static long s_run_of(json_t *caption)
+{
+    return atol(ic_get(caption, "segmentId"));
+}
+
+/* SIGTERM is an orderly stop: the worker leaves its gateways, the next
+   worker takes the audio at once, and the utterance in progress gets its
+   final from the stopping worker right away (not after the 1.5 s gap, and
+   not lost as with SIGKILL); seq stays gap-free and the worker exits. */
+START_TEST(test_audio_worker_stopped_mid_utterance)
+{
+    char sid[80];
+    ws_client_t *spk = ic_speaker(s_h, 0, &s_jwt, "audio-speaker-2", sid, NULL);
+    inbox_t en = {ic_listener(s_h, 1, sid, "en", NULL), json_array(), json_array()};
+    size_t len;
+    uint8_t *pcm = ic_librivox(s_files[0], &len);
+    /* speak in real time until a partial of an utterance is out */
+    int64_t start = ic_now_ms();
+    size_t off = 0;
+    json_t *last = NULL;
+    for (size_t i = 0; off + CHUNK <= len; off += CHUNK, i++) {
+        ck_assert_int_eq(ws_send_binary(spk, pcm + off, CHUNK), 0);
+        do {
+            s_drain(&en, 0);
+            usleep(2000);
+        } while (ic_now_ms() < start + (int64_t)(i + 1) * 100);
+        last = json_array_size(en.captions)
+                   ? json_array_get(en.captions, json_array_size(en.captions) - 1)
+                   : NULL;
+        if (last && json_is_true(json_object_get(last, "isPartial")) && off > len / 3)
+            break;
+    }
+    ck_assert_msg(last && json_is_true(json_object_get(last, "isPartial")),
+                  "no utterance in progress to cut");
+    long run = s_run_of(last);
+    int finals_before = s_count_finals(&en);
+    int owner = s_owner(sid);
+    ck_assert_int_ge(owner, 0);
+    char prog[64];
+    snprintf(prog, sizeof prog, "audio-worker:audio-worker-%d", owner);
+    pid_t pid = harness_pid(s_h, prog);
+    ck_assert_int_gt(pid, 0);
+    kill(pid, SIGTERM);
+    int64_t stopped = ic_now_ms(), final_at = 0;
+    /* the rest of the file, in real time: it goes to the other worker */
+    start = ic_now_ms();
+    for (size_t i = 0; off + CHUNK <= len; off += CHUNK, i++) {
+        ck_assert_int_eq(ws_send_binary(spk, pcm + off, CHUNK), 0);
+        do {
+            s_drain(&en, 0);
+            size_t k;
+            json_t *c;
+            json_array_foreach(en.captions, k,
+                               c) if (!final_at && k >= (size_t)finals_before &&
+                                      !json_is_true(json_object_get(c, "isPartial")) &&
+                                      s_run_of(c) == run) final_at = ic_now_ms();
+            usleep(2000);
+        } while (ic_now_ms() < start + (int64_t)(i + 1) * 100);
+    }
+    ck_assert_msg(final_at, "the stopped worker sent no final for its utterance");
+    printf("itest_audio: the stopped worker's final came %lld ms after SIGTERM\n",
+           (long long)(final_at - stopped));
+    ck_assert_int_lt(final_at - stopped, 1000); /* its own finish, not the 1.5 s gap rule */
+    /* the worker is gone (supervisord starts a new one) */
+    int64_t end = ic_now_ms() + 15000;
+    while (kill(pid, 0) == 0 && ic_now_ms() < end)
+        usleep(20000);
+    ck_assert_msg(kill(pid, 0) != 0, "the worker did not exit after SIGTERM");
+    /* and the rest of the talk was recognised by the other worker, seq gap-free */
+    s_wait_finals(&en, s_count_finals(&en) + 1, 8000);
+    s_check_order(&en, "en");
+    size_t k;
+    json_t *c;
+    bool other = false;
+    json_array_foreach(en.captions, k, c) other |= s_run_of(c) > run;
+    ck_assert_msg(other, "no caption from the worker that took over");
+    free(pcm);
+    ws_close(spk, 1000, NULL);
+    ws_destroy(&spk);
+    ws_destroy(&en.ws);
+    json_decref(en.captions);
+    json_decref(en.others);
+}
+END_TEST
+
 static Suite *s_suite(void)
 {
     Suite *s = suite_create("audio");
@@ -571,6 +657,7 @@ static Suite *s_suite(void)
     tcase_add_unchecked_fixture(tc, s_setup_two_workers, s_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_audio_worker_killed_mid_stream);
+    tcase_add_test(tc, test_audio_worker_stopped_mid_utterance);
     suite_add_tcase(s, tc);
     return s;
 }
