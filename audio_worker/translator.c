@@ -378,6 +378,20 @@ static int s_parse_pairs(const char *body, size_t len, s_pair_t **out);
    Requests
 */
 
+/* Put a new request at the end of the pending list, due now. */
+static void s_enqueue(tolk_translator_t *self, s_req_t *req, void *arg)
+{
+    req->arg = arg;
+    req->submitted_ms = req->due_ms = s_now_ms();
+    req->prev = self->tail;
+    if (self->tail)
+        self->tail->next = req;
+    else
+        self->head = req;
+    self->tail = req;
+    self->npending++;
+}
+
 /* Unlink a request from the pending list. */
 static void s_unlink(tolk_translator_t *self, s_req_t *req)
 {
@@ -805,15 +819,7 @@ int tolk_translator_discover(tolk_translator_t *self, const char *pivot,
     if (pivot && strlen(pivot) < sizeof self->pivot && s_iso3_of(pivot))
         snprintf(self->pivot, sizeof self->pivot, "%s", pivot);
     req->discovered = done;
-    req->arg = arg;
-    req->submitted_ms = req->due_ms = s_now_ms();
-    req->prev = self->tail;
-    if (self->tail)
-        self->tail->next = req;
-    else
-        self->head = req;
-    self->tail = req;
-    self->npending++;
+    s_enqueue(self, req, arg);
     self->discovering = true;
     return 0;
 }
@@ -896,15 +902,7 @@ int tolk_translator_submit(tolk_translator_t *self, const char *source, const ch
     req->probe = self->down;
     self->probing |= self->down;
     req->done = done;
-    req->arg = arg;
-    req->submitted_ms = req->due_ms = s_now_ms();
-    req->prev = self->tail;
-    if (self->tail)
-        self->tail->next = req;
-    else
-        self->head = req;
-    self->tail = req;
-    self->npending++;
+    s_enqueue(self, req, arg);
     return 0;
 }
 
