@@ -254,7 +254,7 @@ static void s_tr_run(void *arg, const zmq_pollitem_t *items, int n)
     tolk_translator_run(arg, items, n);
 }
 
-audio_worker_t *audio_worker_new(const tolk_config_t *cfg)
+tolk_worker_t *audio_worker_new(const tolk_config_t *cfg)
 {
     audio_worker_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -273,14 +273,10 @@ audio_worker_t *audio_worker_new(const tolk_config_t *cfg)
                                        .on_report = s_on_report,
                                        .on_finish = s_on_finish,
                                        .on_destroy = s_on_destroy};
-    self->base = tolk_worker_new(TOLK_WORKER_AUDIO, cfg, &handlers, self);
-    if (!self->base) {
-        s_on_destroy(self);
+    tolk_worker_t *base = tolk_worker_new(TOLK_WORKER_AUDIO, cfg, &handlers, self);
+    if (!base)
         return NULL;
-    }
-    snprintf(self->id, sizeof self->id, "%s", tolk_worker_id(self->base));
-    self->redis = tolk_worker_redis(self->base);
-    self->link = tolk_worker_link(self->base);
+    tolk_worker_lend(base, &self->base, self->id, sizeof self->id, &self->redis, &self->link);
     tolk_worker_source_t curl = {s_tr_pollitems, s_tr_timeout, s_tr_run, self->tr};
     tolk_worker_source(self->base, &curl);
     tolk_worker_timer(self->base, HOUSEKEEPING_MS, true, s_on_housekeeping, self);
@@ -296,7 +292,7 @@ audio_worker_t *audio_worker_new(const tolk_config_t *cfg)
     if (!probe) {
         tolk_error("start", NULL, "recogniser %s cannot load %s", cfg->asr_engine,
                    cfg->asr_model_dir);
-        audio_worker_destroy(&self);
+        tolk_worker_destroy(&base); /* frees the worker too */
         return NULL;
     }
     tolk_asr_stream_destroy(&probe); /* its decoder stays pooled for the first session */
@@ -305,14 +301,12 @@ audio_worker_t *audio_worker_new(const tolk_config_t *cfg)
         if (!self->speech)
             tolk_warn("start", NULL, "espeak-ng is not available: no spoken translation");
     }
-    return self;
+    return base;
 }
 
-void audio_worker_destroy(audio_worker_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    tolk_worker_t *base = (*self_p)->base;
-    tolk_worker_destroy(&base); /* frees the worker too (on_destroy) */
-    *self_p = NULL;
-}
+const tolk_worker_program_t audio_worker_program = {
+    "tolk-audio-worker", "audio_worker",
+    "Recognises each session's speech (pocketsphinx), translates it\n"
+    "once per language with listeners (Apertium through APy), and sends\n"
+    "the captions to the gateways.",
+    audio_worker_new};

@@ -53,8 +53,11 @@ typedef struct {
 } audio_worker_t;
 
 /* An audio worker on the worker base, with APy's client and a warm
-   recogniser; NULL on failure. Destroy frees it and its base. */
-audio_worker_t *audio_worker_new(const tolk_config_t *cfg);
-void audio_worker_destroy(audio_worker_t **self_p);
+   recogniser. Returns the base, which tolk_worker_main runs and whose
+   destroy frees the worker; NULL on failure. */
+tolk_worker_t *audio_worker_new(const tolk_config_t *cfg);
+
+/* The program around it, for its main(): name, log, --help text, constructor. */
+extern const tolk_worker_program_t audio_worker_program;
 
 #endif

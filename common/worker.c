@@ -131,11 +131,12 @@ tolk_worker_t *tolk_worker_new(tolk_worker_kind_t kind, const tolk_config_t *cfg
                                const tolk_worker_handlers_t *handlers, void *arg)
 {
     const char *name = tolk_worker_kind_name(kind);
-    if (!cfg || strcmp(name, "unknown") == 0)
+    tolk_worker_t *self = cfg && strcmp(name, "unknown") != 0 ? calloc(1, sizeof *self) : NULL;
+    if (!self) {
+        if (handlers && handlers->on_destroy)
+            handlers->on_destroy(arg);
         return NULL;
-    tolk_worker_t *self = calloc(1, sizeof *self);
-    if (!self)
-        return NULL;
+    }
     self->kind = kind;
     self->cfg = *cfg;
     if (handlers)
@@ -155,6 +156,15 @@ tolk_worker_t *tolk_worker_new(tolk_worker_kind_t kind, const tolk_config_t *cfg
     tolk_worker_timer(self, cfg->heartbeat_ms, true, s_beat, self);
     tolk_worker_timer(self, cfg->heartbeat_ms, true, s_report, self);
     return self;
+}
+
+void tolk_worker_lend(tolk_worker_t *self, tolk_worker_t **base, char *id, size_t id_cap,
+                      tolk_redis_t **redis, tolk_gwlink_t **link)
+{
+    *base = self;
+    snprintf(id, id_cap, "%s", self->id);
+    *redis = self->redis;
+    *link = self->link;
 }
 
 void tolk_worker_destroy(tolk_worker_t **self_p)

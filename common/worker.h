@@ -76,10 +76,18 @@ typedef struct {
 } tolk_worker_source_t;
 
 /* A worker of kind with a fresh unique id ("<kind>-<pid>-<random>"): its
-   Redis link, gateway links and status feed. Returns NULL when the links
-   cannot be made (a feed that cannot bind is only warned about). */
+   Redis link, gateway links and status feed, serving arg (the worker's own
+   object) through handlers. Returns NULL when the links cannot be made (a
+   feed that cannot bind is only warned about), after handlers->on_destroy
+   has freed arg, so a worker's constructor has one failure path. */
 tolk_worker_t *tolk_worker_new(tolk_worker_kind_t kind, const tolk_config_t *cfg,
                                const tolk_worker_handlers_t *handlers, void *arg);
+
+/* Hand a worker its base and the parts it uses on every call, into its own
+   fields (the base keeps owning them): id (id_cap bytes), the Redis link,
+   the gateway links. */
+void tolk_worker_lend(tolk_worker_t *self, tolk_worker_t **base, char *id, size_t id_cap,
+                      tolk_redis_t **redis, tolk_gwlink_t **link);
 
 /* Free the worker's object (on_destroy), retire the feed (unregister
    it), close the links; NULLs *self_p; safe on NULL. */

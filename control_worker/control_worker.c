@@ -783,7 +783,7 @@ static void s_on_report(void *arg, tolk_statfeed_t *feed)
     tolk_statfeed_set(feed, "catchups", self->catchups);
 }
 
-control_worker_t *control_worker_new(const tolk_config_t *cfg)
+tolk_worker_t *control_worker_new(const tolk_config_t *cfg)
 {
     control_worker_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -793,22 +793,14 @@ control_worker_t *control_worker_new(const tolk_config_t *cfg)
        answers arrive, so there is nothing to finish */
     tolk_worker_handlers_t handlers = {
         .on_message = s_on_message, .on_report = s_on_report, .on_destroy = free};
-    self->base = tolk_worker_new(TOLK_WORKER_CONTROL, cfg, &handlers, self);
-    if (!self->base) {
-        free(self);
-        return NULL;
-    }
-    snprintf(self->id, sizeof self->id, "%s", tolk_worker_id(self->base));
-    self->redis = tolk_worker_redis(self->base);
-    self->link = tolk_worker_link(self->base);
-    return self;
+    tolk_worker_t *base = tolk_worker_new(TOLK_WORKER_CONTROL, cfg, &handlers, self);
+    if (base)
+        tolk_worker_lend(base, &self->base, self->id, sizeof self->id, &self->redis, &self->link);
+    return base;
 }
 
-void control_worker_destroy(control_worker_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    tolk_worker_t *base = (*self_p)->base;
-    tolk_worker_destroy(&base); /* frees the worker too (on_destroy) */
-    *self_p = NULL;
-}
+const tolk_worker_program_t control_worker_program = {
+    "tolk-control-worker", "control_worker",
+    "Owns session state: connect, join, refresh, disconnect, broadcast\n"
+    "controls. Finds the gateways in Redis and connects to each.",
+    control_worker_new};

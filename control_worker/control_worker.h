@@ -24,11 +24,15 @@ typedef struct {
     int64_t targets_read_ms; /* when targets was read from Redis */
 } control_worker_t;
 
-/* Connect to Redis and prepare the links; NULL on failure. */
-control_worker_t *control_worker_new(const tolk_config_t *cfg);
-void control_worker_destroy(control_worker_t **self_p);
+/* A control worker on the worker base. Returns the base, which
+   tolk_worker_main runs and whose destroy frees the worker; NULL on
+   failure. */
+tolk_worker_t *control_worker_new(const tolk_config_t *cfg);
 
 /* Handle one envelope that came from gateway gw. */
 void control_worker_handle(control_worker_t *self, const char *gw, const tolk_envelope_t *env);
+
+/* The program around it, for its main(): name, log, --help text, constructor. */
+extern const tolk_worker_program_t control_worker_program;
 
 #endif

@@ -225,7 +225,7 @@ static void s_on_poll(void *arg, int64_t now_ms)
         status_worker_poll(self); /* a leaving worker pushes nothing new */
 }
 
-status_worker_t *status_worker_new(const tolk_config_t *cfg)
+tolk_worker_t *status_worker_new(const tolk_config_t *cfg)
 {
     status_worker_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -237,23 +237,17 @@ status_worker_t *status_worker_new(const tolk_config_t *cfg)
        there is nothing to finish at a stop */
     tolk_worker_handlers_t handlers = {
         .on_message = s_on_message, .on_report = s_on_report, .on_destroy = free};
-    self->base = tolk_worker_new(TOLK_WORKER_STATUS, &self->cfg, &handlers, self);
-    if (!self->base) {
-        free(self);
+    tolk_worker_t *base = tolk_worker_new(TOLK_WORKER_STATUS, &self->cfg, &handlers, self);
+    if (!base)
         return NULL;
-    }
-    snprintf(self->id, sizeof self->id, "%s", tolk_worker_id(self->base));
-    self->redis = tolk_worker_redis(self->base);
-    self->link = tolk_worker_link(self->base);
-    tolk_worker_timer(self->base, self->cfg.status_poll_ms, true, s_on_poll, self);
-    return self;
+    tolk_worker_lend(base, &self->base, self->id, sizeof self->id, &self->redis, &self->link);
+    tolk_worker_timer(base, self->cfg.status_poll_ms, true, s_on_poll, self);
+    return base;
 }
 
-void status_worker_destroy(status_worker_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    tolk_worker_t *base = (*self_p)->base;
-    tolk_worker_destroy(&base); /* frees the worker too (on_destroy) */
-    *self_p = NULL;
-}
+const tolk_worker_program_t status_worker_program = {
+    "tolk-status-worker", "status_worker",
+    "Answers getSessionStatus and pushes sessionStatus to speakers\n"
+    "(periodic, listener count changes, new languages). Finds the\n"
+    "gateways in Redis and connects to each.",
+    status_worker_new};

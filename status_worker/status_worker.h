@@ -34,11 +34,10 @@ typedef struct {
     int64_t sessions;         /* live sessions seen at the last pass (gauge) */
 } status_worker_t;
 
-/* Prepare Redis, the gateway links and the status feed; NULL on failure. */
-status_worker_t *status_worker_new(const tolk_config_t *cfg);
-
-/* Free everything and NULL the caller's pointer; safe on NULL. */
-void status_worker_destroy(status_worker_t **self_p);
+/* A status worker on the worker base, polling every status_poll_ms.
+   Returns the base, which tolk_worker_main runs and whose destroy frees
+   the worker; NULL on failure. */
+tolk_worker_t *status_worker_new(const tolk_config_t *cfg);
 
 /* Handle one envelope that came from gateway gw (getSessionStatus). */
 void status_worker_handle(status_worker_t *self, const char *gw, const tolk_envelope_t *env);
@@ -46,5 +45,8 @@ void status_worker_handle(status_worker_t *self, const char *gw, const tolk_enve
 /* One pass over the live sessions: push every status that is due.
    Returns the number pushed, or -1 when Redis failed. */
 int status_worker_poll(status_worker_t *self);
+
+/* The program around it, for its main(): name, log, --help text, constructor. */
+extern const tolk_worker_program_t status_worker_program;
 
 #endif

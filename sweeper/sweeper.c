@@ -218,7 +218,7 @@ static bool s_on_finish(void *arg)
     return true;
 }
 
-sweeper_t *sweeper_new(const tolk_config_t *cfg)
+tolk_worker_t *sweeper_new(const tolk_config_t *cfg)
 {
     sweeper_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -226,23 +226,16 @@ sweeper_t *sweeper_new(const tolk_config_t *cfg)
     self->cfg = *cfg;
     tolk_worker_handlers_t handlers = {
         .on_report = s_on_report, .on_finish = s_on_finish, .on_destroy = free};
-    self->base = tolk_worker_new(TOLK_WORKER_SWEEPER, cfg, &handlers, self);
-    if (!self->base) {
-        free(self);
-        return NULL;
+    tolk_worker_t *base = tolk_worker_new(TOLK_WORKER_SWEEPER, cfg, &handlers, self);
+    if (base) {
+        tolk_worker_lend(base, &self->base, self->id, sizeof self->id, &self->redis, &self->link);
+        tolk_worker_timer(base, cfg->sweep_interval_ms, true, s_on_sweep, self);
     }
-    snprintf(self->id, sizeof self->id, "%s", tolk_worker_id(self->base));
-    self->redis = tolk_worker_redis(self->base);
-    self->link = tolk_worker_link(self->base);
-    tolk_worker_timer(self->base, cfg->sweep_interval_ms, true, s_on_sweep, self);
-    return self;
+    return base;
 }
 
-void sweeper_destroy(sweeper_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    tolk_worker_t *base = (*self_p)->base;
-    tolk_worker_destroy(&base); /* frees the sweeper too (on_destroy) */
-    *self_p = NULL;
-}
+const tolk_worker_program_t sweeper_program = {
+    "tolk-sweeper", "sweeper",
+    "Ends sessions whose speaker did not return or that ran too long, and\n"
+    "cleans up after dead gateways. One acts at a time (a lease in Redis).",
+    sweeper_new};

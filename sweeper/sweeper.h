@@ -26,12 +26,15 @@ typedef struct {
     int64_t reconcile_cursor;  /* rank in tolk:sessions where the next recount starts */
 } sweeper_t;
 
-/* A sweeper on the worker base, sweeping every sweep_interval_ms; NULL on
-   failure. Destroy frees it and its base. */
-sweeper_t *sweeper_new(const tolk_config_t *cfg);
-void sweeper_destroy(sweeper_t **self_p);
+/* A sweeper on the worker base, sweeping every sweep_interval_ms. Returns
+   the base, which tolk_worker_main runs and whose destroy frees the
+   sweeper; NULL on failure. */
+tolk_worker_t *sweeper_new(const tolk_config_t *cfg);
 
 /* One pass: take or keep the lease, then sweep if we hold it. */
 void sweeper_sweep(sweeper_t *self);
+
+/* The program around it, for its main(): name, log, --help text, constructor. */
+extern const tolk_worker_program_t sweeper_program;
 
 #endif
