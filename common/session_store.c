@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* KEYS: session langs gws members. ARGV: sid source tier sub gw conn now */
 static tolk_redis_script_t s_create = {
@@ -165,23 +164,6 @@ static tolk_redis_script_t s_end_expired = {
     "local st = redis.call('HMGET', KEYS[1], 'state', 'graceUntil')\n"
     "if not st[1] then return false end\n"
     "if st[1] ~= 'grace' or tonumber(st[2]) > tonumber(ARGV[1]) then return 0 end\n" END_SESSION,
-    ""};
-
-/* KEYS: zset. ARGV: now window_ms limit record member. Sliding window. */
-static tolk_redis_script_t s_rate = {
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])\n"
-    "local n = redis.call('ZCARD', KEYS[1])\n"
-    "if n >= tonumber(ARGV[3]) then\n"
-    "  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
-    "  local wait = math.ceil((tonumber(oldest[2]) + ARGV[2] - ARGV[1]) / 1000)\n"
-    "  if wait < 1 then wait = 1 end\n"
-    "  return wait\n"
-    "end\n"
-    "if ARGV[4] == '1' then\n"
-    "  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])\n"
-    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-    "end\n"
-    "return 0\n",
     ""};
 
 /* The keys of a session (the first five are its live state). */
@@ -545,35 +527,6 @@ int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX
     int n = s_gw_list(rep, gws, max_gws);
     freeReplyObject(rep);
     return n;
-}
-
-int tolk_store_rate_check(tolk_redis_t *r, const char *key, int limit, int window_s, int64_t now_ms,
-                          bool record)
-{
-    char now_s[24], window_s_ms[24], limit_s[16], member[48];
-    static unsigned counter;
-    snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
-    snprintf(window_s_ms, sizeof window_s_ms, "%lld", (long long)window_s * 1000);
-    snprintf(limit_s, sizeof limit_s, "%d", limit);
-    snprintf(member, sizeof member, "%lld-%d-%u", (long long)now_ms, (int)getpid(), ++counter);
-    const char *argv[] = {key, now_s, window_s_ms, limit_s, record ? "1" : "0", member};
-    redisReply *rep = tolk_redis_eval(r, &s_rate, 1, 5, argv);
-    int rc = rep && rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : TOLK_STORE_DOWN;
-    if (rep)
-        freeReplyObject(rep);
-    return rc;
-}
-
-void tolk_store_rate_hit(tolk_redis_t *r, const char *key, int window_s, int64_t now_ms)
-{
-    char now_s[24], member[48];
-    static unsigned counter;
-    snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
-    snprintf(member, sizeof member, "%lld-%d-%u", (long long)now_ms, (int)getpid(), ++counter);
-    s_cmd(r, "ZADD %s %s %s", key, now_s, member);
-    redisReply *rep = tolk_redis_command(r, "PEXPIRE %s %lld", key, (long long)window_s * 1000);
-    if (rep)
-        freeReplyObject(rep);
 }
 
 bool tolk_session_id_valid(const char *sid)

@@ -111,15 +111,6 @@ int tolk_store_reconcile(tolk_redis_t *r, const char *sid);
 /* Gateways hosting members of sid. Returns the count or DOWN. */
 int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws);
 
-/* Sliding-window limiter: may `key` act again (limit per window_s)? Returns
-   0 when allowed (and counts it), else the seconds until it may, or DOWN.
-   count_only_failures: callers that record failures use tolk_store_rate_hit. */
-int tolk_store_rate_check(tolk_redis_t *r, const char *key, int limit, int window_s, int64_t now_ms,
-                          bool record);
-
-/* Record one event for key without checking. */
-void tolk_store_rate_hit(tolk_redis_t *r, const char *key, int window_s, int64_t now_ms);
-
 /* Valid session id shape: adjective-noun-NNN, lower case. */
 bool tolk_session_id_valid(const char *sid);
 

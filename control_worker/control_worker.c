@@ -11,6 +11,7 @@
 #include "caption_store.h"
 #include "ids.h"
 #include "log.h"
+#include "rate_store.h"
 #include "session_store.h"
 #include "targets_store.h"
 #include "transcript.h"
@@ -169,11 +170,8 @@ static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json
                 "qualityTier must be standard or premium", action, 0, true);
         return;
     }
-    char key[TOLK_ID_MAX + 300];
-    snprintf(key, sizeof key, "tolk:rl:create:%s", sub);
-    int wait = tolk_store_rate_check(self->redis, key, self->cfg.session_create_per_hour, 3600,
-                                     tolk_now_ms(), true);
-    if (wait == TOLK_STORE_DOWN) {
+    int wait = tolk_rate_create(self->redis, sub, self->cfg.session_create_per_hour, tolk_now_ms());
+    if (wait < 0) {
         s_error(self, gw, conn, 503, "SERVICE_UNAVAILABLE", "state store unavailable", action, 0,
                 true);
         return;
@@ -204,9 +202,7 @@ static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json
 /* Count a failed join for the client's address. */
 static void s_join_failed(control_worker_t *self, const char *client)
 {
-    char key[128];
-    snprintf(key, sizeof key, "tolk:rl:joinfail:%s", client ? client : "unknown");
-    tolk_store_rate_hit(self->redis, key, 60, tolk_now_ms());
+    tolk_rate_join_failed(self->redis, client, tolk_now_ms());
 }
 
 static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t *p, bool refresh)
@@ -215,10 +211,9 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
     const char *sid = s_str(p, "sessionId");
     const char *lang = s_str(p, "targetLanguage");
     const char *client = s_str(p, "clientHash");
-    char key[128];
-    snprintf(key, sizeof key, "tolk:rl:joinfail:%s", client ? client : "unknown");
-    int wait = tolk_store_rate_check(self->redis, key, self->cfg.failed_joins_per_minute, 60,
-                                     tolk_now_ms(), false);
+    /* Redis away: no limit is known, and the join itself will say so */
+    int wait =
+        tolk_rate_join_check(self->redis, client, self->cfg.failed_joins_per_minute, tolk_now_ms());
     if (wait > 0) {
         s_error(self, gw, conn, 429, "RATE_LIMIT_EXCEEDED", "too many failed joins", action, wait,
                 true);
