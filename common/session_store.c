@@ -19,10 +19,12 @@ static tolk_redis_script_t s_create = {
     "return 1\n",
     ""};
 
+/* The broadcast state's fields, in the order s_broadcast reads them. */
+#define BROADCAST_FIELDS "'isActive', 'isPaused', 'isMuted', 'volume', 'lastStateChange'"
+
 /* The fields returned to a joining or returning member, in this order. */
 #define INFO_FIELDS                                                                                \
-    "'sourceLanguage', 'qualityTier', 'isActive', 'isPaused', 'isMuted', 'volume', "               \
-    "'lastStateChange', 'listenerCount', 'state'"
+    "'sourceLanguage', 'qualityTier', " BROADCAST_FIELDS ", 'listenerCount', 'state'"
 
 /* KEYS: session langs gws members speech. ARGV: gw conn lang max speech. A
    listener's member value is L:<lang>, or H:<lang> when it hears speech. */
@@ -255,6 +257,17 @@ int tolk_store_create(tolk_redis_t *r, char *sid, const char *source, const char
     return TOLK_STORE_EXISTS;
 }
 
+/* Read the five BROADCAST_FIELDS values starting at e into state. */
+static void s_broadcast(redisReply **e, tolk_broadcast_state_t *state)
+{
+    const char *v;
+    state->is_active = tolk_reply_int(e[0], 1) != 0;
+    state->is_paused = tolk_reply_int(e[1], 0) != 0;
+    state->is_muted = tolk_reply_int(e[2], 0) != 0;
+    state->volume = (v = tolk_reply_str(e[3])) ? atof(v) : 1.0;
+    state->last_state_change = tolk_reply_int(e[4], 0);
+}
+
 /* Read the INFO_FIELDS array into info. */
 static void s_info(const redisReply *a, tolk_session_info_t *info)
 {
@@ -266,11 +279,7 @@ static void s_info(const redisReply *a, tolk_session_info_t *info)
         snprintf(info->source_language, sizeof info->source_language, "%s", v);
     if ((v = tolk_reply_str(a->element[1])))
         snprintf(info->quality_tier, sizeof info->quality_tier, "%s", v);
-    info->is_active = tolk_reply_int(a->element[2], 1) != 0;
-    info->is_paused = tolk_reply_int(a->element[3], 0) != 0;
-    info->is_muted = tolk_reply_int(a->element[4], 0) != 0;
-    info->volume = (v = tolk_reply_str(a->element[5])) ? atof(v) : 1.0;
-    info->last_state_change = tolk_reply_int(a->element[6], 0);
+    s_broadcast(a->element + 2, &info->state);
     info->listener_count = (long)tolk_reply_int(a->element[7], 0);
     info->in_grace = (v = tolk_reply_str(a->element[8])) && strcmp(v, "grace") == 0;
 }
@@ -527,6 +536,40 @@ int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX
     int n = s_gw_list(rep, gws, max_gws);
     freeReplyObject(rep);
     return n;
+}
+
+/* KEYS: session. ARGV: now, then field/value pairs. Returns the new
+   broadcast state, or false when the session has ended. */
+static tolk_redis_script_t s_set_state = {
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
+    "redis.call('HSET', KEYS[1], 'lastStateChange', ARGV[1])\n"
+    "return redis.call('HMGET', KEYS[1], " BROADCAST_FIELDS ")\n",
+    ""};
+
+int tolk_store_set_state(tolk_redis_t *r, const char *sid, int64_t now_ms, const char **fields,
+                         int nfields, tolk_broadcast_state_t *state)
+{
+    keys_t k;
+    s_keys(&k, sid);
+    char now_s[24];
+    snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
+    if (nfields > TOLK_STORE_MAX_STATE_FIELDS)
+        nfields = TOLK_STORE_MAX_STATE_FIELDS;
+    const char *argv[2 + TOLK_STORE_MAX_STATE_FIELDS] = {k.session, now_s};
+    for (int i = 0; i < nfields; i++)
+        argv[2 + i] = fields[i];
+    redisReply *rep = tolk_redis_eval(r, &s_set_state, 1, 1 + nfields, argv);
+    int rc = TOLK_STORE_DOWN;
+    if (rep && rep->type == REDIS_REPLY_NIL)
+        rc = TOLK_STORE_NOT_FOUND;
+    else if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 5) {
+        s_broadcast(rep->element, state);
+        rc = TOLK_STORE_OK;
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
 }
 
 bool tolk_session_id_valid(const char *sid)

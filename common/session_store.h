@@ -30,14 +30,21 @@
 #include <stdint.h>
 
 #define TOLK_STORE_MAX_GWS 64
+/* Field/value strings one state change sets at most. */
+#define TOLK_STORE_MAX_STATE_FIELDS 12
+
+/* The broadcast state every member is told of: the speaker's controls. */
+typedef struct {
+    bool is_active, is_paused, is_muted;
+    double volume;             /* 0.0 to 1.0 */
+    int64_t last_state_change; /* ms of the last change */
+} tolk_broadcast_state_t;
 
 /* What a caller learns about a session while joining or refreshing. */
 typedef struct {
     char source_language[TOLK_LANG_MAX + 1];
     char quality_tier[16];
-    bool is_active, is_paused, is_muted;
-    double volume;
-    int64_t last_state_change;
+    tolk_broadcast_state_t state;
     long listener_count;
     bool in_grace; /* the speaker is away; listeners should know */
 } tolk_session_info_t;
@@ -110,6 +117,15 @@ int tolk_store_reconcile(tolk_redis_t *r, const char *sid);
 
 /* Gateways hosting members of sid. Returns the count or DOWN. */
 int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws);
+
+/* The speaker changes the broadcast state: set the field/value pairs
+   (at most TOLK_STORE_MAX_STATE_FIELDS strings) and lastStateChange =
+   now_ms in one step, and fill state with the result. Returns
+   TOLK_STORE_OK (state filled), TOLK_STORE_NOT_FOUND when the session has
+   ended (nothing written), or DOWN when Redis is away or the script failed
+   (state untouched). */
+int tolk_store_set_state(tolk_redis_t *r, const char *sid, int64_t now_ms, const char **fields,
+                         int nfields, tolk_broadcast_state_t *state);
 
 /* Valid session id shape: adjective-noun-NNN, lower case. */
 bool tolk_session_id_valid(const char *sid);
