@@ -400,14 +400,15 @@ int tolk_store_speaker_refresh(tolk_redis_t *r, const char *sid, const char *gw,
     return rc;
 }
 
-/* Copy the string elements of an array reply into gws. */
-static int s_gw_list(const redisReply *a, char gws[][TOLK_ID_MAX + 1], int max_gws)
+/* Copy the string elements of an array reply that fit an id (gateway or
+   session) into ids. */
+static int s_id_list(const redisReply *a, char ids[][TOLK_ID_MAX + 1], int max)
 {
     int n = 0;
-    for (size_t i = 0; a && a->type == REDIS_REPLY_ARRAY && i < a->elements && n < max_gws; i++) {
+    for (size_t i = 0; a && a->type == REDIS_REPLY_ARRAY && i < a->elements && n < max; i++) {
         const char *v = tolk_reply_str(a->element[i]);
         if (v && strlen(v) <= TOLK_ID_MAX)
-            snprintf(gws[n++], TOLK_ID_MAX + 1, "%s", v);
+            snprintf(ids[n++], TOLK_ID_MAX + 1, "%s", v);
     }
     return n;
 }
@@ -435,7 +436,7 @@ static int s_end_with(tolk_redis_t *r, tolk_redis_script_t *script, const char *
     }
     int n = TOLK_STORE_NOT_FOUND;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
-        n = s_gw_list(rep->element[0], gws, max_gws);
+        n = s_id_list(rep->element[0], gws, max_gws);
         const redisReply *members = rep->element[1];
         for (size_t i = 0; members->type == REDIS_REPLY_ARRAY && i < members->elements; i++) {
             const char *m = tolk_reply_str(members->element[i]);
@@ -533,7 +534,7 @@ int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX
     redisReply *rep = tolk_redis_command(r, "HKEYS tolk:{%s}:gws", sid);
     if (!rep)
         return TOLK_STORE_DOWN;
-    int n = s_gw_list(rep, gws, max_gws);
+    int n = s_id_list(rep, gws, max_gws);
     freeReplyObject(rep);
     return n;
 }
@@ -570,6 +571,105 @@ int tolk_store_set_state(tolk_redis_t *r, const char *sid, int64_t now_ms, const
     if (rep)
         freeReplyObject(rep);
     return rc;
+}
+
+/* Members of zset scored at most max_score, the lowest first, at most max. */
+static int s_due(tolk_redis_t *r, const char *zset, int64_t max_score, char sids[][TOLK_ID_MAX + 1],
+                 int max)
+{
+    redisReply *rep = tolk_redis_command(r, "ZRANGEBYSCORE %s -inf %lld LIMIT 0 %d", zset,
+                                         (long long)max_score, max);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        if (rep)
+            freeReplyObject(rep);
+        return TOLK_STORE_DOWN;
+    }
+    int n = s_id_list(rep, sids, max);
+    freeReplyObject(rep);
+    return n;
+}
+
+int tolk_store_grace_due(tolk_redis_t *r, int64_t now_ms, char sids[][TOLK_ID_MAX + 1], int max)
+{
+    return s_due(r, "tolk:grace", now_ms, sids, max);
+}
+
+int tolk_store_sessions_before(tolk_redis_t *r, int64_t before_ms, char sids[][TOLK_ID_MAX + 1],
+                               int max)
+{
+    return s_due(r, "tolk:sessions", before_ms, sids, max);
+}
+
+int tolk_store_sessions_page(tolk_redis_t *r, int64_t start, char sids[][TOLK_ID_MAX + 1], int max,
+                             int *ranks)
+{
+    *ranks = 0;
+    if (max <= 0)
+        return 0;
+    redisReply *rep = tolk_redis_command(r, "ZRANGE tolk:sessions %lld %lld", (long long)start,
+                                         (long long)start + max - 1);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        if (rep)
+            freeReplyObject(rep);
+        return TOLK_STORE_DOWN;
+    }
+    int n = 0;
+    *ranks = (int)rep->elements;
+    for (size_t i = 0; i < rep->elements && n < max; i++) {
+        const char *sid = tolk_reply_str(rep->element[i]);
+        if (sid && tolk_session_id_valid(sid))
+            strcpy(sids[n++], sid);
+    }
+    freeReplyObject(rep);
+    return n;
+}
+
+void tolk_store_grace_forget(tolk_redis_t *r, const char *sid)
+{
+    s_cmd(r, "ZREM tolk:grace %s", sid, "", "");
+}
+
+void tolk_store_sessions_forget(tolk_redis_t *r, const char *sid)
+{
+    s_cmd(r, "ZREM tolk:sessions %s", sid, "", "");
+}
+
+int tolk_store_gateway_conns(tolk_redis_t *r, const char *gw, tolk_store_conn_fn *fn, void *arg)
+{
+    redisReply *rep = tolk_redis_command(r, "HGETALL tolk:gwconns:%s", gw);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        if (rep)
+            freeReplyObject(rep);
+        return TOLK_STORE_DOWN;
+    }
+    int n = 0;
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        const char *conn_s = tolk_reply_str(rep->element[i]);
+        const char *sid = tolk_reply_str(rep->element[i + 1]);
+        if (!conn_s || !sid)
+            continue;
+        fn(arg, sid, strtoull(conn_s, NULL, 10));
+        n++;
+    }
+    freeReplyObject(rep);
+    return n;
+}
+
+int tolk_store_is_speaker(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn)
+{
+    redisReply *rep =
+        tolk_redis_command(r, "HGET tolk:{%s}:members %s/%llu", sid, gw, (unsigned long long)conn);
+    if (!rep)
+        return TOLK_STORE_DOWN;
+    const char *what = tolk_reply_str(rep);
+    int speaker = what && strcmp(what, "S") == 0;
+    freeReplyObject(rep);
+    return speaker;
+}
+
+void tolk_store_gateway_forget(tolk_redis_t *r, const char *gw)
+{
+    s_cmd(r, "DEL tolk:gwconns:%s", gw, "", "");
 }
 
 bool tolk_session_id_valid(const char *sid)

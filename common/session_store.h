@@ -127,6 +127,46 @@ int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX
 int tolk_store_set_state(tolk_redis_t *r, const char *sid, int64_t now_ms, const char **fields,
                          int nfields, tolk_broadcast_state_t *state);
 
+/* Sessions whose speaker's grace deadline is at or before now_ms, at most
+   max, earliest first, into sids (ids too long for it are left out).
+   Returns the count or DOWN. */
+int tolk_store_grace_due(tolk_redis_t *r, int64_t now_ms, char sids[][TOLK_ID_MAX + 1], int max);
+
+/* Sessions created or refreshed at or before before_ms, at most max,
+   oldest first, into sids (ids too long for it are left out). Returns the
+   count or DOWN. */
+int tolk_store_sessions_before(tolk_redis_t *r, int64_t before_ms, char sids[][TOLK_ID_MAX + 1],
+                               int max);
+
+/* A page of the live sessions: ranks start .. start + max - 1 of
+   tolk:sessions. Fills sids with the well-formed ids and ranks with how
+   many ranks the page held (fewer than max: the last page). Returns the
+   number of ids or DOWN (ranks 0). */
+int tolk_store_sessions_page(tolk_redis_t *r, int64_t start, char sids[][TOLK_ID_MAX + 1], int max,
+                             int *ranks);
+
+/* Drop sid from the grace index (tolk:grace): its entry was stale. */
+void tolk_store_grace_forget(tolk_redis_t *r, const char *sid);
+
+/* Drop sid from the session index (tolk:sessions): its entry was stale. */
+void tolk_store_sessions_forget(tolk_redis_t *r, const char *sid);
+
+/* Called for each connection a gateway held: its session and its id. */
+typedef void(tolk_store_conn_fn)(void *arg, const char *sid, uint64_t conn);
+
+/* Call fn for every connection the index says gw holds (tolk:gwconns:<gw>),
+   in one read. Returns the number of connections visited, or DOWN (fn not
+   called). */
+int tolk_store_gateway_conns(tolk_redis_t *r, const char *gw, tolk_store_conn_fn *fn, void *arg);
+
+/* Is gw/conn the speaker of sid? Returns 1 when it is, 0 when it is a
+   listener, not a member, or the session has ended, or DOWN. */
+int tolk_store_is_speaker(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn);
+
+/* Forget gw's connection index (tolk:gwconns:<gw>) once it has been
+   cleaned up after. */
+void tolk_store_gateway_forget(tolk_redis_t *r, const char *gw);
+
 /* Valid session id shape: adjective-noun-NNN, lower case. */
 bool tolk_session_id_valid(const char *sid);
 
