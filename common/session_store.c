@@ -2,6 +2,7 @@
 #include "session_store.h"
 #include "log.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -571,6 +572,102 @@ int tolk_store_set_state(tolk_redis_t *r, const char *sid, int64_t now_ms, const
     if (rep)
         freeReplyObject(rep);
     return rc;
+}
+
+/* KEYS: session langs gws speech. The session's source and creation time,
+   the listeners per language, the gateways and the languages someone
+   hears spoken; false when the session has ended. */
+static tolk_redis_script_t s_snapshot = {
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "return {redis.call('HMGET', KEYS[1], 'sourceLanguage', 'createdAt'),\n"
+    "        redis.call('HGETALL', KEYS[2]), redis.call('HKEYS', KEYS[3]),\n"
+    "        redis.call('HKEYS', KEYS[4])}\n",
+    ""};
+
+/* Fill snap from the snapshot script's four-element reply. */
+static void s_snapshot_read(const redisReply *rep, tolk_session_snapshot_t *snap)
+{
+    memset(snap, 0, sizeof *snap);
+    const redisReply *info = rep->element[0], *langs = rep->element[1], *gws = rep->element[2],
+                     *spoken = rep->element[3];
+    if (info->type == REDIS_REPLY_ARRAY && info->elements == 2) {
+        const char *src = tolk_reply_str(info->element[0]);
+        if (src)
+            snprintf(snap->source, sizeof snap->source, "%s", src);
+        long long created = tolk_reply_int(info->element[1], LLONG_MIN);
+        snap->created_known = created != LLONG_MIN;
+        snap->created_at = snap->created_known ? (int64_t)created : 0;
+    }
+    for (size_t i = 0; langs->type == REDIS_REPLY_ARRAY && i + 1 < langs->elements &&
+                       snap->nlangs < TOLK_STORE_MAX_LANGS;
+         i += 2) {
+        const char *lang = tolk_reply_str(langs->element[i]);
+        const char *n = tolk_reply_str(langs->element[i + 1]);
+        if (!lang || !n || atol(n) <= 0 || !tolk_language_code_valid(lang))
+            continue;
+        tolk_store_lang_t *l = &snap->langs[snap->nlangs++];
+        snprintf(l->code, sizeof l->code, "%s", lang);
+        l->count = atol(n);
+    }
+    snap->ngws = s_id_list(gws, snap->gws, TOLK_STORE_MAX_GWS);
+    for (size_t i = 0; spoken->type == REDIS_REPLY_ARRAY && i < spoken->elements &&
+                       snap->nspoken < TOLK_STORE_MAX_LANGS;
+         i++) {
+        const char *lang = tolk_reply_str(spoken->element[i]);
+        if (lang && strlen(lang) <= TOLK_LANG_MAX)
+            snprintf(snap->spoken[snap->nspoken++], TOLK_LANG_MAX + 1, "%s", lang);
+    }
+}
+
+int tolk_store_snapshot(tolk_redis_t *r, const char *sid, tolk_session_snapshot_t *snap)
+{
+    keys_t k;
+    s_keys(&k, sid);
+    const char *argv[] = {k.session, k.langs, k.gws, k.speech};
+    redisReply *rep = tolk_redis_eval(r, &s_snapshot, 4, 0, argv);
+    int rc = TOLK_STORE_DOWN;
+    if (rep && rep->type == REDIS_REPLY_NIL)
+        rc = TOLK_STORE_NOT_FOUND;
+    else if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 4) {
+        s_snapshot_read(rep, snap);
+        rc = TOLK_STORE_OK;
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
+}
+
+/* KEYS: session. One more recognition run, never resurrecting an ended
+   session (false). */
+static tolk_redis_script_t s_asr_epoch_next = {
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "return redis.call('HINCRBY', KEYS[1], 'asrEpoch', 1)\n",
+    ""};
+
+long long tolk_store_asr_epoch_next(tolk_redis_t *r, const char *sid)
+{
+    keys_t k;
+    s_keys(&k, sid);
+    const char *argv[] = {k.session};
+    redisReply *rep = tolk_redis_eval(r, &s_asr_epoch_next, 1, 0, argv);
+    long long rc = TOLK_STORE_DOWN;
+    if (rep && rep->type == REDIS_REPLY_NIL)
+        rc = TOLK_STORE_NOT_FOUND;
+    else if (rep && rep->type == REDIS_REPLY_INTEGER)
+        rc = rep->integer;
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
+}
+
+long long tolk_store_asr_epoch(tolk_redis_t *r, const char *sid)
+{
+    redisReply *rep = tolk_redis_command(r, "HGET tolk:{%s}:session asrEpoch", sid);
+    if (!rep)
+        return TOLK_STORE_DOWN;
+    long long epoch = tolk_reply_int(rep, 0);
+    freeReplyObject(rep);
+    return epoch;
 }
 
 /* Members of zset scored at most max_score, the lowest first, at most max. */

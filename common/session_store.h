@@ -17,7 +17,8 @@
         tolk:gwconns:<gw>   hash   conn -> session id (cleanup of a dead gateway)
         tolk:sessions       zset   session id by last refresh (maximum duration)
         tolk:grace          zset   session id by grace deadline (speaker gone)
-    The control worker and the sweeper both use this module.
+    The control worker, the sweeper and the audio worker use this module;
+    no other module formats these keys.
 */
 #ifndef TOLK_SESSION_STORE_H
 #define TOLK_SESSION_STORE_H
@@ -30,6 +31,8 @@
 #include <stdint.h>
 
 #define TOLK_STORE_MAX_GWS 64
+/* Languages a snapshot carries at most (more than any translator reaches). */
+#define TOLK_STORE_MAX_LANGS 128
 /* Field/value strings one state change sets at most. */
 #define TOLK_STORE_MAX_STATE_FIELDS 12
 
@@ -48,6 +51,25 @@ typedef struct {
     long listener_count;
     bool in_grace; /* the speaker is away; listeners should know */
 } tolk_session_info_t;
+
+/* One language and its listeners, in a snapshot. */
+typedef struct {
+    char code[TOLK_LANG_MAX + 1]; /* ISO 639-1 */
+    long count;                   /* listeners, always > 0 */
+} tolk_store_lang_t;
+
+/* What the audio worker needs of a session, read in one step. */
+typedef struct {
+    char source[TOLK_LANG_MAX + 1]; /* the speaker's language; "" when the hash has none */
+    int64_t created_at;             /* ms; valid only when created_known */
+    bool created_known;             /* the hash holds a numeric createdAt */
+    int nlangs;                     /* used entries of langs */
+    tolk_store_lang_t langs[TOLK_STORE_MAX_LANGS];        /* languages with listeners */
+    int ngws;                                             /* used entries of gws */
+    char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];        /* gateways hosting members */
+    int nspoken;                                          /* used entries of spoken */
+    char spoken[TOLK_STORE_MAX_LANGS][TOLK_LANG_MAX + 1]; /* languages someone hears spoken */
+} tolk_session_snapshot_t;
 
 /* Results shared by the operations. */
 typedef enum {
@@ -126,6 +148,23 @@ int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX
    (state untouched). */
 int tolk_store_set_state(tolk_redis_t *r, const char *sid, int64_t now_ms, const char **fields,
                          int nfields, tolk_broadcast_state_t *state);
+
+/* The session's source language, creation time, languages with listeners,
+   gateways and languages someone hears spoken, in one round trip. Returns
+   TOLK_STORE_OK (snap filled), TOLK_STORE_NOT_FOUND when the session has
+   ended, or DOWN when Redis is away or answered something else (snap
+   untouched: keep what you know). */
+int tolk_store_snapshot(tolk_redis_t *r, const char *sid, tolk_session_snapshot_t *snap);
+
+/* Count one more recognition run of sid (asrEpoch), never resurrecting an
+   ended session. Returns the new epoch (1 or more), TOLK_STORE_NOT_FOUND
+   when the session has ended, or DOWN. */
+long long tolk_store_asr_epoch_next(tolk_redis_t *r, const char *sid);
+
+/* The newest recognition run of sid. Returns the epoch, 0 when none was
+   counted or the session has ended (or the field is unreadable), or DOWN
+   when Redis is away. */
+long long tolk_store_asr_epoch(tolk_redis_t *r, const char *sid);
 
 /* Sessions whose speaker's grace deadline is at or before now_ms, at most
    max, earliest first, into sids (ids too long for it are left out).
