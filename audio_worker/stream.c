@@ -69,22 +69,6 @@ struct stream_s {
     int16_t pcm[STREAM_PCM_SAMPLES]; /* aligned copy of a chunk */
 };
 
-/* KEYS: session, langs, gws, speech. The session's source, creation time,
-   the listeners per language, the gateways and the languages someone hears
-   spoken, in one round trip. */
-static tolk_redis_script_t s_snapshot = {
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
-    "return {redis.call('HMGET', KEYS[1], 'sourceLanguage', 'createdAt'),\n"
-    "        redis.call('HGETALL', KEYS[2]), redis.call('HKEYS', KEYS[3]),\n"
-    "        redis.call('HKEYS', KEYS[4])}\n",
-    ""};
-
-/* KEYS: session. ARGV: field. Count one more in the session's own hash,
-   never resurrecting an ended session. */
-static tolk_redis_script_t s_incr = {"if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
-                                     "return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)\n",
-                                     ""};
-
 /* ----------------------------------------------------------- lanes */
 
 static lane_t *s_lane(stream_t *self, const char *lang, bool create)
@@ -214,13 +198,11 @@ static void s_seq_load(stream_t *self, lane_t *l)
 {
     if (l->seq_known)
         return;
-    redisReply *r = tolk_redis_command(self->worker->redis, "HGET tolk:{%s}:session seq:%s",
-                                       self->sid, l->lang);
-    if (!r)
+    long seq = tolk_captions_last_seq(self->worker->redis, self->sid, l->lang);
+    if (seq < 0)
         return; /* Redis away: try again with the next caption */
-    l->seq_last = tolk_reply_int(r, 0);
+    l->seq_last = seq;
     l->seq_known = true;
-    freeReplyObject(r);
 }
 
 /* Send one caption to the listeners of its language (and, for the
@@ -426,34 +408,19 @@ static void s_backfill(stream_t *self, lane_t *l)
    false when the session no longer exists. */
 static bool s_refresh(stream_t *self, int64_t now_ms)
 {
-    char k1[TOLK_ID_MAX + 32], k2[TOLK_ID_MAX + 32], k3[TOLK_ID_MAX + 32], k4[TOLK_ID_MAX + 32];
-    snprintf(k1, sizeof k1, "tolk:{%s}:session", self->sid);
-    snprintf(k2, sizeof k2, "tolk:{%s}:langs", self->sid);
-    snprintf(k3, sizeof k3, "tolk:{%s}:gws", self->sid);
-    snprintf(k4, sizeof k4, "tolk:{%s}:speech", self->sid);
-    const char *argv[] = {k1, k2, k3, k4};
-    redisReply *r = tolk_redis_eval(self->worker->redis, &s_snapshot, 4, 0, argv);
-    if (!r)
-        return true; /* Redis away: keep what we know */
-    if (r->type == REDIS_REPLY_NIL) {
-        freeReplyObject(r);
+    tolk_session_snapshot_t snap;
+    int rc = tolk_store_snapshot(self->worker->redis, self->sid, &snap);
+    if (rc == TOLK_STORE_NOT_FOUND) {
         self->dead = true;
         return false;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
-        freeReplyObject(r);
-        return true;
-    }
-    redisReply *info = r->element[0], *langs = r->element[1], *gws = r->element[2],
-               *spoken = r->element[3];
-    if (info->type == REDIS_REPLY_ARRAY && info->elements == 2) {
-        const char *src = tolk_reply_str(info->element[0]);
-        if (src && !self->source[0])
-            snprintf(self->source, sizeof self->source, "%s", src);
-        if (!self->refreshed_ms) {
-            int64_t created = tolk_reply_int(info->element[1], now_ms);
-            self->offset_ms = now_ms - created > 0 ? now_ms - created : 0;
-        }
+    if (rc != TOLK_STORE_OK)
+        return true; /* Redis away: keep what we know */
+    if (snap.source[0] && !self->source[0])
+        snprintf(self->source, sizeof self->source, "%s", snap.source);
+    if (!self->refreshed_ms) {
+        int64_t created = snap.created_known ? snap.created_at : now_ms;
+        self->offset_ms = now_ms - created > 0 ? now_ms - created : 0;
     }
     bool was[STREAM_LANES_MAX];
     for (int i = 0; i < self->nlanes; i++) {
@@ -461,32 +428,18 @@ static bool s_refresh(stream_t *self, int64_t now_ms)
         self->lanes[i].listened = self->lanes[i].spoken = false;
     }
     int before = self->nlanes;
-    if (langs->type == REDIS_REPLY_ARRAY)
-        for (size_t i = 0; i + 1 < langs->elements; i += 2) {
-            const char *lang = tolk_reply_str(langs->element[i]);
-            const char *n = tolk_reply_str(langs->element[i + 1]);
-            if (!lang || !n || atol(n) <= 0 || !tolk_language_code_valid(lang))
-                continue;
-            lane_t *l = s_lane(self, lang, true);
-            if (l)
-                l->listened = true;
-        }
-    if (spoken->type == REDIS_REPLY_ARRAY)
-        for (size_t i = 0; i < spoken->elements; i++) {
-            const char *lang = tolk_reply_str(spoken->element[i]);
-            lane_t *l = lang ? s_lane(self, lang, false) : NULL;
-            if (l)
-                l->spoken = true;
-        }
-    if (gws->type == REDIS_REPLY_ARRAY) {
-        self->ngws = 0;
-        for (size_t i = 0; i < gws->elements && self->ngws < TOLK_STORE_MAX_GWS; i++) {
-            const char *g = tolk_reply_str(gws->element[i]);
-            if (g && strlen(g) <= TOLK_ID_MAX)
-                snprintf(self->gws[self->ngws++], TOLK_ID_MAX + 1, "%s", g);
-        }
+    for (int i = 0; i < snap.nlangs; i++) {
+        lane_t *l = s_lane(self, snap.langs[i].code, true);
+        if (l)
+            l->listened = true;
     }
-    freeReplyObject(r);
+    for (int i = 0; i < snap.nspoken; i++) {
+        lane_t *l = s_lane(self, snap.spoken[i], false);
+        if (l)
+            l->spoken = true;
+    }
+    memcpy(self->gws, snap.gws, (size_t)snap.ngws * sizeof *snap.gws);
+    self->ngws = snap.ngws;
     self->refreshed_ms = now_ms;
     /* a language someone started listening in: translate what was just said */
     for (int i = 0; i < self->nlanes; i++)
@@ -509,13 +462,8 @@ stream_t *stream_new(audio_worker_t *worker, const char *sid)
         return NULL;
     }
     s_lane(self, self->source, true);
-    char key[TOLK_ID_MAX + 32];
-    snprintf(key, sizeof key, "tolk:{%s}:session", sid);
-    const char *argv[] = {key, "asrEpoch"};
-    redisReply *r = tolk_redis_eval(worker->redis, &s_incr, 1, 1, argv);
-    self->epoch = r && r->type == REDIS_REPLY_INTEGER ? (uint32_t)r->integer : 0;
-    if (r)
-        freeReplyObject(r);
+    long long epoch = tolk_store_asr_epoch_next(worker->redis, sid);
+    self->epoch = epoch > 0 ? (uint32_t)epoch : 0; /* 0: Redis away or the session just ended */
     self->asr =
         tolk_asr_stream_new(worker->cfg.asr_engine, worker->cfg.asr_model_dir, s_on_result, self);
     if (!self->asr) {
@@ -557,12 +505,9 @@ void stream_destroy(stream_t **self_p)
    order. Asked only after a gap in our audio, so one Redis call per gap. */
 static bool s_superseded(stream_t *self)
 {
-    redisReply *r =
-        tolk_redis_command(self->worker->redis, "HGET tolk:{%s}:session asrEpoch", self->sid);
-    if (!r)
+    long long epoch = tolk_store_asr_epoch(self->worker->redis, self->sid);
+    if (epoch < 0)
         return false; /* Redis away: keep going, the next gap asks again */
-    long long epoch = tolk_reply_int(r, 0);
-    freeReplyObject(r);
     if (epoch <= (long long)self->epoch)
         return false;
     tolk_info("stream", self->sid,

@@ -57,6 +57,16 @@ int tolk_captions_append(tolk_redis_t *r, const char *sid, const char *lang, con
     return 0;
 }
 
+long tolk_captions_last_seq(tolk_redis_t *r, const char *sid, const char *lang)
+{
+    redisReply *rep = tolk_redis_command(r, "HGET tolk:{%s}:session seq:%s", sid, lang);
+    if (!rep)
+        return -1;
+    long seq = (long)tolk_reply_int(rep, 0);
+    freeReplyObject(rep);
+    return seq;
+}
+
 /* One stream entry [id, [field, value, ...]] into rec; false if malformed. */
 static bool s_entry(const redisReply *e, tolk_caption_rec_t *rec)
 {

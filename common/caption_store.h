@@ -41,6 +41,11 @@ int tolk_captions_append(tolk_redis_t *r, const char *sid, const char *lang, con
                          const char *json_head, const char *json_tail, int history_max,
                          int64_t keep_ms, tolk_caption_sent_t *out);
 
+/* The seq of the last final of sid in lang (what the append script counted
+   in seq:<lang>). Returns it, 0 when none was counted or the session has
+   ended (or the field is unreadable), or -1 when Redis is away. */
+long tolk_captions_last_seq(tolk_redis_t *r, const char *sid, const char *lang);
+
 /* Read finals of sid in lang: the newest max of those after after_seq
    (after_seq >= 0), or of all (after_seq < 0). Oldest first. Returns the count (0 when
    there are none) or -1 when Redis failed; free with tolk_captions_free. */

@@ -2,10 +2,10 @@
 #include "session_store.h"
 #include "log.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* KEYS: session langs gws members. ARGV: sid source tier sub gw conn now */
 static tolk_redis_script_t s_create = {
@@ -20,10 +20,12 @@ static tolk_redis_script_t s_create = {
     "return 1\n",
     ""};
 
+/* The broadcast state's fields, in the order s_broadcast reads them. */
+#define BROADCAST_FIELDS "'isActive', 'isPaused', 'isMuted', 'volume', 'lastStateChange'"
+
 /* The fields returned to a joining or returning member, in this order. */
 #define INFO_FIELDS                                                                                \
-    "'sourceLanguage', 'qualityTier', 'isActive', 'isPaused', 'isMuted', 'volume', "               \
-    "'lastStateChange', 'listenerCount', 'state'"
+    "'sourceLanguage', 'qualityTier', " BROADCAST_FIELDS ", 'listenerCount', 'state'"
 
 /* KEYS: session langs gws members speech. ARGV: gw conn lang max speech. A
    listener's member value is L:<lang>, or H:<lang> when it hears speech. */
@@ -167,23 +169,6 @@ static tolk_redis_script_t s_end_expired = {
     "if st[1] ~= 'grace' or tonumber(st[2]) > tonumber(ARGV[1]) then return 0 end\n" END_SESSION,
     ""};
 
-/* KEYS: zset. ARGV: now window_ms limit record member. Sliding window. */
-static tolk_redis_script_t s_rate = {
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])\n"
-    "local n = redis.call('ZCARD', KEYS[1])\n"
-    "if n >= tonumber(ARGV[3]) then\n"
-    "  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
-    "  local wait = math.ceil((tonumber(oldest[2]) + ARGV[2] - ARGV[1]) / 1000)\n"
-    "  if wait < 1 then wait = 1 end\n"
-    "  return wait\n"
-    "end\n"
-    "if ARGV[4] == '1' then\n"
-    "  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])\n"
-    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-    "end\n"
-    "return 0\n",
-    ""};
-
 /* The keys of a session (the first five are its live state). */
 typedef struct {
     char session[TOLK_ID_MAX + 32], langs[TOLK_ID_MAX + 32], gws[TOLK_ID_MAX + 32],
@@ -273,6 +258,17 @@ int tolk_store_create(tolk_redis_t *r, char *sid, const char *source, const char
     return TOLK_STORE_EXISTS;
 }
 
+/* Read the five BROADCAST_FIELDS values starting at e into state. */
+static void s_broadcast(redisReply **e, tolk_broadcast_state_t *state)
+{
+    const char *v;
+    state->is_active = tolk_reply_int(e[0], 1) != 0;
+    state->is_paused = tolk_reply_int(e[1], 0) != 0;
+    state->is_muted = tolk_reply_int(e[2], 0) != 0;
+    state->volume = (v = tolk_reply_str(e[3])) ? atof(v) : 1.0;
+    state->last_state_change = tolk_reply_int(e[4], 0);
+}
+
 /* Read the INFO_FIELDS array into info. */
 static void s_info(const redisReply *a, tolk_session_info_t *info)
 {
@@ -284,11 +280,7 @@ static void s_info(const redisReply *a, tolk_session_info_t *info)
         snprintf(info->source_language, sizeof info->source_language, "%s", v);
     if ((v = tolk_reply_str(a->element[1])))
         snprintf(info->quality_tier, sizeof info->quality_tier, "%s", v);
-    info->is_active = tolk_reply_int(a->element[2], 1) != 0;
-    info->is_paused = tolk_reply_int(a->element[3], 0) != 0;
-    info->is_muted = tolk_reply_int(a->element[4], 0) != 0;
-    info->volume = (v = tolk_reply_str(a->element[5])) ? atof(v) : 1.0;
-    info->last_state_change = tolk_reply_int(a->element[6], 0);
+    s_broadcast(a->element + 2, &info->state);
     info->listener_count = (long)tolk_reply_int(a->element[7], 0);
     info->in_grace = (v = tolk_reply_str(a->element[8])) && strcmp(v, "grace") == 0;
 }
@@ -409,14 +401,15 @@ int tolk_store_speaker_refresh(tolk_redis_t *r, const char *sid, const char *gw,
     return rc;
 }
 
-/* Copy the string elements of an array reply into gws. */
-static int s_gw_list(const redisReply *a, char gws[][TOLK_ID_MAX + 1], int max_gws)
+/* Copy the string elements of an array reply that fit an id (gateway or
+   session) into ids. */
+static int s_id_list(const redisReply *a, char ids[][TOLK_ID_MAX + 1], int max)
 {
     int n = 0;
-    for (size_t i = 0; a && a->type == REDIS_REPLY_ARRAY && i < a->elements && n < max_gws; i++) {
+    for (size_t i = 0; a && a->type == REDIS_REPLY_ARRAY && i < a->elements && n < max; i++) {
         const char *v = tolk_reply_str(a->element[i]);
         if (v && strlen(v) <= TOLK_ID_MAX)
-            snprintf(gws[n++], TOLK_ID_MAX + 1, "%s", v);
+            snprintf(ids[n++], TOLK_ID_MAX + 1, "%s", v);
     }
     return n;
 }
@@ -444,7 +437,7 @@ static int s_end_with(tolk_redis_t *r, tolk_redis_script_t *script, const char *
     }
     int n = TOLK_STORE_NOT_FOUND;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
-        n = s_gw_list(rep->element[0], gws, max_gws);
+        n = s_id_list(rep->element[0], gws, max_gws);
         const redisReply *members = rep->element[1];
         for (size_t i = 0; members->type == REDIS_REPLY_ARRAY && i < members->elements; i++) {
             const char *m = tolk_reply_str(members->element[i]);
@@ -542,38 +535,238 @@ int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX
     redisReply *rep = tolk_redis_command(r, "HKEYS tolk:{%s}:gws", sid);
     if (!rep)
         return TOLK_STORE_DOWN;
-    int n = s_gw_list(rep, gws, max_gws);
+    int n = s_id_list(rep, gws, max_gws);
     freeReplyObject(rep);
     return n;
 }
 
-int tolk_store_rate_check(tolk_redis_t *r, const char *key, int limit, int window_s, int64_t now_ms,
-                          bool record)
+/* KEYS: session. ARGV: now, then field/value pairs. Returns the new
+   broadcast state, or false when the session has ended. */
+static tolk_redis_script_t s_set_state = {
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
+    "redis.call('HSET', KEYS[1], 'lastStateChange', ARGV[1])\n"
+    "return redis.call('HMGET', KEYS[1], " BROADCAST_FIELDS ")\n",
+    ""};
+
+int tolk_store_set_state(tolk_redis_t *r, const char *sid, int64_t now_ms, const char **fields,
+                         int nfields, tolk_broadcast_state_t *state)
 {
-    char now_s[24], window_s_ms[24], limit_s[16], member[48];
-    static unsigned counter;
+    keys_t k;
+    s_keys(&k, sid);
+    char now_s[24];
     snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
-    snprintf(window_s_ms, sizeof window_s_ms, "%lld", (long long)window_s * 1000);
-    snprintf(limit_s, sizeof limit_s, "%d", limit);
-    snprintf(member, sizeof member, "%lld-%d-%u", (long long)now_ms, (int)getpid(), ++counter);
-    const char *argv[] = {key, now_s, window_s_ms, limit_s, record ? "1" : "0", member};
-    redisReply *rep = tolk_redis_eval(r, &s_rate, 1, 5, argv);
-    int rc = rep && rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : TOLK_STORE_DOWN;
+    if (nfields > TOLK_STORE_MAX_STATE_FIELDS)
+        nfields = TOLK_STORE_MAX_STATE_FIELDS;
+    const char *argv[2 + TOLK_STORE_MAX_STATE_FIELDS] = {k.session, now_s};
+    for (int i = 0; i < nfields; i++)
+        argv[2 + i] = fields[i];
+    redisReply *rep = tolk_redis_eval(r, &s_set_state, 1, 1 + nfields, argv);
+    int rc = TOLK_STORE_DOWN;
+    if (rep && rep->type == REDIS_REPLY_NIL)
+        rc = TOLK_STORE_NOT_FOUND;
+    else if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 5) {
+        s_broadcast(rep->element, state);
+        rc = TOLK_STORE_OK;
+    }
     if (rep)
         freeReplyObject(rep);
     return rc;
 }
 
-void tolk_store_rate_hit(tolk_redis_t *r, const char *key, int window_s, int64_t now_ms)
+/* KEYS: session langs gws speech. The session's source and creation time,
+   the listeners per language, the gateways and the languages someone
+   hears spoken; false when the session has ended. */
+static tolk_redis_script_t s_snapshot = {
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "return {redis.call('HMGET', KEYS[1], 'sourceLanguage', 'createdAt'),\n"
+    "        redis.call('HGETALL', KEYS[2]), redis.call('HKEYS', KEYS[3]),\n"
+    "        redis.call('HKEYS', KEYS[4])}\n",
+    ""};
+
+/* Fill snap from the snapshot script's four-element reply. */
+static void s_snapshot_read(const redisReply *rep, tolk_session_snapshot_t *snap)
 {
-    char now_s[24], member[48];
-    static unsigned counter;
-    snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
-    snprintf(member, sizeof member, "%lld-%d-%u", (long long)now_ms, (int)getpid(), ++counter);
-    s_cmd(r, "ZADD %s %s %s", key, now_s, member);
-    redisReply *rep = tolk_redis_command(r, "PEXPIRE %s %lld", key, (long long)window_s * 1000);
+    memset(snap, 0, sizeof *snap);
+    const redisReply *info = rep->element[0], *langs = rep->element[1], *gws = rep->element[2],
+                     *spoken = rep->element[3];
+    if (info->type == REDIS_REPLY_ARRAY && info->elements == 2) {
+        const char *src = tolk_reply_str(info->element[0]);
+        if (src)
+            snprintf(snap->source, sizeof snap->source, "%s", src);
+        long long created = tolk_reply_int(info->element[1], LLONG_MIN);
+        snap->created_known = created != LLONG_MIN;
+        snap->created_at = snap->created_known ? (int64_t)created : 0;
+    }
+    for (size_t i = 0; langs->type == REDIS_REPLY_ARRAY && i + 1 < langs->elements &&
+                       snap->nlangs < TOLK_STORE_MAX_LANGS;
+         i += 2) {
+        const char *lang = tolk_reply_str(langs->element[i]);
+        const char *n = tolk_reply_str(langs->element[i + 1]);
+        if (!lang || !n || atol(n) <= 0 || !tolk_language_code_valid(lang))
+            continue;
+        tolk_store_lang_t *l = &snap->langs[snap->nlangs++];
+        snprintf(l->code, sizeof l->code, "%s", lang);
+        l->count = atol(n);
+    }
+    snap->ngws = s_id_list(gws, snap->gws, TOLK_STORE_MAX_GWS);
+    for (size_t i = 0; spoken->type == REDIS_REPLY_ARRAY && i < spoken->elements &&
+                       snap->nspoken < TOLK_STORE_MAX_LANGS;
+         i++) {
+        const char *lang = tolk_reply_str(spoken->element[i]);
+        if (lang && strlen(lang) <= TOLK_LANG_MAX)
+            snprintf(snap->spoken[snap->nspoken++], TOLK_LANG_MAX + 1, "%s", lang);
+    }
+}
+
+int tolk_store_snapshot(tolk_redis_t *r, const char *sid, tolk_session_snapshot_t *snap)
+{
+    keys_t k;
+    s_keys(&k, sid);
+    const char *argv[] = {k.session, k.langs, k.gws, k.speech};
+    redisReply *rep = tolk_redis_eval(r, &s_snapshot, 4, 0, argv);
+    int rc = TOLK_STORE_DOWN;
+    if (rep && rep->type == REDIS_REPLY_NIL)
+        rc = TOLK_STORE_NOT_FOUND;
+    else if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 4) {
+        s_snapshot_read(rep, snap);
+        rc = TOLK_STORE_OK;
+    }
     if (rep)
         freeReplyObject(rep);
+    return rc;
+}
+
+/* KEYS: session. One more recognition run, never resurrecting an ended
+   session (false). */
+static tolk_redis_script_t s_asr_epoch_next = {
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "return redis.call('HINCRBY', KEYS[1], 'asrEpoch', 1)\n",
+    ""};
+
+long long tolk_store_asr_epoch_next(tolk_redis_t *r, const char *sid)
+{
+    keys_t k;
+    s_keys(&k, sid);
+    const char *argv[] = {k.session};
+    redisReply *rep = tolk_redis_eval(r, &s_asr_epoch_next, 1, 0, argv);
+    long long rc = TOLK_STORE_DOWN;
+    if (rep && rep->type == REDIS_REPLY_NIL)
+        rc = TOLK_STORE_NOT_FOUND;
+    else if (rep && rep->type == REDIS_REPLY_INTEGER)
+        rc = rep->integer;
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
+}
+
+long long tolk_store_asr_epoch(tolk_redis_t *r, const char *sid)
+{
+    redisReply *rep = tolk_redis_command(r, "HGET tolk:{%s}:session asrEpoch", sid);
+    if (!rep)
+        return TOLK_STORE_DOWN;
+    long long epoch = tolk_reply_int(rep, 0);
+    freeReplyObject(rep);
+    return epoch;
+}
+
+/* Members of zset scored at most max_score, the lowest first, at most max. */
+static int s_due(tolk_redis_t *r, const char *zset, int64_t max_score, char sids[][TOLK_ID_MAX + 1],
+                 int max)
+{
+    redisReply *rep = tolk_redis_command(r, "ZRANGEBYSCORE %s -inf %lld LIMIT 0 %d", zset,
+                                         (long long)max_score, max);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        if (rep)
+            freeReplyObject(rep);
+        return TOLK_STORE_DOWN;
+    }
+    int n = s_id_list(rep, sids, max);
+    freeReplyObject(rep);
+    return n;
+}
+
+int tolk_store_grace_due(tolk_redis_t *r, int64_t now_ms, char sids[][TOLK_ID_MAX + 1], int max)
+{
+    return s_due(r, "tolk:grace", now_ms, sids, max);
+}
+
+int tolk_store_sessions_before(tolk_redis_t *r, int64_t before_ms, char sids[][TOLK_ID_MAX + 1],
+                               int max)
+{
+    return s_due(r, "tolk:sessions", before_ms, sids, max);
+}
+
+int tolk_store_sessions_page(tolk_redis_t *r, int64_t start, char sids[][TOLK_ID_MAX + 1], int max,
+                             int *ranks)
+{
+    *ranks = 0;
+    if (max <= 0)
+        return 0;
+    redisReply *rep = tolk_redis_command(r, "ZRANGE tolk:sessions %lld %lld", (long long)start,
+                                         (long long)start + max - 1);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        if (rep)
+            freeReplyObject(rep);
+        return TOLK_STORE_DOWN;
+    }
+    int n = 0;
+    *ranks = (int)rep->elements;
+    for (size_t i = 0; i < rep->elements && n < max; i++) {
+        const char *sid = tolk_reply_str(rep->element[i]);
+        if (sid && tolk_session_id_valid(sid))
+            strcpy(sids[n++], sid);
+    }
+    freeReplyObject(rep);
+    return n;
+}
+
+void tolk_store_grace_forget(tolk_redis_t *r, const char *sid)
+{
+    s_cmd(r, "ZREM tolk:grace %s", sid, "", "");
+}
+
+void tolk_store_sessions_forget(tolk_redis_t *r, const char *sid)
+{
+    s_cmd(r, "ZREM tolk:sessions %s", sid, "", "");
+}
+
+int tolk_store_gateway_conns(tolk_redis_t *r, const char *gw, tolk_store_conn_fn *fn, void *arg)
+{
+    redisReply *rep = tolk_redis_command(r, "HGETALL tolk:gwconns:%s", gw);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        if (rep)
+            freeReplyObject(rep);
+        return TOLK_STORE_DOWN;
+    }
+    int n = 0;
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        const char *conn_s = tolk_reply_str(rep->element[i]);
+        const char *sid = tolk_reply_str(rep->element[i + 1]);
+        if (!conn_s || !sid)
+            continue;
+        fn(arg, sid, strtoull(conn_s, NULL, 10));
+        n++;
+    }
+    freeReplyObject(rep);
+    return n;
+}
+
+int tolk_store_is_speaker(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn)
+{
+    redisReply *rep =
+        tolk_redis_command(r, "HGET tolk:{%s}:members %s/%llu", sid, gw, (unsigned long long)conn);
+    if (!rep)
+        return TOLK_STORE_DOWN;
+    const char *what = tolk_reply_str(rep);
+    int speaker = what && strcmp(what, "S") == 0;
+    freeReplyObject(rep);
+    return speaker;
+}
+
+void tolk_store_gateway_forget(tolk_redis_t *r, const char *gw)
+{
+    s_cmd(r, "DEL tolk:gwconns:%s", gw, "", "");
 }
 
 bool tolk_session_id_valid(const char *sid)

@@ -17,7 +17,8 @@
         tolk:gwconns:<gw>   hash   conn -> session id (cleanup of a dead gateway)
         tolk:sessions       zset   session id by last refresh (maximum duration)
         tolk:grace          zset   session id by grace deadline (speaker gone)
-    The control worker and the sweeper both use this module.
+    The control worker, the sweeper and the audio worker use this module;
+    no other module formats these keys.
 */
 #ifndef TOLK_SESSION_STORE_H
 #define TOLK_SESSION_STORE_H
@@ -30,17 +31,45 @@
 #include <stdint.h>
 
 #define TOLK_STORE_MAX_GWS 64
+/* Languages a snapshot carries at most (more than any translator reaches). */
+#define TOLK_STORE_MAX_LANGS 128
+/* Field/value strings one state change sets at most. */
+#define TOLK_STORE_MAX_STATE_FIELDS 12
+
+/* The broadcast state every member is told of: the speaker's controls. */
+typedef struct {
+    bool is_active, is_paused, is_muted;
+    double volume;             /* 0.0 to 1.0 */
+    int64_t last_state_change; /* ms of the last change */
+} tolk_broadcast_state_t;
 
 /* What a caller learns about a session while joining or refreshing. */
 typedef struct {
     char source_language[TOLK_LANG_MAX + 1];
     char quality_tier[16];
-    bool is_active, is_paused, is_muted;
-    double volume;
-    int64_t last_state_change;
+    tolk_broadcast_state_t state;
     long listener_count;
     bool in_grace; /* the speaker is away; listeners should know */
 } tolk_session_info_t;
+
+/* One language and its listeners, in a snapshot. */
+typedef struct {
+    char code[TOLK_LANG_MAX + 1]; /* ISO 639-1 */
+    long count;                   /* listeners, always > 0 */
+} tolk_store_lang_t;
+
+/* What the audio worker needs of a session, read in one step. */
+typedef struct {
+    char source[TOLK_LANG_MAX + 1]; /* the speaker's language; "" when the hash has none */
+    int64_t created_at;             /* ms; valid only when created_known */
+    bool created_known;             /* the hash holds a numeric createdAt */
+    int nlangs;                     /* used entries of langs */
+    tolk_store_lang_t langs[TOLK_STORE_MAX_LANGS];        /* languages with listeners */
+    int ngws;                                             /* used entries of gws */
+    char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];        /* gateways hosting members */
+    int nspoken;                                          /* used entries of spoken */
+    char spoken[TOLK_STORE_MAX_LANGS][TOLK_LANG_MAX + 1]; /* languages someone hears spoken */
+} tolk_session_snapshot_t;
 
 /* Results shared by the operations. */
 typedef enum {
@@ -111,14 +140,71 @@ int tolk_store_reconcile(tolk_redis_t *r, const char *sid);
 /* Gateways hosting members of sid. Returns the count or DOWN. */
 int tolk_store_gateways(tolk_redis_t *r, const char *sid, char gws[][TOLK_ID_MAX + 1], int max_gws);
 
-/* Sliding-window limiter: may `key` act again (limit per window_s)? Returns
-   0 when allowed (and counts it), else the seconds until it may, or DOWN.
-   count_only_failures: callers that record failures use tolk_store_rate_hit. */
-int tolk_store_rate_check(tolk_redis_t *r, const char *key, int limit, int window_s, int64_t now_ms,
-                          bool record);
+/* The speaker changes the broadcast state: set the field/value pairs
+   (at most TOLK_STORE_MAX_STATE_FIELDS strings) and lastStateChange =
+   now_ms in one step, and fill state with the result. Returns
+   TOLK_STORE_OK (state filled), TOLK_STORE_NOT_FOUND when the session has
+   ended (nothing written), or DOWN when Redis is away or the script failed
+   (state untouched). */
+int tolk_store_set_state(tolk_redis_t *r, const char *sid, int64_t now_ms, const char **fields,
+                         int nfields, tolk_broadcast_state_t *state);
 
-/* Record one event for key without checking. */
-void tolk_store_rate_hit(tolk_redis_t *r, const char *key, int window_s, int64_t now_ms);
+/* The session's source language, creation time, languages with listeners,
+   gateways and languages someone hears spoken, in one round trip. Returns
+   TOLK_STORE_OK (snap filled), TOLK_STORE_NOT_FOUND when the session has
+   ended, or DOWN when Redis is away or answered something else (snap
+   untouched: keep what you know). */
+int tolk_store_snapshot(tolk_redis_t *r, const char *sid, tolk_session_snapshot_t *snap);
+
+/* Count one more recognition run of sid (asrEpoch), never resurrecting an
+   ended session. Returns the new epoch (1 or more), TOLK_STORE_NOT_FOUND
+   when the session has ended, or DOWN. */
+long long tolk_store_asr_epoch_next(tolk_redis_t *r, const char *sid);
+
+/* The newest recognition run of sid. Returns the epoch, 0 when none was
+   counted or the session has ended (or the field is unreadable), or DOWN
+   when Redis is away. */
+long long tolk_store_asr_epoch(tolk_redis_t *r, const char *sid);
+
+/* Sessions whose speaker's grace deadline is at or before now_ms, at most
+   max, earliest first, into sids (ids too long for it are left out).
+   Returns the count or DOWN. */
+int tolk_store_grace_due(tolk_redis_t *r, int64_t now_ms, char sids[][TOLK_ID_MAX + 1], int max);
+
+/* Sessions created or refreshed at or before before_ms, at most max,
+   oldest first, into sids (ids too long for it are left out). Returns the
+   count or DOWN. */
+int tolk_store_sessions_before(tolk_redis_t *r, int64_t before_ms, char sids[][TOLK_ID_MAX + 1],
+                               int max);
+
+/* A page of the live sessions: ranks start .. start + max - 1 of
+   tolk:sessions. Fills sids with the well-formed ids and ranks with how
+   many ranks the page held (fewer than max: the last page). Returns the
+   number of ids or DOWN (ranks 0). */
+int tolk_store_sessions_page(tolk_redis_t *r, int64_t start, char sids[][TOLK_ID_MAX + 1], int max,
+                             int *ranks);
+
+/* Drop sid from the grace index (tolk:grace): its entry was stale. */
+void tolk_store_grace_forget(tolk_redis_t *r, const char *sid);
+
+/* Drop sid from the session index (tolk:sessions): its entry was stale. */
+void tolk_store_sessions_forget(tolk_redis_t *r, const char *sid);
+
+/* Called for each connection a gateway held: its session and its id. */
+typedef void(tolk_store_conn_fn)(void *arg, const char *sid, uint64_t conn);
+
+/* Call fn for every connection the index says gw holds (tolk:gwconns:<gw>),
+   in one read. Returns the number of connections visited, or DOWN (fn not
+   called). */
+int tolk_store_gateway_conns(tolk_redis_t *r, const char *gw, tolk_store_conn_fn *fn, void *arg);
+
+/* Is gw/conn the speaker of sid? Returns 1 when it is, 0 when it is a
+   listener, not a member, or the session has ended, or DOWN. */
+int tolk_store_is_speaker(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn);
+
+/* Forget gw's connection index (tolk:gwconns:<gw>) once it has been
+   cleaned up after. */
+void tolk_store_gateway_forget(tolk_redis_t *r, const char *gw);
 
 /* Valid session id shape: adjective-noun-NNN, lower case. */
 bool tolk_session_id_valid(const char *sid);

@@ -269,24 +269,7 @@ int tolk_status_due(tolk_redis_t *r, char sids[][TOLK_ID_MAX + 1], int n, int64_
 int tolk_status_sessions(tolk_redis_t *r, long start, char sids[][TOLK_ID_MAX + 1], int max,
                          int *ranks)
 {
-    *ranks = 0;
-    if (max <= 0)
-        return 0;
-    redisReply *rep = tolk_redis_command(r, "ZRANGE tolk:sessions %ld %ld", start, start + max - 1);
-    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-        if (rep)
-            freeReplyObject(rep);
-        return TOLK_STORE_DOWN;
-    }
-    int n = 0;
-    *ranks = (int)rep->elements;
-    for (size_t i = 0; i < rep->elements && n < max; i++) {
-        const char *sid = tolk_reply_str(rep->element[i]);
-        if (sid && tolk_session_id_valid(sid))
-            strcpy(sids[n++], sid);
-    }
-    freeReplyObject(rep);
-    return n;
+    return tolk_store_sessions_page(r, start, sids, max, ranks);
 }
 
 const char *tolk_status_reason_name(tolk_status_reason_t reason)

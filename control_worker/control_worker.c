@@ -11,6 +11,7 @@
 #include "caption_store.h"
 #include "ids.h"
 #include "log.h"
+#include "rate_store.h"
 #include "session_store.h"
 #include "targets_store.h"
 #include "transcript.h"
@@ -99,11 +100,12 @@ static uint32_t s_state_flags(bool paused, bool muted)
     return TOLK_FLAG_STATE | (paused || muted ? TOLK_FLAG_AUDIO_OFF : 0);
 }
 
-static json_t *s_broadcast_state(const tolk_session_info_t *info)
+/* The broadcastState object of the protocol. */
+static json_t *s_broadcast_state(const tolk_broadcast_state_t *state)
 {
-    return json_pack("{s:b, s:b, s:b, s:f, s:I}", "isActive", info->is_active, "isPaused",
-                     info->is_paused, "isMuted", info->is_muted, "volume", info->volume,
-                     "lastStateChange", (json_int_t)info->last_state_change);
+    return json_pack("{s:b, s:b, s:b, s:f, s:I}", "isActive", state->is_active, "isPaused",
+                     state->is_paused, "isMuted", state->is_muted, "volume", state->volume,
+                     "lastStateChange", (json_int_t)state->last_state_change);
 }
 
 /* ----------------------------------------------------------- connect */
@@ -169,11 +171,8 @@ static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json
                 "qualityTier must be standard or premium", action, 0, true);
         return;
     }
-    char key[TOLK_ID_MAX + 300];
-    snprintf(key, sizeof key, "tolk:rl:create:%s", sub);
-    int wait = tolk_store_rate_check(self->redis, key, self->cfg.session_create_per_hour, 3600,
-                                     tolk_now_ms(), true);
-    if (wait == TOLK_STORE_DOWN) {
+    int wait = tolk_rate_create(self->redis, sub, self->cfg.session_create_per_hour, tolk_now_ms());
+    if (wait < 0) {
         s_error(self, gw, conn, 503, "SERVICE_UNAVAILABLE", "state store unavailable", action, 0,
                 true);
         return;
@@ -204,9 +203,7 @@ static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json
 /* Count a failed join for the client's address. */
 static void s_join_failed(control_worker_t *self, const char *client)
 {
-    char key[128];
-    snprintf(key, sizeof key, "tolk:rl:joinfail:%s", client ? client : "unknown");
-    tolk_store_rate_hit(self->redis, key, 60, tolk_now_ms());
+    tolk_rate_join_failed(self->redis, client, tolk_now_ms());
 }
 
 static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t *p, bool refresh)
@@ -215,10 +212,9 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
     const char *sid = s_str(p, "sessionId");
     const char *lang = s_str(p, "targetLanguage");
     const char *client = s_str(p, "clientHash");
-    char key[128];
-    snprintf(key, sizeof key, "tolk:rl:joinfail:%s", client ? client : "unknown");
-    int wait = tolk_store_rate_check(self->redis, key, self->cfg.failed_joins_per_minute, 60,
-                                     tolk_now_ms(), false);
+    /* Redis away: no limit is known, and the join itself will say so */
+    int wait =
+        tolk_rate_join_check(self->redis, client, self->cfg.failed_joins_per_minute, tolk_now_ms());
     if (wait > 0) {
         s_error(self, gw, conn, 429, "RATE_LIMIT_EXCEEDED", "too many failed joins", action, wait,
                 true);
@@ -273,8 +269,8 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
         return;
     }
     s_bind(self, gw, conn, sid, TOLK_ROLE_LISTENER, lang,
-           s_state_flags(info.is_paused, info.is_muted) | TOLK_FLAG_CATCHUP | TOLK_FLAG_SPEECH_SET |
-               (speech == 1 ? TOLK_FLAG_SPEECH_ON : 0),
+           s_state_flags(info.state.is_paused, info.state.is_muted) | TOLK_FLAG_CATCHUP |
+               TOLK_FLAG_SPEECH_SET | (speech == 1 ? TOLK_FLAG_SPEECH_ON : 0),
            last_seq >= 0 ? (uint64_t)last_seq + 1 : 0);
     json_t *o;
     if (refresh)
@@ -284,7 +280,7 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
         o = json_pack("{s:s, s:s, s:s, s:s}", "type", "sessionJoined", "sessionId", sid,
                       "targetLanguage", lang, "sourceLanguage", info.source_language);
     json_object_set_new(o, "sourceLanguage", json_string(info.source_language));
-    json_object_set_new(o, "broadcastState", s_broadcast_state(&info));
+    json_object_set_new(o, "broadcastState", s_broadcast_state(&info.state));
     json_object_set_new(o, "speakerConnected", json_boolean(!info.in_grace));
     json_object_set_new(o, "speech", json_boolean(speech == 1));
     s_reply_obj(self, gw, conn, o, 0, 0);
@@ -319,11 +315,11 @@ static void s_speaker_refresh(control_worker_t *self, const char *gw, uint64_t c
         return;
     }
     s_bind(self, gw, conn, sid, TOLK_ROLE_SPEAKER, info.source_language,
-           s_state_flags(info.is_paused, info.is_muted), 0);
+           s_state_flags(info.state.is_paused, info.state.is_muted), 0);
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "type", "connectionRefreshComplete",
                           "sessionId", sid, "role", "speaker", "sourceLanguage",
                           info.source_language, "listenerCount", (int)info.listener_count);
-    json_object_set_new(o, "broadcastState", s_broadcast_state(&info));
+    json_object_set_new(o, "broadcastState", s_broadcast_state(&info.state));
     s_reply_obj(self, gw, conn, o, 0, 0);
     if (info.in_grace)
         s_publish(self, sid, TOLK_AUDIENCE_LISTENERS,
@@ -525,45 +521,14 @@ static void s_disconnect(control_worker_t *self, const char *gw, const tolk_enve
 
 /* ------------------------------------------------- session controls */
 
-/* KEYS: session. ARGV: now, then field/value pairs. Returns the state. */
-static tolk_redis_script_t s_set_state = {
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
-    "for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
-    "redis.call('HSET', KEYS[1], 'lastStateChange', ARGV[1])\n"
-    "return redis.call('HMGET', KEYS[1], 'isActive', 'isPaused', 'isMuted', 'volume',\n"
-    "  'lastStateChange')\n",
-    ""};
-
-/* Apply field changes atomically and return the new state as JSON, or NULL. */
-static json_t *s_change_state(control_worker_t *self, const char *sid, const char **fields,
-                              int nfields)
-{
-    char key[TOLK_ID_MAX + 32], now[24];
-    snprintf(key, sizeof key, "tolk:{%s}:session", sid);
-    snprintf(now, sizeof now, "%lld", (long long)tolk_now_ms());
-    const char *argv[16] = {key, now};
-    for (int i = 0; i < nfields && i < 12; i++)
-        argv[2 + i] = fields[i];
-    redisReply *r = tolk_redis_eval(self->redis, &s_set_state, 1, 1 + nfields, argv);
-    json_t *state = NULL;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
-        const char *vol = tolk_reply_str(r->element[3]);
-        state = json_pack("{s:b, s:b, s:b, s:f, s:I}", "isActive",
-                          (int)tolk_reply_int(r->element[0], 1), "isPaused",
-                          (int)tolk_reply_int(r->element[1], 0), "isMuted",
-                          (int)tolk_reply_int(r->element[2], 0), "volume", vol ? atof(vol) : 1.0,
-                          "lastStateChange", (json_int_t)tolk_reply_int(r->element[4], 0));
-    }
-    if (r)
-        freeReplyObject(r);
-    return state;
-}
-
 /* Reply to the speaker and notify every listener with the same message. */
 static void s_state_message(control_worker_t *self, const char *gw, const tolk_envelope_t *env,
                             const char *type, const char **fields, int nfields, const char *action)
 {
-    json_t *state = s_change_state(self, env->session, fields, nfields);
+    tolk_broadcast_state_t now;
+    int rc = tolk_store_set_state(self->redis, env->session, tolk_now_ms(), fields, nfields, &now);
+    json_t *state = rc == TOLK_STORE_OK ? s_broadcast_state(&now) : NULL;
+    /* Redis away is answered as an ended session too, as it always was */
     if (!state) {
         s_error(self, gw, env->conn, 404, "SESSION_NOT_FOUND", "the session has ended", action, 0,
                 false);

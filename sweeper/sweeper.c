@@ -19,26 +19,13 @@ static bool s_hold_lease(sweeper_t *self)
     return held;
 }
 
-/* Session ids from a ZRANGEBYSCORE -inf..max. */
-static redisReply *s_due(sweeper_t *self, const char *zset, int64_t max)
-{
-    redisReply *r = tolk_redis_command(self->redis, "ZRANGEBYSCORE %s -inf %lld LIMIT 0 %d", zset,
-                                       (long long)max, SWEEP_BATCH);
-    if (r && r->type != REDIS_REPLY_ARRAY) {
-        freeReplyObject(r);
-        return NULL;
-    }
-    return r;
-}
-
 /* Speakers who did not come back in time. */
 static void s_expire_grace(sweeper_t *self, int64_t now)
 {
-    redisReply *due = s_due(self, "tolk:grace", now);
-    for (size_t i = 0; due && i < due->elements; i++) {
-        const char *sid = tolk_reply_str(due->element[i]);
-        if (!sid)
-            continue;
+    char due[SWEEP_BATCH][TOLK_ID_MAX + 1];
+    int ndue = tolk_store_grace_due(self->redis, now, due, SWEEP_BATCH);
+    for (int i = 0; i < ndue; i++) {
+        const char *sid = due[i];
         char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];
         int n = tolk_store_end_expired(self->redis, sid, now, self->cfg.transcript_retention_s, gws,
                                        TOLK_STORE_MAX_GWS);
@@ -48,23 +35,19 @@ static void s_expire_grace(sweeper_t *self, int64_t now)
             tolk_info("expire", sid, "the speaker did not come back: session ended");
         } else if (n != TOLK_STORE_DOWN) {
             /* gone already, or live again: the index entry is stale */
-            redisReply *r = tolk_redis_command(self->redis, "ZREM tolk:grace %s", sid);
-            if (r)
-                freeReplyObject(r);
+            tolk_store_grace_forget(self->redis, sid);
         }
     }
-    if (due)
-        freeReplyObject(due);
 }
 
 /* Sessions not refreshed within the maximum duration. */
 static void s_expire_old(sweeper_t *self, int64_t now)
 {
-    redisReply *due = s_due(self, "tolk:sessions", now - (int64_t)self->cfg.max_session_s * 1000);
-    for (size_t i = 0; due && i < due->elements; i++) {
-        const char *sid = tolk_reply_str(due->element[i]);
-        if (!sid)
-            continue;
+    char due[SWEEP_BATCH][TOLK_ID_MAX + 1];
+    int ndue = tolk_store_sessions_before(
+        self->redis, now - (int64_t)self->cfg.max_session_s * 1000, due, SWEEP_BATCH);
+    for (int i = 0; i < ndue; i++) {
+        const char *sid = due[i];
         char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];
         int n = tolk_store_end(self->redis, sid, self->cfg.transcript_retention_s, gws,
                                TOLK_STORE_MAX_GWS);
@@ -73,84 +56,71 @@ static void s_expire_old(sweeper_t *self, int64_t now)
             self->sessions_expired++;
             tolk_info("expire", sid, "maximum session duration reached: session ended");
         } else if (n == TOLK_STORE_NOT_FOUND) {
-            redisReply *r = tolk_redis_command(self->redis, "ZREM tolk:sessions %s", sid);
-            if (r)
-                freeReplyObject(r);
+            tolk_store_sessions_forget(self->redis, sid);
         }
     }
-    if (due)
-        freeReplyObject(due);
 }
 
 /* Recount a few sessions each pass, round the live ones in turn, so a
    count that drifted is right again within (sessions / batch) passes. */
 static void s_reconcile(sweeper_t *self)
 {
-    redisReply *ids = tolk_redis_command(self->redis, "ZRANGE tolk:sessions %lld %lld",
-                                         (long long)self->reconcile_cursor,
-                                         (long long)self->reconcile_cursor + RECONCILE_BATCH - 1);
-    if (!ids || ids->type != REDIS_REPLY_ARRAY) {
-        if (ids)
-            freeReplyObject(ids);
+    char sids[RECONCILE_BATCH][TOLK_ID_MAX + 1];
+    int ranks;
+    int n = tolk_store_sessions_page(self->redis, self->reconcile_cursor, sids, RECONCILE_BATCH,
+                                     &ranks);
+    if (n < 0)
         return;
-    }
-    self->reconcile_cursor =
-        ids->elements < RECONCILE_BATCH ? 0 : self->reconcile_cursor + (int64_t)ids->elements;
-    for (size_t i = 0; i < ids->elements; i++) {
-        const char *sid = tolk_reply_str(ids->element[i]);
-        if (sid && tolk_store_reconcile(self->redis, sid) == 1) {
+    self->reconcile_cursor = ranks < RECONCILE_BATCH ? 0 : self->reconcile_cursor + ranks;
+    for (int i = 0; i < n; i++) {
+        if (tolk_store_reconcile(self->redis, sids[i]) == 1) {
             self->counts_reconciled++;
-            tolk_warn("reconcile", sid, "listener counts had drifted: recounted from the members");
+            tolk_warn("reconcile", sids[i],
+                      "listener counts had drifted: recounted from the members");
         }
     }
-    freeReplyObject(ids);
+}
+
+/* What s_clean_conn needs besides the connection. */
+typedef struct {
+    sweeper_t *self;
+    const char *gw; /* the dead gateway */
+    int64_t now;    /* the pass's clock */
+} s_clean_t;
+
+/* One connection of a dead gateway: a speaker starts its grace period (and
+   the listeners hear of it), a listener leaves. */
+static void s_clean_conn(void *arg, const char *sid, uint64_t conn)
+{
+    s_clean_t *c = arg;
+    sweeper_t *self = c->self;
+    if (tolk_store_is_speaker(self->redis, sid, c->gw, conn) == 1) {
+        int rc = tolk_store_speaker_gone(self->redis, sid, c->gw, conn, false, c->now,
+                                         self->cfg.grace_period_s);
+        if (rc == TOLK_SPEAKER_GONE_GRACE) {
+            char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1], json[256];
+            int n = tolk_store_gateways(self->redis, sid, gws, TOLK_STORE_MAX_GWS);
+            snprintf(json, sizeof json,
+                     "{\"type\":\"speakerDisconnected\",\"sessionId\":\"%s\","
+                     "\"gracePeriod\":%d,\"timestamp\":%lld}",
+                     sid, self->cfg.grace_period_s, (long long)tolk_now_ms());
+            if (n > 0)
+                tolk_store_publish(self->link, gws, n, sid, TOLK_AUDIENCE_LISTENERS, json, 0, 0);
+        }
+    } else {
+        tolk_store_leave(self->redis, sid, c->gw, conn);
+    }
+    self->connections_cleaned++;
 }
 
 /* A gateway's registration expired: its connections are gone with it. */
 static void s_clean_gateway(sweeper_t *self, const char *gw, int64_t now)
 {
-    redisReply *conns = tolk_redis_command(self->redis, "HGETALL tolk:gwconns:%s", gw);
-    if (!conns || conns->type != REDIS_REPLY_ARRAY) {
-        if (conns)
-            freeReplyObject(conns);
+    s_clean_t clean = {self, gw, now};
+    if (tolk_store_gateway_conns(self->redis, gw, s_clean_conn, &clean) < 0)
         return;
-    }
-    for (size_t i = 0; i + 1 < conns->elements; i += 2) {
-        const char *conn_s = tolk_reply_str(conns->element[i]);
-        const char *sid = tolk_reply_str(conns->element[i + 1]);
-        if (!conn_s || !sid)
-            continue;
-        uint64_t conn = strtoull(conn_s, NULL, 10);
-        redisReply *m =
-            tolk_redis_command(self->redis, "HGET tolk:{%s}:members %s/%s", sid, gw, conn_s);
-        const char *what = tolk_reply_str(m);
-        bool speaker = what && strcmp(what, "S") == 0;
-        if (m)
-            freeReplyObject(m);
-        if (speaker) {
-            int rc = tolk_store_speaker_gone(self->redis, sid, gw, conn, false, now,
-                                             self->cfg.grace_period_s);
-            if (rc == TOLK_SPEAKER_GONE_GRACE) {
-                char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1], json[256];
-                int n = tolk_store_gateways(self->redis, sid, gws, TOLK_STORE_MAX_GWS);
-                snprintf(json, sizeof json,
-                         "{\"type\":\"speakerDisconnected\",\"sessionId\":\"%s\","
-                         "\"gracePeriod\":%d,\"timestamp\":%lld}",
-                         sid, self->cfg.grace_period_s, (long long)tolk_now_ms());
-                if (n > 0)
-                    tolk_store_publish(self->link, gws, n, sid, TOLK_AUDIENCE_LISTENERS, json, 0,
-                                       0);
-            }
-        } else {
-            tolk_store_leave(self->redis, sid, gw, conn);
-        }
-        self->connections_cleaned++;
-    }
-    freeReplyObject(conns);
-    redisReply *r = tolk_redis_command(self->redis, "DEL tolk:gwconns:%s", gw);
-    if (r)
-        freeReplyObject(r);
-    r = tolk_redis_command(self->redis, "SREM tolk:gateways %s", gw);
+    tolk_store_gateway_forget(self->redis, gw);
+    redisReply *r = tolk_redis_command(self->redis, "SREM tolk:gateways %s", gw);
     if (r)
         freeReplyObject(r);
     self->gateways_cleaned++;
