@@ -83,8 +83,8 @@ static int s_send_to(gateway_t *gw, const char *worker_id, const uint8_t *buf, s
     return rc < 0 ? -1 : 0;
 }
 
-/* Send an envelope of kind with no more than our id in it (HEARTBEAT) to
-   one worker. */
+/* Send an envelope of kind with no more than our id in it (HEARTBEAT,
+   LEAVE) to one worker. */
 static int s_send_kind(gateway_t *gw, const char *worker_id, tolk_kind_t kind)
 {
     tolk_envelope_t env;
@@ -205,7 +205,25 @@ static void s_alive(gateway_t *gw, gw_worker_t *w, const char *worker_id,
     if (!w->alive)
         tolk_info("worker", NULL, "%s worker %s is live", tolk_worker_kind_name(k), worker_id);
     w->alive = true;
+    w->left = false;
     w->last_seen_ns = tolk_now_ns();
+}
+
+/* LEAVE: route nothing more to this worker, and answer LEAVE on the same
+   pipe. One DEALER-ROUTER pipe keeps its order, so when the worker reads
+   the answer it knows nothing else will come from this gateway. A LEAVE
+   said twice is answered twice and logged once. */
+static void s_leave(gateway_t *gw, gw_worker_t *w, const char *worker_id)
+{
+    if (w && !w->left) {
+        w->alive = false;
+        w->left = true;
+        gw->workers_left++;
+        tolk_info("worker", NULL, "%s worker %s left", tolk_worker_kind_name(w->kind), worker_id);
+    }
+    if (s_send_kind(gw, worker_id, TOLK_KIND_LEAVE) != 0)
+        tolk_warn("worker", NULL, "cannot answer the LEAVE of worker %s", worker_id);
+    s_after_send(gw);
 }
 
 static void s_dispatch(gateway_t *gw, const char *worker_id, const tolk_envelope_t *env)
@@ -216,8 +234,12 @@ static void s_dispatch(gateway_t *gw, const char *worker_id, const tolk_envelope
         case TOLK_KIND_HEARTBEAT:
             s_alive(gw, w, worker_id, env);
             return;
+        case TOLK_KIND_LEAVE:
+            s_leave(gw, w, worker_id);
+            return;
         default:
-            /* a sign of life, but no revival: only READY and HEARTBEAT do that */
+            /* a sign of life, but no revival (of a dead or a left worker):
+               only READY and HEARTBEAT do that */
             if (w)
                 w->last_seen_ns = tolk_now_ns();
             gw->deliver(gw, env);
@@ -268,7 +290,7 @@ void bridge_beat(gateway_t *gw)
             s_mark_dead(gw, w, "missed heartbeats");
         if (w->alive && s_send_kind(gw, w->id, TOLK_KIND_HEARTBEAT) != 0)
             s_mark_dead(gw, w, "unreachable");
-        /* forget workers dead for a long time so the table stays small */
+        /* forget workers dead (or left) for a long time so the table stays small */
         if (!w->alive && now - w->last_seen_ns > 10 * limit) {
             gw->workers[i] = gw->workers[--gw->worker_count];
             continue;

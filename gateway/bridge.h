@@ -2,10 +2,11 @@
     table of workers with their liveness, and routing.
 
     Workers connect DEALERs, say READY with their kind and beat every
-    heartbeat (the zguide's Paranoid Pirate). A message goes to the live
-    worker of its kind that wins the rendezvous hash of its key, so one
-    session's messages reach one worker in order, and when that worker
-    dies only its sessions move. Everything else a worker sends (SEND,
+    heartbeat (the zguide's Paranoid Pirate); a worker that stops says
+    LEAVE and is answered LEAVE on the same pipe. A message goes to the
+    live worker of its kind that wins the rendezvous hash of its key, so
+    one session's messages reach one worker in order, and when that worker
+    dies or leaves only its sessions move. Everything else a worker sends (SEND,
     BIND, PUBLISH) is handed to gw->deliver: the bridge knows nothing of
     connections.
 */

@@ -154,7 +154,8 @@ typedef struct {
     char id[TOLK_ID_MAX + 1]; /* its DEALER identity */
     tolk_worker_kind_t kind;  /* control, status or audio: what it is routed */
     uint64_t last_seen_ns;    /* last message of any kind */
-    bool alive;               /* routed to: heard from within heartbeat * misses */
+    bool alive;               /* routed to: heard from within heartbeat * misses, not left */
+    bool left;                /* said LEAVE: not alive until its next READY or HEARTBEAT */
 } gw_worker_t;
 
 /* What the bridge hands every worker message that is not about liveness
@@ -209,6 +210,7 @@ struct gateway_s {
     int64_t catchups;            /* catch-ups asked for */
     int64_t finals_deduplicated; /* live finals a catch-up had already delivered */
     int64_t speech_frames;       /* spoken-translation frames delivered */
+    int64_t workers_left;        /* LEAVEs heard from workers */
     int64_t registry_skipped;    /* registration rounds skipped: the last had no answer yet */
 };
 

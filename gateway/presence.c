@@ -42,6 +42,7 @@ static void s_publish(gateway_t *gw)
     tolk_statfeed_set(f, "audio_dropped_paused", gw->audio_dropped_off);
     tolk_statfeed_set(f, "idle_closed", gw->idle_closed);
     tolk_statfeed_set(f, "slow_closed", gw->slow_closed);
+    tolk_statfeed_set(f, "workers_left", gw->workers_left);
     tolk_statfeed_set(f, "registry_skipped", gw->registry_skipped);
     tolk_statfeed_set(f, "redis_up", presence_ok(gw));
     for (int k = 0; k < TOLK_WORKER_ROUTED; k++) {
