@@ -2,8 +2,9 @@
 
     A fixed array of named 64-bit counters (no allocation after _new, so a
     misbehaving caller cannot grow it), a PUB socket that never blocks, and
-    the Redis registration tolk-monitor discovers feeds by. See statfeed.h
-    for the message format and the counter names.
+    the Redis registration tolk-monitor discovers feeds by (its keys are
+    registry_store's). See statfeed.h for the message format and the
+    counter names.
 */
 #include "statfeed.h"
 
@@ -199,47 +200,33 @@ int tolk_statfeed_publish(tolk_statfeed_t *self)
     return rc;
 }
 
-/* Read n pipelined replies, freeing them; 0 when every one arrived and none
-   was a Redis error. Always drains all n so the context stays in step. */
-static int s_drain_replies(redisContext *redis, int n)
-{
-    int rc = 0;
-    for (int i = 0; i < n; i++) {
-        redisReply *reply = NULL;
-        if (redisGetReply(redis, (void **)&reply) != REDIS_OK || !reply)
-            return -1; /* the context is broken now; nothing more to read */
-        if (reply->type == REDIS_REPLY_ERROR)
-            rc = -1;
-        freeReplyObject(reply);
-    }
-    return rc;
-}
-
 int tolk_statfeed_register(tolk_statfeed_t *self, redisContext *redis, int ttl_s)
 {
-    if (!self || !redis || redis->err || ttl_s <= 0)
+    if (!self)
         return -1;
-    if (redisAppendCommand(redis, "SET " TOLK_STATFEED_KEY_PREFIX "%s %s EX %d", self->id,
-                           self->endpoint, ttl_s) != REDIS_OK)
-        return -1;
-    if (redisAppendCommand(redis, "SADD " TOLK_STATFEED_SET_KEY " %s", self->id) != REDIS_OK) {
-        s_drain_replies(redis, 1);
-        return -1;
-    }
-    return s_drain_replies(redis, 2);
+    return tolk_registry_feed_register(redis, self->id, self->endpoint, ttl_s);
 }
 
 void tolk_statfeed_unregister(tolk_statfeed_t *self, redisContext *redis)
 {
-    if (!self || !redis || redis->err)
-        return;
-    if (redisAppendCommand(redis, "DEL " TOLK_STATFEED_KEY_PREFIX "%s", self->id) != REDIS_OK)
-        return;
-    if (redisAppendCommand(redis, "SREM " TOLK_STATFEED_SET_KEY " %s", self->id) != REDIS_OK) {
-        s_drain_replies(redis, 1);
-        return;
-    }
-    s_drain_replies(redis, 2);
+    if (self)
+        tolk_registry_feed_unregister(redis, self->id);
+}
+
+int tolk_statfeed_register_async(tolk_statfeed_t *self, tolk_redis_async_t *ra, int ttl_s,
+                                 tolk_registry_done_fn *done, void *arg)
+{
+    if (!self || ttl_s <= 0)
+        return -1;
+    return tolk_registry_feed_register_async(ra, self->id, self->endpoint, ttl_s, done, arg);
+}
+
+int tolk_statfeed_unregister_async(tolk_statfeed_t *self, tolk_redis_async_t *ra,
+                                   tolk_registry_done_fn *done, void *arg)
+{
+    if (!self)
+        return -1;
+    return tolk_registry_feed_unregister_async(ra, self->id, done, arg);
 }
 
 void tolk_statfeed_report(tolk_statfeed_t *self, tolk_redis_t *redis)

@@ -12,7 +12,8 @@
     so a subscriber that misses a message loses nothing: tolk-monitor (and
     /metrics) compute rates from two successive totals. The feed registers
     itself in Redis (tolk:feed:<id> = endpoint with a TTL, id in the set
-    tolk:feeds) so tolk-monitor can find every live process.
+    tolk:feeds, through registry_store.h) so tolk-monitor can find every
+    live process.
 
     Counter names every process uses where they apply:
         connections   gauge   open client connections (gateway) or peers
@@ -48,6 +49,7 @@
 #include <stdint.h>
 
 #include "redis_link.h"
+#include "registry_store.h"
 
 #include <hiredis/hiredis.h>
 
@@ -60,9 +62,6 @@
 #define TOLK_STATFEED_ID_MAX   127
 /* The topic frame every status message starts with. */
 #define TOLK_STATFEED_TOPIC "tolk.status"
-/* Redis key of one feed's endpoint is this prefix + id; the set of ids. */
-#define TOLK_STATFEED_KEY_PREFIX "tolk:feed:"
-#define TOLK_STATFEED_SET_KEY    "tolk:feeds"
 
 typedef struct _tolk_statfeed_t tolk_statfeed_t;
 
@@ -100,6 +99,15 @@ int tolk_statfeed_register(tolk_statfeed_t *self, redisContext *redis, int ttl_s
 /* Remove the feed from Redis (DEL + SREM) on a clean exit; errors are
    ignored because the TTL removes it anyway. */
 void tolk_statfeed_unregister(tolk_statfeed_t *self, redisContext *redis);
+
+/* The gateway's register and unregister: the same writes on its
+   asynchronous link, so its loop never waits on Redis. done(arg, rc)
+   follows when the replies are in. Return 0, or -1 when nothing was sent
+   (a bad argument, Redis down, or the link's queue full). */
+int tolk_statfeed_register_async(tolk_statfeed_t *self, tolk_redis_async_t *ra, int ttl_s,
+                                 tolk_registry_done_fn *done, void *arg);
+int tolk_statfeed_unregister_async(tolk_statfeed_t *self, tolk_redis_async_t *ra,
+                                   tolk_registry_done_fn *done, void *arg);
 
 /* What every process does once per report: publish the counters, then
    renew the registration (5 s) when Redis is reachable. */

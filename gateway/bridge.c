@@ -1,54 +1,16 @@
-/*  bridge.c -- the gateway's ROUTER: workers in, deliveries out.
+/*  bridge.c -- the ROUTER, the workers' liveness and routing; see bridge.h.
 
-    Workers connect DEALERs, say READY with their kind and beat every
-    heartbeat (the zguide's Paranoid Pirate). A message goes to the live
-    worker of its kind that wins the rendezvous hash of its session id, so
-    one session's messages reach one worker in order, and when that worker
-    dies only its sessions move. ROUTER_MANDATORY makes a send to a vanished
-    worker fail loudly: the worker is marked dead and the next one tried.
+    ROUTER_MANDATORY makes a send to a vanished worker fail loudly: the
+    worker is marked dead and the next one tried. The ROUTER's ZMQ_FD is
+    edge-triggered: the bridge reads while ZMQ_EVENTS shows POLLIN, and
+    after every send it checks ZMQ_EVENTS again (a send can take the edge
+    of a message that arrived meanwhile) and comes back on the next turn.
 */
-#include "gateway.h"
+#include "bridge.h"
 #include "log.h"
 
 #include <errno.h>
 #include <string.h>
-
-const char *gw_kind_names[GW_WORKER_KINDS] = {"control", "status", "audio"};
-
-int bridge_kind_from_name(const char *name)
-{
-    for (int i = 0; i < GW_WORKER_KINDS; i++)
-        if (strcmp(name, gw_kind_names[i]) == 0)
-            return i;
-    return -1;
-}
-
-int bridge_start(gateway_t *gw)
-{
-    gw->router = zsock_new(ZMQ_ROUTER);
-    if (!gw->router)
-        return -1;
-    zsock_set_router_mandatory(gw->router, 1);
-    /* a worker that reconnects under its identity takes over its old pipe */
-    zsock_set_router_handover(gw->router, 1);
-    zsock_set_linger(gw->router, 1000);
-    zsock_set_sndhwm(gw->router, 100000);
-    zsock_set_rcvhwm(gw->router, 100000);
-    zsock_set_sndtimeo(gw->router, 0);
-    if (zsock_bind(gw->router, "tcp://%s:*", gw->cfg.backend_host) < 0) {
-        zsock_destroy(&gw->router);
-        return -1;
-    }
-    char *endpoint = zsock_last_endpoint(gw->router); /* ours to free */
-    snprintf(gw->endpoint, sizeof gw->endpoint, "%s", endpoint ? endpoint : "");
-    free(endpoint);
-    return 0;
-}
-
-void bridge_stop(gateway_t *gw)
-{
-    zsock_destroy(&gw->router);
-}
 
 /* FNV-1a over two strings: the rendezvous score of (key, worker). */
 static uint64_t s_score(const char *key, const char *worker)
@@ -80,21 +42,36 @@ static void s_mark_dead(gateway_t *gw, gw_worker_t *w, const char *why)
     if (!w->alive)
         return;
     w->alive = false;
-    tolk_warn("worker", NULL, "%s worker %s is dead (%s)", gw_kind_names[w->kind], w->id, why);
+    tolk_warn("worker", NULL, "%s worker %s is dead (%s)", tolk_worker_kind_name(w->kind), w->id,
+              why);
 }
 
-/* ROUTER sends may leave messages to read without a new edge on ZMQ_FD:
-   look again soon, from the loop. */
-static void s_drain_cb(lws_sorted_usec_list_t *sul)
+/* Come back to the ROUTER on the next loop turn. */
+static void s_drain_soon(gateway_t *gw)
 {
-    (void)sul;
-    bridge_drain(g_gateway);
+    ev_timer_set(&gw->drain_timer, 0., 0.);
+    ev_timer_start(gw->loop, &gw->drain_timer);
 }
 
+static void s_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    bridge_drain(w->data);
+}
+
+static void s_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    bridge_drain(w->data);
+}
+
+/* A send may have consumed the edge of a message that is waiting. */
 static void s_after_send(gateway_t *gw)
 {
     if (zsock_events(gw->router) & ZMQ_POLLIN)
-        lws_sul_schedule(gw->lws, 0, &gw->drain_sul, s_drain_cb, 1);
+        s_drain_soon(gw);
 }
 
 static int s_send_to(gateway_t *gw, const char *worker_id, const uint8_t *buf, size_t len)
@@ -106,7 +83,57 @@ static int s_send_to(gateway_t *gw, const char *worker_id, const uint8_t *buf, s
     return rc < 0 ? -1 : 0;
 }
 
-int bridge_route(gateway_t *gw, int kind, const char *key, tolk_envelope_t *env)
+/* Send an envelope of kind with no more than our id in it (HEARTBEAT,
+   LEAVE) to one worker. */
+static int s_send_kind(gateway_t *gw, const char *worker_id, tolk_kind_t kind)
+{
+    tolk_envelope_t env;
+    tolk_envelope_init(&env, kind);
+    tolk_envelope_set_str(env.gateway, sizeof env.gateway, gw->id);
+    size_t len;
+    uint8_t *buf = tolk_envelope_encode(&env, &len);
+    int rc = buf ? s_send_to(gw, worker_id, buf, len) : -1;
+    free(buf);
+    return rc;
+}
+
+int bridge_start(gateway_t *gw)
+{
+    gw->router = zsock_new(ZMQ_ROUTER);
+    if (!gw->router)
+        return -1;
+    zsock_set_router_mandatory(gw->router, 1);
+    /* a worker that reconnects under its identity takes over its old pipe */
+    zsock_set_router_handover(gw->router, 1);
+    zsock_set_linger(gw->router, 1000);
+    zsock_set_sndhwm(gw->router, 100000);
+    zsock_set_rcvhwm(gw->router, 100000);
+    zsock_set_sndtimeo(gw->router, 0);
+    if (zsock_bind(gw->router, "tcp://%s:*", gw->cfg.backend_host) < 0) {
+        zsock_destroy(&gw->router);
+        return -1;
+    }
+    char *endpoint = zsock_last_endpoint(gw->router); /* ours to free */
+    snprintf(gw->endpoint, sizeof gw->endpoint, "%s", endpoint ? endpoint : "");
+    free(endpoint);
+    ev_io_init(&gw->router_io, s_readable_cb, zsock_fd(gw->router), EV_READ);
+    gw->router_io.data = gw;
+    ev_io_start(gw->loop, &gw->router_io);
+    ev_init(&gw->drain_timer, s_drain_cb);
+    gw->drain_timer.data = gw;
+    return 0;
+}
+
+void bridge_stop(gateway_t *gw)
+{
+    if (!gw->router)
+        return;
+    ev_io_stop(gw->loop, &gw->router_io);
+    ev_timer_stop(gw->loop, &gw->drain_timer);
+    zsock_destroy(&gw->router);
+}
+
+int bridge_route(gateway_t *gw, tolk_worker_kind_t kind, const char *key, tolk_envelope_t *env)
 {
     tolk_envelope_set_str(env->gateway, sizeof env->gateway, gw->id);
     env->sent_ns = tolk_now_ns();
@@ -142,7 +169,7 @@ int bridge_route(gateway_t *gw, int kind, const char *key, tolk_envelope_t *env)
     return rc;
 }
 
-int bridge_live_count(gateway_t *gw, int kind)
+int bridge_live_count(gateway_t *gw, tolk_worker_kind_t kind)
 {
     int n = 0;
     for (int i = 0; i < gw->worker_count; i++)
@@ -152,146 +179,75 @@ int bridge_live_count(gateway_t *gw, int kind)
 
 bool bridge_ready(gateway_t *gw)
 {
-    if (!gw->redis_ok || gw->draining)
-        return false;
-    for (int k = 0; k < GW_WORKER_KINDS; k++)
-        if (gw->kind_required[k] && bridge_live_count(gw, k) == 0)
+    for (int k = 0; k < TOLK_WORKER_ROUTED; k++)
+        if (gw->kind_required[k] && bridge_live_count(gw, (tolk_worker_kind_t)k) == 0)
             return false;
     return true;
 }
 
-/* Deliver a PUBLISH to the local members of its session. */
-static void s_publish(gateway_t *gw, const tolk_envelope_t *env)
+/* READY or HEARTBEAT: the worker is live (again), with the kind its
+   payload names. Kinds that get no routed work (the sweeper) are not
+   tracked. */
+static void s_alive(gateway_t *gw, gw_worker_t *w, const char *worker_id,
+                    const tolk_envelope_t *env)
 {
-    gw_session_t *s = index_session(gw, env->session);
-    if (!s)
+    tolk_worker_kind_t k = tolk_worker_kind_from_name((const char *)env->payload, env->payload_len);
+    if (k < 0 || k >= TOLK_WORKER_ROUTED)
         return;
-    if (env->flags & TOLK_FLAG_STATE)
-        s->audio_off = (env->flags & TOLK_FLAG_AUDIO_OFF) != 0;
-    bool speech = (env->flags & TOLK_FLAG_SPEECH) != 0;
-    gw_msg_t *m = msg_new(env->payload, env->payload_len, speech);
-    if (!m)
-        return;
-    m->partial = (env->flags & TOLK_FLAG_PARTIAL) != 0;
-    /* a final in a listener's language: catch-up order and de-duplication */
-    bool final = env->audience == TOLK_AUDIENCE_LANGUAGE && env->seq && !m->partial && !speech;
-    gw_conn_t *c = s->members;
-    while (c) {
-        gw_conn_t *next = c->snext; /* c may leave the session below */
-        bool to = env->audience == TOLK_AUDIENCE_ALL ||
-                  (env->audience == TOLK_AUDIENCE_LISTENERS && c->role == TOLK_ROLE_LISTENER) ||
-                  (env->audience == TOLK_AUDIENCE_SPEAKER && c->role == TOLK_ROLE_SPEAKER) ||
-                  (env->audience == TOLK_AUDIENCE_LANGUAGE && c->role == TOLK_ROLE_LISTENER &&
-                   strcmp(c->lang, env->lang) == 0 && (!speech || c->hears));
-        if (to && m->partial && c->catchup_pending)
-            to = false; /* a newer partial follows the history */
-        if (to) {
-            if (final)
-                catchup_final(gw, c, m, env->seq);
-            else if (env->payload_len) {
-                conn_send(gw, c, m);
-                gw->speech_frames += speech;
-            }
-            if (env->close_code)
-                conn_close_after(gw, c, (int)env->close_code);
-            if (env->flags & TOLK_FLAG_UNBIND)
-                index_unbind(gw, c);
-        }
-        c = next;
+    if (!w && gw->worker_count < GW_MAX_WORKERS) {
+        w = &gw->workers[gw->worker_count++];
+        memset(w, 0, sizeof *w);
+        snprintf(w->id, sizeof w->id, "%s", worker_id);
     }
-    msg_release(&m);
+    if (!w)
+        return;
+    w->kind = k;
+    if (!w->alive)
+        tolk_info("worker", NULL, "%s worker %s is live", tolk_worker_kind_name(k), worker_id);
+    w->alive = true;
+    w->left = false;
+    w->last_seen_ns = tolk_now_ns();
 }
 
-/* A worker spoke about a connection that is gone: tell it, so state that
-   was written for it (a session it just created) is cleaned up. */
-static void s_gone(gateway_t *gw, const tolk_envelope_t *in)
+/* LEAVE: route nothing more to this worker, and answer LEAVE on the same
+   pipe. One DEALER-ROUTER pipe keeps its order, so when the worker reads
+   the answer it knows nothing else will come from this gateway. A LEAVE
+   said twice is answered twice and logged once. */
+static void s_leave(gateway_t *gw, gw_worker_t *w, const char *worker_id)
 {
-    tolk_envelope_t env;
-    tolk_envelope_init(&env, TOLK_KIND_DISCONNECT);
-    env.conn = in->conn;
-    tolk_envelope_set_str(env.session, sizeof env.session, in->session);
-    env.role = in->role;
-    tolk_envelope_set_str(env.lang, sizeof env.lang, in->lang);
-    bridge_route(gw, 0, in->session[0] ? in->session : "none", &env);
+    if (w && !w->left) {
+        w->alive = false;
+        w->left = true;
+        gw->workers_left++;
+        tolk_info("worker", NULL, "%s worker %s left", tolk_worker_kind_name(w->kind), worker_id);
+    }
+    if (s_send_kind(gw, worker_id, TOLK_KIND_LEAVE) != 0)
+        tolk_warn("worker", NULL, "cannot answer the LEAVE of worker %s", worker_id);
+    s_after_send(gw);
 }
 
 static void s_dispatch(gateway_t *gw, const char *worker_id, const tolk_envelope_t *env)
 {
     gw_worker_t *w = s_worker(gw, worker_id);
-    if (env->kind == TOLK_KIND_READY || env->kind == TOLK_KIND_HEARTBEAT) {
-        char kind[16];
-        size_t n = env->payload_len < sizeof kind - 1 ? env->payload_len : sizeof kind - 1;
-        memcpy(kind, env->payload, n);
-        kind[n] = 0;
-        int k = bridge_kind_from_name(kind);
-        if (k < 0)
-            return; /* the sweeper beats too, but takes no routed work */
-        if (!w && gw->worker_count < GW_MAX_WORKERS) {
-            w = &gw->workers[gw->worker_count++];
-            snprintf(w->id, sizeof w->id, "%s", worker_id);
-        }
-        if (!w)
-            return;
-        w->kind = k;
-        if (!w->alive)
-            tolk_info("worker", NULL, "%s worker %s is live", kind, worker_id);
-        w->alive = true;
-        w->last_seen_ns = tolk_now_ns();
-        return;
-    }
-    if (w)
-        w->last_seen_ns = tolk_now_ns();
-    gw_conn_t *c = env->conn ? index_conn(gw, env->conn) : NULL;
     switch (env->kind) {
-        case TOLK_KIND_BIND:
-            if (!c) {
-                s_gone(gw, env);
-                break;
-            }
-            c->connecting = false;
-            index_bind(gw, c, env->session, (tolk_role_t)env->role, env->lang);
-            if (c->sess && (env->flags & TOLK_FLAG_STATE))
-                c->sess->audio_off = (env->flags & TOLK_FLAG_AUDIO_OFF) != 0;
-            if (env->flags & TOLK_FLAG_SPEECH_SET)
-                c->hears = (env->flags & TOLK_FLAG_SPEECH_ON) != 0;
-            if (c->bound && (env->flags & TOLK_FLAG_CATCHUP))
-                catchup_begin(gw, c, env->seq);
-            else
-                catchup_reset(c);
-            break;
-        case TOLK_KIND_SEND:
-            if (!c)
-                break;
-            c->connecting = false;
-            if (env->flags & TOLK_FLAG_SPEECH_SET)
-                c->hears = (env->flags & TOLK_FLAG_SPEECH_ON) != 0;
-            if (env->payload_len) {
-                gw_msg_t *m = msg_new(env->payload, env->payload_len, false);
-                if (m) {
-                    conn_send(gw, c, m);
-                    msg_release(&m);
-                }
-                if (env->seq > c->final_seq) /* a caption of the catch-up */
-                    c->final_seq = env->seq;
-            }
-            if (env->flags & TOLK_FLAG_CATCHUP_END)
-                catchup_end(gw, c, env->seq);
-            if (env->flags & TOLK_FLAG_UNBIND)
-                index_unbind(gw, c);
-            if (env->close_code)
-                conn_close_after(gw, c, (int)env->close_code);
-            break;
-        case TOLK_KIND_PUBLISH:
-            s_publish(gw, env);
-            break;
+        case TOLK_KIND_READY:
+        case TOLK_KIND_HEARTBEAT:
+            s_alive(gw, w, worker_id, env);
+            return;
+        case TOLK_KIND_LEAVE:
+            s_leave(gw, w, worker_id);
+            return;
         default:
-            break;
+            /* a sign of life, but no revival (of a dead or a left worker):
+               only READY and HEARTBEAT do that */
+            if (w)
+                w->last_seen_ns = tolk_now_ns();
+            gw->deliver(gw, env);
     }
 }
 
 void bridge_drain(gateway_t *gw)
 {
-    void *sock = zsock_resolve(gw->router);
     for (int budget = 0; budget < 10000; budget++) {
         if (!(zsock_events(gw->router) & ZMQ_POLLIN))
             return;
@@ -319,9 +275,8 @@ void bridge_drain(gateway_t *gw)
         zframe_destroy(&body);
         zmsg_destroy(&msg);
     }
-    (void)sock;
-    /* budget spent: come back after the loop has served the sockets */
-    lws_sul_schedule(gw->lws, 0, &gw->drain_sul, s_drain_cb, 1);
+    /* budget spent: come back after the loop has served the other sockets */
+    s_drain_soon(gw);
 }
 
 void bridge_beat(gateway_t *gw)
@@ -329,39 +284,18 @@ void bridge_beat(gateway_t *gw)
     uint64_t now = tolk_now_ns();
     uint64_t limit =
         (uint64_t)gw->cfg.heartbeat_ms * (uint64_t)gw->cfg.heartbeat_misses * 1000000ULL;
-    tolk_envelope_t env;
-    tolk_envelope_init(&env, TOLK_KIND_HEARTBEAT);
-    tolk_envelope_set_str(env.gateway, sizeof env.gateway, gw->id);
-    size_t len;
-    uint8_t *buf = tolk_envelope_encode(&env, &len);
     for (int i = 0; i < gw->worker_count;) {
         gw_worker_t *w = &gw->workers[i];
         if (w->alive && now - w->last_seen_ns > limit)
             s_mark_dead(gw, w, "missed heartbeats");
-        if (w->alive && buf && s_send_to(gw, w->id, buf, len) != 0)
+        if (w->alive && s_send_kind(gw, w->id, TOLK_KIND_HEARTBEAT) != 0)
             s_mark_dead(gw, w, "unreachable");
-        /* forget workers dead for a long time so the table stays small */
+        /* forget workers dead (or left) for a long time so the table stays small */
         if (!w->alive && now - w->last_seen_ns > 10 * limit) {
             gw->workers[i] = gw->workers[--gw->worker_count];
             continue;
         }
         i++;
     }
-    free(buf);
     s_after_send(gw);
-
-    /* registry: we are alive at this endpoint */
-    int ttl_ms = gw->cfg.heartbeat_ms * gw->cfg.heartbeat_misses;
-    redisReply *r =
-        tolk_redis_command(gw->redis, "SET tolk:gw:%s %s PX %d", gw->id, gw->endpoint, ttl_ms);
-    bool ok = r && r->type != REDIS_REPLY_ERROR;
-    if (r)
-        freeReplyObject(r);
-    if (ok) {
-        r = tolk_redis_command(gw->redis, "SADD tolk:gateways %s", gw->id);
-        ok = r && r->type != REDIS_REPLY_ERROR;
-        if (r)
-            freeReplyObject(r);
-    }
-    gw->redis_ok = ok;
 }

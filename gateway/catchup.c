@@ -1,16 +1,12 @@
-/*  catchup.c -- a listener's missed captions, then its live ones, each seq
-    exactly once and in order.
+/*  catchup.c -- history first, then live finals; see catchup.h.
 
-    A joining or returning listener gets its language's history from a
-    control worker. Two producers race here: the audio worker publishes live
-    finals, the control worker reads the history. So the gateway asks for
-    the history only after it has bound the connection (every final that
-    reached this gateway before the bind is already in the history it will
-    read), holds the live finals that arrive meanwhile, and when the history
-    is through releases those it did not cover. After that a final whose seq
-    the connection already has is a duplicate and is dropped.
+    The held finals sit in a small array sorted at release (there are at
+    most GW_HOLD_MAX); a timer per connection gives up on a history that
+    does not come.
 */
-#include "gateway.h"
+#include "catchup.h"
+#include "bridge.h"
+#include "outq.h"
 #include "log.h"
 
 #include <stddef.h>
@@ -21,8 +17,7 @@
 static void s_deliver(gateway_t *gw, gw_conn_t *c, gw_msg_t *m, uint64_t seq)
 {
     conn_send(gw, c, m);
-    if (seq > c->final_seq)
-        c->final_seq = seq;
+    catchup_delivered(c, seq);
 }
 
 /* Send what was held, in seq order, skipping what the history covered. */
@@ -59,7 +54,7 @@ static void s_timeout(lws_sorted_usec_list_t *sul)
 {
     gw_conn_t *c = lws_container_of(sul, gw_conn_t, catchup_sul);
     tolk_warn("catchup", c->id_hash, "no history in time, releasing the live captions");
-    s_release(g_gateway, c);
+    s_release(gateway_of(c->wsi), c);
 }
 
 void catchup_begin(gateway_t *gw, gw_conn_t *c, uint64_t after)
@@ -73,7 +68,7 @@ void catchup_begin(gateway_t *gw, gw_conn_t *c, uint64_t after)
     tolk_envelope_set_str(env.lang, sizeof env.lang, c->lang);
     env.role = c->role;
     env.seq = after;
-    if (bridge_route(gw, 0, c->session, &env) != 0)
+    if (bridge_route(gw, TOLK_WORKER_CONTROL, c->session, &env) != 0)
         return; /* no control worker: live captions flow unheld */
     c->catchup_pending = true;
     lws_sul_schedule(gw->lws, 0, &c->catchup_sul, s_timeout, GW_CATCHUP_WAIT_US);
@@ -108,10 +103,15 @@ void catchup_final(gateway_t *gw, gw_conn_t *c, gw_msg_t *m, uint64_t seq)
     c->nheld++;
 }
 
-void catchup_end(gateway_t *gw, gw_conn_t *c, uint64_t seq)
+void catchup_delivered(gw_conn_t *c, uint64_t seq)
 {
     if (seq > c->final_seq)
         c->final_seq = seq;
+}
+
+void catchup_end(gateway_t *gw, gw_conn_t *c, uint64_t seq)
+{
+    catchup_delivered(c, seq);
     if (c->catchup_pending)
         s_release(gw, c);
 }

@@ -76,3 +76,15 @@ int frame_check_text(const char *text, size_t len, frame_verdict_t *v)
         return s_refuse(v, 413, "PAYLOAD_TOO_LARGE", "control messages are limited to 4096 bytes");
     return s_refuse(v, 400, "INVALID_ACTION", "unknown action");
 }
+
+tolk_worker_kind_t frame_route_kind(frame_route_t route)
+{
+    switch (route) {
+        case FRAME_ROUTE_CONTROL:
+        case FRAME_ROUTE_STATUS:
+        case FRAME_ROUTE_AUDIO:
+            return (tolk_worker_kind_t)route;
+        default:
+            return TOLK_WORKER_UNKNOWN;
+    }
+}

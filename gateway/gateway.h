@@ -1,9 +1,24 @@
-/*  gateway.h -- the gateway's process state, shared by its modules.
+/*  gateway.h -- the gateway's state, shared by its modules, and its
+    constructor.
 
-    One lws context, one thread, one ROUTER: the gateway owns the sockets
-    and nothing else. Connections live in the lws per-session data; the
-    index finds them by id and by session for fan-out; the bridge talks to
-    the workers.
+    One thread and one libev loop, which the gateway creates and owns:
+    libwebsockets runs on it (as a foreign loop, through lws's evlib
+    plugin), and so do the ROUTER the workers connect to (an ev_io on its
+    ZMQ_FD) and the asynchronous Redis link, so nothing on the loop waits
+    on the network. The gateway owns the sockets and nothing else.
+    Connections live in lws's per-session data; lws callbacks reach the
+    gateway through the context's user pointer (gateway_of), never a global.
+
+    The modules, lowest first (each includes only those below it):
+        outq     per-connection send queues of shared messages
+        index    connections by id and session members, for fan-out
+        bridge   the ROUTER: worker table, liveness, routing
+        presence the gateway's registry entries and status feed in Redis
+        catchup  a listener's history first, then its live finals
+        deliver  what workers send back: SEND, BIND, PUBLISH
+        ws       the lws protocol: HTTP endpoints and WebSocket frames
+        static_http  the pages under web_root
+        gateway  this constructor, the cron and the drain
 */
 #ifndef TOLK_GATEWAY_H
 #define TOLK_GATEWAY_H
@@ -11,11 +26,14 @@
 #include "audio_check.h"
 #include "config.h"
 #include "envelope.h"
-#include "redis_link.h"
+#include "jwt_check.h"
+#include "redis_async.h"
 #include "statfeed.h"
 
 #include <czmq.h>
+#include <ev.h>
 #include <libwebsockets.h>
+#include <signal.h>
 #include <stdbool.h>
 
 #define GW_OUTQ_MAX    512 /* messages queued per connection before it is closed */
@@ -30,11 +48,15 @@
    catch-up burst of 256 finals, small enough that a stalled listener
    reaches GW_OUTQ_MAX within seconds at live caption rates */
 #define GW_SNDBUF          (64 * 1024)
-#define GW_WORKER_KINDS    3  /* control, status, audio */
 #define GW_HOLD_MAX        16 /* live finals held while a catch-up is on its way */
 #define GW_CATCHUP_WAIT_US (2 * LWS_US_PER_SEC) /* no history by then: release what is held */
+#define GW_MAX_WORKERS     256                  /* workers one gateway tracks */
+#define GW_TICK_S          0.1                  /* the cron's period */
+/* How long a clean exit waits for Redis to take the unregistration. */
+#define GW_UNREGISTER_WAIT_MS 1000
 
 typedef struct gw_session_s gw_session_t;
+typedef struct gateway_s gateway_t;
 
 /* Where an incremental UTF-8 check stands between two chunks of a text
    message: continuation bytes still owed, and the range the next one must
@@ -130,40 +152,53 @@ struct gw_session_s {
 /* A worker the gateway has heard from. */
 typedef struct {
     char id[TOLK_ID_MAX + 1]; /* its DEALER identity */
-    int kind;                 /* index into gw_kind_names */
+    tolk_worker_kind_t kind;  /* control, status or audio: what it is routed */
     uint64_t last_seen_ns;    /* last message of any kind */
-    bool alive;               /* heard from within heartbeat * misses */
+    bool alive;               /* routed to: heard from within heartbeat * misses, not left */
+    bool left;                /* said LEAVE: not alive until its next READY or HEARTBEAT */
 } gw_worker_t;
 
-#define GW_MAX_WORKERS 256
+/* What the bridge hands every worker message that is not about liveness
+   (SEND, BIND, PUBLISH): deliver.c, set by the constructor, so the
+   transport does not call up into the delivery. */
+typedef void(gw_deliver_fn)(gateway_t *gw, const tolk_envelope_t *env);
 
-typedef struct {
+struct gateway_s {
     tolk_config_t cfg;        /* settings */
     char id[TOLK_ID_MAX + 1]; /* this gateway instance, unique across restarts */
-    struct lws_context *lws;  /* the event loop */
-    struct lws_vhost *vhost;
-    zsock_t *router;                /* backend the workers connect to */
-    char endpoint[TOLK_ID_MAX + 1]; /* its resolved address, registered in Redis */
-    struct lws *router_wsi;         /* the ROUTER's ZMQ_FD inside the lws loop */
-    tolk_redis_t *redis;            /* registry and readiness */
-    bool redis_ok;                  /* the last registry refresh worked */
-    tolk_statfeed_t *feed;          /* counters */
-    zhashx_t *conns;                /* id (as string) -> gw_conn_t */
-    zhashx_t *sessions;             /* session id -> gw_session_t */
-    uint64_t next_conn_id;
+    struct ev_loop *loop;     /* the one event loop: lws, the ROUTER and Redis */
+    struct lws_context *lws;  /* HTTP and WebSocket on that loop */
+    tolk_jwt_policy_t jwt;    /* how speaker tokens are checked */
+    unsigned char *jwt_key;   /* the HS256 secret or the PEM public key, owned */
+    /* bridge.c: the ROUTER and the workers */
+    zsock_t *router;                        /* backend the workers connect to */
+    char endpoint[TOLK_ID_MAX + 1];         /* its resolved address, registered in Redis */
+    ev_io router_io;                        /* the ROUTER's ZMQ_FD in the loop */
+    ev_timer drain_timer;                   /* read the ROUTER again on the next turn */
+    gw_worker_t workers[GW_MAX_WORKERS];    /* every worker heard from lately */
+    int worker_count;                       /* entries used in workers */
+    bool kind_required[TOLK_WORKER_ROUTED]; /* kinds that must be live for /readyz */
+    gw_deliver_fn *deliver;                 /* SEND, BIND and PUBLISH go here */
+    /* presence.c: registry and status feed in Redis */
+    tolk_redis_async_t *redis; /* asynchronous: the loop never waits on Redis */
+    bool registry_ok;          /* Redis applied our last registration */
+    tolk_statfeed_t *feed;     /* counters */
+    /* index.c */
+    zhashx_t *conns;        /* id (as string) -> gw_conn_t */
+    zhashx_t *sessions;     /* session id -> gw_session_t */
+    uint64_t next_conn_id;  /* the last id given out */
     gw_conn_t *idle_oldest; /* idle list head: the connection silent the longest */
     gw_conn_t *idle_newest; /* idle list tail: the one heard from last */
-    gw_worker_t workers[GW_MAX_WORKERS];
-    int worker_count;
-    bool kind_required[GW_WORKER_KINDS];  /* kinds that must be live for /readyz */
-    lws_sorted_usec_list_t tick_sul;      /* the 100 ms cron */
-    lws_sorted_usec_list_t drain_sul;     /* drain the ROUTER soon */
-    uint64_t last_beat_ns;                /* last heartbeat/registry round */
-    volatile sig_atomic_t stop_requested; /* SIGTERM/SIGINT seen */
-    bool draining;                        /* refusing new connections */
-    uint64_t drain_deadline_ns;
-    bool done;  /* leave the loop */
-    bool evlib; /* lws runs on libev (event_loop = ev): ending the loop takes a destroy */
+    /* gateway.c: the cron and the drain */
+    ev_timer tick;                         /* the GW_TICK_S cron */
+    uint64_t last_beat_ns;                 /* last heartbeat/registry round */
+    volatile sig_atomic_t *stop_requested; /* main's signal flag: SIGTERM/SIGINT seen */
+    bool draining;                         /* refusing new connections */
+    uint64_t drain_deadline_ns;            /* when the rest are closed */
+    bool done;                             /* leave the loop */
+    /* scratch and one-time notes, here rather than in static storage */
+    bool web_root_warned;             /* static_http.c said web_root is unreadable */
+    uint8_t pcm[AUDIO_CHUNK_MAX + 4]; /* a decoded sendAudio (ws.c) */
     /* counters mirrored into the status feed */
     int64_t connections, messages_in, messages_out, errors, sessions_local;
     int64_t partials_replaced;   /* stale partial captions a slow listener never got */
@@ -175,74 +210,30 @@ typedef struct {
     int64_t catchups;            /* catch-ups asked for */
     int64_t finals_deduplicated; /* live finals a catch-up had already delivered */
     int64_t speech_frames;       /* spoken-translation frames delivered */
-} gateway_t;
+    int64_t workers_left;        /* LEAVEs heard from workers */
+    int64_t registry_skipped;    /* registration rounds skipped: the last had no answer yet */
+};
 
-extern const char *gw_kind_names[GW_WORKER_KINDS];
+/* A gateway with settings cfg (copied): its loop, the speaker token key,
+   the ROUTER, the Redis link, the status feed, and lws listening on
+   cfg->port on that loop. stop_requested is the flag main's signal
+   handler sets; the cron turns it into a drain. Returns NULL (after
+   logging why) when anything fails, event_loop other than ev included. */
+gateway_t *gateway_new(const tolk_config_t *cfg, volatile sig_atomic_t *stop_requested);
 
-/* catchup.c: a listener's history first, then its live finals, each seq once */
-void catchup_begin(gateway_t *gw, gw_conn_t *c, uint64_t after);
-void catchup_final(gateway_t *gw, gw_conn_t *c, gw_msg_t *m, uint64_t seq);
-void catchup_end(gateway_t *gw, gw_conn_t *c, uint64_t seq);
-void catchup_reset(gw_conn_t *c);
+/* Close everything and free it; nulls the caller's pointer. Safe on NULL. */
+void gateway_destroy(gateway_t **self_p);
 
-/* bridge.c: the ROUTER and the workers */
-int bridge_start(gateway_t *gw);
-void bridge_stop(gateway_t *gw);
-void bridge_drain(gateway_t *gw); /* read every waiting message */
-void bridge_beat(gateway_t *gw);  /* heartbeats, liveness, registry */
-/* Send env to a live worker of kind chosen by the rendezvous hash of key.
-   Returns 0, or -1 when no worker of that kind is live. */
-int bridge_route(gateway_t *gw, int kind, const char *key, tolk_envelope_t *env);
-int bridge_kind_from_name(const char *name);
-bool bridge_ready(gateway_t *gw);
-int bridge_live_count(gateway_t *gw, int kind);
+/* Run the loop until the gateway has drained (after a stop request), then
+   close the connections and unregister from Redis, waiting at most
+   GW_UNREGISTER_WAIT_MS for Redis. Returns 0. */
+int gateway_run(gateway_t *self);
 
-/* index.c: connections and sessions */
-void index_add_conn(gateway_t *gw, gw_conn_t *c);
-void index_remove_conn(gateway_t *gw, gw_conn_t *c);
-gw_conn_t *index_conn(gateway_t *gw, uint64_t id);
-void index_bind(gateway_t *gw, gw_conn_t *c, const char *session, tolk_role_t role,
-                const char *lang);
-void index_unbind(gateway_t *gw, gw_conn_t *c);
-gw_session_t *index_session(gateway_t *gw, const char *id);
+/* Whether /readyz answers 200: Redis takes our registrations, we are not
+   draining, and every required worker kind has a live worker. */
+bool gateway_ready(gateway_t *self);
 
-/* outq.c: messages out */
-gw_msg_t *msg_new(const void *data, size_t len, bool binary);
-void msg_release(gw_msg_t **msg_p);
-/* Queue msg (taking a reference) on c and ask for a write. Returns 0, or -1
-   when c's queue is full (c is then closed: it cannot keep up). */
-int conn_send(gateway_t *gw, gw_conn_t *c, gw_msg_t *msg);
-/* Queue a JSON text made here (copied). */
-int conn_send_text(gateway_t *gw, gw_conn_t *c, const char *json);
-/* Send an error in the SPEC's form; close with 4000+status when close. */
-void conn_error(gateway_t *gw, gw_conn_t *c, int status, const char *code, const char *message,
-                const char *action, int retry_after, bool close);
-/* Close after everything queued is written. */
-void conn_close_after(gateway_t *gw, gw_conn_t *c, int code);
-/* Write the next queued message; returns -1 when the connection must close. */
-int conn_write_next(gateway_t *gw, gw_conn_t *c);
-void conn_clear_queue(gw_conn_t *c);
-
-/* ws.c: the lws protocol */
-int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                size_t len);
-int zmq_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                 size_t len);
-void ws_drain_all(gateway_t *gw); /* drain: ask every client to refresh */
-/* Close connections silent for idle_timeout_s with connectionTimeout;
-   looks only at the oldest end of the idle list. */
-void ws_close_idle(gateway_t *gw);
-void ws_close_all(gateway_t *gw, int code);
-
-/* static.c: GET/HEAD of the pages and files under web_root; 404/405 otherwise */
-int static_http(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const char *path);
-
-/* The body of a small dynamic HTTP reply, kept until HTTP_WRITEABLE writes
-   it (static.c); 0, or -1 when out of memory. */
-int http_body_set(gw_conn_t *c, const char *body);
-/* Give the body back: after the write, and when the HTTP connection closes. */
-void http_body_free(gw_conn_t *c);
-
-extern gateway_t *g_gateway; /* the one gateway of this process (lws callbacks find it here) */
+/* The gateway an lws connection belongs to (the context's user pointer). */
+gateway_t *gateway_of(struct lws *wsi);
 
 #endif

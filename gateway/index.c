@@ -1,10 +1,10 @@
-/*  index.c -- the gateway's own index of connections and session members.
+/*  index.c -- connections by id and session members; see index.h.
 
-    Workers address a connection by id, or a whole session; the gateway
-    resolves both locally, so a worker never loops over listeners and a
-    notification crosses ZeroMQ once per gateway, not once per listener.
+    Connections are found by their id as a decimal string in a zhashx;
+    a session's members are a doubly linked list through the connections,
+    so binding and unbinding are O(1).
 */
-#include "gateway.h"
+#include "index.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,11 +1,7 @@
-/*  outq.c -- per-connection bounded send queues of shared messages.
-
-    A message to a whole session is serialised once and referenced by each
-    member's queue. lws_write is only ever called from the WRITEABLE
-    callback, one message per call. A connection whose queue is full is
-    closed: a listener that cannot keep up never slows down the others.
+/*  outq.c -- per-connection bounded send queues of shared messages; see
+    outq.h.
 */
-#include "gateway.h"
+#include "outq.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -64,7 +60,7 @@ int conn_send(gateway_t *gw, gw_conn_t *c, gw_msg_t *msg)
         gw->errors++;
         gw->slow_closed++;
         conn_clear_queue(c);
-        conn_close_after(gw, c, 1013 /* try again later */);
+        conn_close_after(c, 1013 /* try again later */);
         /* a reader that stopped never makes the socket writable, so the
            close frame may never go: lws drops the connection if it has not
            gone in GW_SLOW_KILL_S */
@@ -88,7 +84,7 @@ int conn_send(gateway_t *gw, gw_conn_t *c, gw_msg_t *msg)
         tolk_error("send", c->id_hash, "out of memory for the send queue, closing");
         gw->errors++;
         conn_clear_queue(c);
-        conn_close_after(gw, c, 1011 /* internal error */);
+        conn_close_after(c, 1011 /* internal error */);
         return -1;
     }
     msg->refs++;
@@ -140,12 +136,11 @@ void conn_error(gateway_t *gw, gw_conn_t *c, int status, const char *code, const
     gw->errors++;
     conn_send_text(gw, c, json);
     if (close)
-        conn_close_after(gw, c, 4000 + status);
+        conn_close_after(c, 4000 + status);
 }
 
-void conn_close_after(gateway_t *gw, gw_conn_t *c, int code)
+void conn_close_after(gw_conn_t *c, int code)
 {
-    (void)gw;
     if (!c->wsi || c->close_code)
         return;
     c->close_code = code;

@@ -1,6 +1,6 @@
 /*  static_map.c -- which file under web_root a URL path names (static.h).
 
-    Kept apart from static.c, which needs libwebsockets and the file
+    Kept apart from static_http.c, which needs libwebsockets and the file
     system, so the rule that stands between a URL and the disk can be unit
     tested and fuzzed on its own (tests/fuzz/fuzz_path.c).
 */

@@ -1,22 +1,24 @@
-/*  ws.c -- the gateway's lws protocol: HTTP endpoints, WebSocket frames.
+/*  ws.c -- the gateway's lws protocol; see ws.h.
 
-    Turns a WebSocket into envelopes and envelopes back into frames. It
-    checks what a gateway can check alone -- the connect URL, the speaker's
-    token, message sizes, JSON shape, the action name, the per-connection
-    control rate -- and leaves everything about sessions to the workers.
+    Every callback finds its gateway through the lws context's user
+    pointer. Frames are reassembled and checked here (size, UTF-8, close
+    codes), then routed by kind through the bridge.
 */
-#include "gateway.h"
+#include "ws.h"
+#include "bridge.h"
+#include "catchup.h"
 #include "frame.h"
-#include "jwt_check.h"
+#include "index.h"
 #include "log.h"
+#include "outq.h"
+#include "presence.h"
 #include "query.h"
+#include "static_http.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <string.h>
 #include <sys/socket.h>
-
-extern tolk_jwt_policy_t g_jwt_policy; /* main.c: loaded once at start */
 
 /* ---------------------------------------------------------------- HTTP */
 
@@ -44,13 +46,14 @@ static int s_http(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const char *path
         return s_http_reply(wsi, c, 200, "application/json", "{\"status\":\"ok\"}\n");
     if (strcmp(path, "/readyz") == 0) {
         char body[512];
-        bool ready = bridge_ready(gw);
+        bool ready = gateway_ready(gw);
         snprintf(body, sizeof body,
                  "{\"ready\":%s,\"redis\":%s,\"draining\":%s,\"workers\":{\"control\":%d,"
                  "\"status\":%d,\"audio\":%d}}\n",
-                 ready ? "true" : "false", gw->redis_ok ? "true" : "false",
-                 gw->draining ? "true" : "false", bridge_live_count(gw, 0),
-                 bridge_live_count(gw, 1), bridge_live_count(gw, 2));
+                 ready ? "true" : "false", presence_ok(gw) ? "true" : "false",
+                 gw->draining ? "true" : "false", bridge_live_count(gw, TOLK_WORKER_CONTROL),
+                 bridge_live_count(gw, TOLK_WORKER_STATUS),
+                 bridge_live_count(gw, TOLK_WORKER_AUDIO));
         return s_http_reply(wsi, c, ready ? 200 : 503, "application/json", body);
     }
     return static_http(gw, wsi, c, path); /* static.c: pages under web_root, else 404 */
@@ -201,7 +204,7 @@ static void s_connect(gateway_t *gw, struct lws *wsi, gw_conn_t *c)
     if (speaker) {
         const char *token = tolk_query_get(&q, "token");
         const char *reason = "missing token";
-        if (!token || tolk_jwt_verify(&g_jwt_policy, token, time(NULL), &claims, &reason) != 0) {
+        if (!token || tolk_jwt_verify(&gw->jwt, token, time(NULL), &claims, &reason) != 0) {
             tolk_warn("authenticate", c->id_hash, "speaker token refused: %s", reason);
             conn_error(gw, c, 401, "UNAUTHENTICATED", "the speaker token is not valid", action, 0,
                        true);
@@ -237,7 +240,7 @@ static void s_connect(gateway_t *gw, struct lws *wsi, gw_conn_t *c)
     else
         snprintf(key, sizeof key, "conn:%llu", (unsigned long long)c->id);
     c->connecting = true;
-    if (bridge_route(gw, 0, key, &env) != 0) {
+    if (bridge_route(gw, TOLK_WORKER_CONTROL, key, &env) != 0) {
         c->connecting = false;
         s_route_error(gw, c, action, true);
     }
@@ -288,7 +291,8 @@ static void s_heartbeat(gateway_t *gw, gw_conn_t *c)
     }
 }
 
-static void s_forward(gateway_t *gw, gw_conn_t *c, tolk_kind_t kind, int route, const char *action)
+static void s_forward(gateway_t *gw, gw_conn_t *c, tolk_kind_t kind, tolk_worker_kind_t route,
+                      const char *action)
 {
     tolk_envelope_t env;
     tolk_envelope_init(&env, kind);
@@ -331,7 +335,7 @@ static void s_text(gateway_t *gw, gw_conn_t *c)
         s_send_audio(gw, c);
         return;
     }
-    s_forward(gw, c, TOLK_KIND_MESSAGE, v.route, v.action);
+    s_forward(gw, c, TOLK_KIND_MESSAGE, frame_route_kind(v.route), v.action);
 }
 
 /* One audio chunk from a binary frame (json false) or a decoded sendAudio
@@ -395,7 +399,7 @@ static void s_audio(gateway_t *gw, gw_conn_t *c, const uint8_t *data, size_t len
         env.sent_ns = tolk_now_ns();
         env.payload = data + v.pcm_offset;
         env.payload_len = v.pcm_len;
-        if (bridge_route(gw, FRAME_ROUTE_AUDIO, c->session, &env) != 0) {
+        if (bridge_route(gw, TOLK_WORKER_AUDIO, c->session, &env) != 0) {
             int64_t now = tolk_now_ms();
             if (json || now - c->last_unavailable_ms >= 1000) {
                 c->last_unavailable_ms = now;
@@ -417,19 +421,18 @@ static void s_audio(gateway_t *gw, gw_conn_t *c, const uint8_t *data, size_t len
 /* The JSON form of audio: base64 in "audioData". */
 static void s_send_audio(gateway_t *gw, gw_conn_t *c)
 {
-    static uint8_t pcm[AUDIO_CHUNK_MAX + 4];
     audio_verdict_t v;
     if (c->bound && c->role != TOLK_ROLE_SPEAKER) {
         conn_error(gw, c, 403, "UNAUTHORIZED", "only the speaker sends audio", "sendAudio", 0,
                    false);
         return;
     }
-    long n = audio_decode_send_audio((const char *)c->rx, c->rx_len, pcm, sizeof pcm, &v);
+    long n = audio_decode_send_audio((const char *)c->rx, c->rx_len, gw->pcm, sizeof gw->pcm, &v);
     if (n < 0) {
         conn_error(gw, c, v.status, v.code, v.message, "sendAudio", 0, false);
         return;
     }
-    s_audio(gw, c, pcm, (size_t)n, true);
+    s_audio(gw, c, gw->pcm, (size_t)n, true);
 }
 
 /* ------------------------------------------------------------- idleness */
@@ -479,7 +482,7 @@ void ws_close_idle(gateway_t *gw)
                  "the connection\",\"idleSeconds\":%d,\"timestamp\":%lld}",
                  gw->cfg.idle_timeout_s, (int)((now - c->last_in_ms) / 1000), (long long)now);
         conn_send_text(gw, c, json);
-        conn_close_after(gw, c, 4408);
+        conn_close_after(c, 4408);
         gw->idle_closed++;
         tolk_info("idle", c->id_hash, "closed an idle connection");
     }
@@ -682,7 +685,7 @@ static void s_closed(gateway_t *gw, gw_conn_t *c)
         tolk_envelope_set_str(env.lang, sizeof env.lang, c->lang);
         env.flags = c->peer_clean ? TOLK_FLAG_CLEAN : 0;
         env.age_ms = (uint64_t)(tolk_now_ms() - c->opened_ms);
-        if (bridge_route(gw, 0, c->session, &env) != 0)
+        if (bridge_route(gw, TOLK_WORKER_CONTROL, c->session, &env) != 0)
             tolk_warn("disconnect", c->id_hash, "no control worker: the sweeper will clean up");
     }
     index_remove_conn(gw, c);
@@ -700,7 +703,7 @@ static void s_closed(gateway_t *gw, gw_conn_t *c)
 
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
-    gateway_t *gw = g_gateway;
+    gateway_t *gw = gateway_of(wsi);
     gw_conn_t *c = user;
     switch (reason) {
         case LWS_CALLBACK_HTTP:
@@ -738,18 +741,6 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-int zmq_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                 size_t len)
-{
-    (void)wsi;
-    (void)user;
-    (void)in;
-    (void)len;
-    if (reason == LWS_CALLBACK_RAW_RX_FILE && g_gateway)
-        bridge_drain(g_gateway);
-    return 0;
-}
-
 /* ------------------------------------------------------------ drain */
 
 void ws_drain_all(gateway_t *gw)
@@ -770,5 +761,5 @@ void ws_drain_all(gateway_t *gw)
 void ws_close_all(gateway_t *gw, int code)
 {
     for (gw_conn_t *c = zhashx_first(gw->conns); c; c = zhashx_next(gw->conns))
-        conn_close_after(gw, c, code);
+        conn_close_after(c, code);
 }

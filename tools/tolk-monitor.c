@@ -17,12 +17,13 @@
     header while the monitor keeps the feeds it has and retries.
 */
 #include "config.h"
+#include "log.h"
+#include "registry_store.h"
 #include "statfeed.h"
 
 #include <czmq.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +61,7 @@ typedef struct {
 /* Everything the monitor holds between refreshes. */
 typedef struct {
     tolk_config_t cfg;     /* redis_host, redis_port, redis_timeout_ms */
-    redisContext *redis;   /* registry connection; NULL or err set when down */
+    tolk_redis_t *redis;   /* registry link; reconnects by itself */
     char redis_error[160]; /* last Redis trouble, shown in the header; "" when fine */
     zsock_t *sub;          /* one SUB connected to every feed */
     zhashx_t *endpoints;   /* endpoint -> "" for endpoints sub is connected to */
@@ -132,114 +133,51 @@ static bool s_valid_endpoint(const char *endpoint, size_t len)
     return s_valid_word(endpoint, S_ENDPOINT_MAX);
 }
 
-/* (Re)connect to Redis when there is no healthy connection. Returns 0 when
-   connected, -1 with redis_error set. */
+/* Make sure there is a Redis link and it can connect. Returns 0 when
+   connected, -1 with redis_error set. The link reconnects by itself with
+   backoff, and every command is bounded by redis_timeout_ms, so a stalled
+   Redis never freezes the display. */
 static int s_redis_connect(s_monitor_t *self)
 {
-    if (self->redis && !self->redis->err)
-        return 0;
-    if (self->redis) {
-        redisFree(self->redis);
-        self->redis = NULL;
-    }
-    int ms = self->cfg.redis_timeout_ms > 0 ? self->cfg.redis_timeout_ms : 1000;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    self->redis = redisConnectWithTimeout(self->cfg.redis_host, self->cfg.redis_port, tv);
-    if (!self->redis || self->redis->err) {
+    if (!self->redis)
+        self->redis =
+            tolk_redis_new(self->cfg.redis_host, self->cfg.redis_port, self->cfg.redis_timeout_ms);
+    if (!self->redis || !tolk_redis_context(self->redis)) {
         snprintf(self->redis_error, sizeof self->redis_error, "%s",
-                 self->redis ? self->redis->errstr : "out of memory");
+                 self->redis ? "cannot connect" : "out of memory");
         return -1;
     }
-    /* Commands get the same bound, so a stalled Redis never freezes the
-       display. */
-    redisSetTimeout(self->redis, tv);
-    redisReply *reply = (redisReply *)redisCommand(self->redis, "PING");
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        snprintf(self->redis_error, sizeof self->redis_error, "%s",
-                 reply ? reply->str : self->redis->errstr);
-        freeReplyObject(reply);
-        redisFree(self->redis);
-        self->redis = NULL;
-        return -1;
-    }
-    freeReplyObject(reply);
     return 0;
 }
 
-/* Note a failed Redis command: keep the message for the header and return -1. */
-static int s_redis_failed(s_monitor_t *self, redisReply *reply)
-{
-    const char *why = reply && reply->type == REDIS_REPLY_ERROR ? reply->str
-                      : self->redis && self->redis->err         ? self->redis->errstr
-                                                                : "unexpected reply";
-    snprintf(self->redis_error, sizeof self->redis_error, "%s", why);
-    return -1;
-}
-
 /* Read the registry and make sub's connections match it: connect new
-   endpoints, disconnect ones no longer registered, SREM ids whose key
-   expired. Returns 0, or -1 with redis_error set (connections are then
-   left as they were). */
+   endpoints, disconnect ones no longer registered (registry_store forgets
+   ids whose key expired). Returns 0, or -1 with redis_error set
+   (connections are then left as they were). */
 static int s_discover(s_monitor_t *self)
 {
     if (s_redis_connect(self) != 0)
         return -1;
-    redisReply *members =
-        (redisReply *)redisCommand(self->redis, "SMEMBERS %s", TOLK_STATFEED_SET_KEY);
-    if (!members || members->type != REDIS_REPLY_ARRAY) {
-        int rc = s_redis_failed(self, members);
-        freeReplyObject(members);
-        return rc;
-    }
-    size_t count = members->elements;
-    size_t ignored = 0;
-    if (count > S_MAX_FEEDS) {
-        ignored = count - S_MAX_FEEDS;
-        count = S_MAX_FEEDS;
-    }
-    /* One pipelined round trip for every GET. */
-    for (size_t i = 0; i < count; i++)
-        redisAppendCommand(self->redis, "GET %s%b", TOLK_STATFEED_KEY_PREFIX,
-                           members->element[i]->str, members->element[i]->len);
-
+    tolk_registry_entry_t *feeds = calloc(S_MAX_FEEDS, sizeof *feeds);
     zhashx_t *wanted = zhashx_new();
-    if (!wanted) {
-        freeReplyObject(members);
+    int over = 0;
+    int count = feeds && wanted ? tolk_registry_feeds(self->redis, feeds, S_MAX_FEEDS, &over) : -1;
+    if (count < 0) {
+        snprintf(self->redis_error, sizeof self->redis_error, "%s",
+                 feeds && wanted ? "the feed registry could not be read" : "out of memory");
+        free(feeds);
+        zhashx_destroy(&wanted);
         return -1;
     }
-    size_t expired = 0, registered = 0;
-    int rc = 0;
-    for (size_t i = 0; i < count; i++) {
-        redisReply *reply = NULL;
-        if (redisGetReply(self->redis, (void **)&reply) != REDIS_OK || !reply) {
-            rc = s_redis_failed(self, NULL);
-            break;
-        }
-        redisReply *member = members->element[i];
-        if (reply->type == REDIS_REPLY_NIL) {
-            /* The process stopped refreshing its key: forget its id. */
-            redisAppendCommand(self->redis, "SREM %s %b", TOLK_STATFEED_SET_KEY, member->str,
-                               member->len);
-            expired++;
-        } else if (reply->type == REDIS_REPLY_STRING &&
-                   s_valid_endpoint(reply->str, (size_t)reply->len)) {
-            zhashx_update(wanted, reply->str, (void *)"");
+    size_t registered = 0, ignored = (size_t)over;
+    for (int i = 0; i < count; i++) {
+        if (s_valid_endpoint(feeds[i].endpoint, strlen(feeds[i].endpoint))) {
+            zhashx_update(wanted, feeds[i].endpoint, (void *)"");
             registered++;
         } else
             ignored++;
-        freeReplyObject(reply);
     }
-    freeReplyObject(members);
-    for (size_t i = 0; rc == 0 && i < expired; i++) {
-        redisReply *reply = NULL;
-        if (redisGetReply(self->redis, (void **)&reply) != REDIS_OK)
-            rc = s_redis_failed(self, NULL);
-        freeReplyObject(reply);
-    }
-    if (rc != 0) {
-        zhashx_destroy(&wanted);
-        return rc;
-    }
+    free(feeds);
 
     /* Connect what is new, drop what is gone. */
     for (void *item = zhashx_first(wanted); item; item = zhashx_next(wanted)) {
@@ -648,6 +586,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "tolk-monitor: %s\n", err);
         return 1;
     }
+    /* Redis trouble shows in the header; the link's own warnings would
+       only scroll the table */
+    tolk_log_init("tolk-monitor", "error");
     if (s_redis_connect(self) != 0) {
         fprintf(stderr, "tolk-monitor: cannot reach Redis at %s:%d: %s\n", self->cfg.redis_host,
                 self->cfg.redis_port, self->redis_error);
@@ -676,7 +617,6 @@ done:
     zhashx_destroy(&self->procs);
     zhashx_destroy(&self->endpoints);
     zsock_destroy(&self->sub);
-    if (self->redis)
-        redisFree(self->redis);
+    tolk_redis_destroy(&self->redis);
     return rc;
 }

@@ -1,4 +1,4 @@
-/*  static.c -- the gateway serves tolk's browser pages from web_root.
+/*  static_http.c -- the gateway serves tolk's browser pages from web_root.
 
     A speaker opens /speak, a listener /listen/<code> (the same page for any
     code: its script reads the code from the path), and both pages load
@@ -14,8 +14,8 @@
     (lws_serve_http_file), so a large asset never sits in the gateway's
     memory and a slow reader never blocks the loop.
 */
+#include "static_http.h"
 #include "static.h"
-#include "gateway.h"
 #include "log.h"
 
 #include <limits.h>
@@ -120,13 +120,12 @@ static int s_reply(struct lws *wsi, gw_conn_t *c, int status, const char *body, 
    that lands outside it, is not a regular file, or is too large. */
 static int s_resolve(gateway_t *gw, const char *rel, char *real)
 {
-    static bool warned;
     char root[PATH_MAX], full[PATH_MAX + STATIC_PATH_MAX + 2];
     if (!realpath(gw->cfg.web_root, root)) {
-        if (!warned)
+        if (!gw->web_root_warned)
             tolk_warn("static", NULL, "web_root %s cannot be read: no pages are served",
                       gw->cfg.web_root);
-        warned = true;
+        gw->web_root_warned = true;
         return -1;
     }
     size_t n = strlen(root);
