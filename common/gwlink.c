@@ -1,6 +1,7 @@
 /*  gwlink.c -- DEALER links from a worker to every gateway; see gwlink.h. */
 #include "gwlink.h"
 #include "log.h"
+#include "registry_store.h"
 
 #include <string.h>
 
@@ -105,35 +106,27 @@ static void s_follow(tolk_gwlink_t *self, const char *id, const char *endpoint)
 
 int tolk_gwlink_follow(tolk_gwlink_t *self, tolk_redis_t *redis)
 {
-    redisReply *ids = tolk_redis_command(redis, "SMEMBERS tolk:gateways");
-    if (!ids || ids->type != REDIS_REPLY_ARRAY) {
-        if (ids)
-            freeReplyObject(ids);
+    tolk_registry_entry_t *live = malloc(TOLK_GWLINK_MAX * sizeof *live);
+    int n = live ? tolk_registry_gateways(redis, live, TOLK_GWLINK_MAX) : -1;
+    if (n < 0) {
+        free(live);
         return -1;
     }
     for (int i = 0; i < self->count; i++)
         self->gws[i].seen = false;
-    for (size_t i = 0; i < ids->elements; i++) {
-        const char *id = tolk_reply_str(ids->element[i]);
-        if (!id)
-            continue;
-        redisReply *ep = tolk_redis_command(redis, "GET tolk:gw:%s", id);
-        const char *endpoint = tolk_reply_str(ep);
-        if (endpoint) {
-            gw_t *gw = s_find(self, id);
-            if (gw && strcmp(gw->endpoint, endpoint) == 0)
-                gw->seen = true;
-            else if (!gw) {
-                /* a restarted gateway may reuse a dead one's port: one link per endpoint,
-                   or the ROUTER would see our identity twice and ignore the newcomer */
-                s_unfollow_endpoint(self, endpoint);
-                s_follow(self, id, endpoint);
-            }
+    for (int i = 0; i < n; i++) {
+        const char *id = live[i].id, *endpoint = live[i].endpoint;
+        gw_t *gw = s_find(self, id);
+        if (gw && strcmp(gw->endpoint, endpoint) == 0)
+            gw->seen = true;
+        else if (!gw) {
+            /* a restarted gateway may reuse a dead one's port: one link per endpoint,
+               or the ROUTER would see our identity twice and ignore the newcomer */
+            s_unfollow_endpoint(self, endpoint);
+            s_follow(self, id, endpoint);
         }
-        if (ep)
-            freeReplyObject(ep);
     }
-    freeReplyObject(ids);
+    free(live);
     /* drop gateways whose registration expired */
     for (int i = 0; i < self->count;) {
         if (!self->gws[i].seen) {

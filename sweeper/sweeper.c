@@ -3,6 +3,7 @@
 #include "ids.h"
 #include "lease_store.h"
 #include "log.h"
+#include "registry_store.h"
 #include "session_store.h"
 
 #include <string.h>
@@ -120,29 +121,19 @@ static void s_clean_gateway(sweeper_t *self, const char *gw, int64_t now)
     if (tolk_store_gateway_conns(self->redis, gw, s_clean_conn, &clean) < 0)
         return;
     tolk_store_gateway_forget(self->redis, gw);
-    redisReply *r = tolk_redis_command(self->redis, "SREM tolk:gateways %s", gw);
-    if (r)
-        freeReplyObject(r);
+    tolk_registry_gateway_forget(self->redis, gw);
     self->gateways_cleaned++;
     tolk_info("gateway", NULL, "cleaned up after gateway %s", gw);
 }
 
 static void s_dead_gateways(sweeper_t *self, int64_t now)
 {
-    redisReply *ids = tolk_redis_command(self->redis, "SMEMBERS tolk:gateways");
-    for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {
-        const char *gw = tolk_reply_str(ids->element[i]);
-        if (!gw)
-            continue;
-        redisReply *alive = tolk_redis_command(self->redis, "EXISTS tolk:gw:%s", gw);
-        long long exists = tolk_reply_int(alive, 1);
-        if (alive)
-            freeReplyObject(alive);
-        if (exists == 0)
-            s_clean_gateway(self, gw, now);
-    }
-    if (ids)
-        freeReplyObject(ids);
+    tolk_registry_id_t *ids = malloc(SWEEP_BATCH * sizeof *ids);
+    int n = ids ? tolk_registry_gateway_ids(self->redis, ids, SWEEP_BATCH) : -1;
+    for (int i = 0; i < n; i++)
+        if (tolk_registry_gateway_alive(self->redis, ids[i].id) == 0) /* -1: Redis away, not dead */
+            s_clean_gateway(self, ids[i].id, now);
+    free(ids);
 }
 
 void sweeper_sweep(sweeper_t *self)
