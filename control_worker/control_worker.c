@@ -527,8 +527,13 @@ static void s_state_message(control_worker_t *self, const char *gw, const tolk_e
 {
     tolk_broadcast_state_t now;
     int rc = tolk_store_set_state(self->redis, env->session, tolk_now_ms(), fields, nfields, &now);
+    if (rc == TOLK_STORE_DOWN) {
+        /* not "ended": the speaker may send it again in a moment */
+        s_error(self, gw, env->conn, 503, "SERVICE_UNAVAILABLE", "state store unavailable", action,
+                1, false);
+        return;
+    }
     json_t *state = rc == TOLK_STORE_OK ? s_broadcast_state(&now) : NULL;
-    /* Redis away is answered as an ended session too, as it always was */
     if (!state) {
         s_error(self, gw, env->conn, 404, "SESSION_NOT_FOUND", "the session has ended", action, 0,
                 false);
