@@ -9,6 +9,12 @@
 #include <string.h>
 #include <time.h>
 
+/* A link that was lost is probed with a PING this short before it is used
+   again: a Redis that accepts connections but does not answer (CLIENT
+   PAUSE, a stall) then costs each reconnect attempt this long, not a whole
+   command timeout, so the loop keeps turning while Redis is away. */
+#define S_PROBE_MS 100
+
 struct tolk_redis_t {
     char host[64];       /* where Redis is */
     int port;            /* its port */
@@ -18,6 +24,7 @@ struct tolk_redis_t {
     int backoff_ms;      /* grows to 1 s while Redis stays down */
     bool up;             /* last command reached Redis */
     bool warned;         /* logged the outage once, not per call */
+    bool lost;           /* the link was dropped: probe before the next use */
 };
 
 static int64_t s_mono_ms(void)
@@ -60,6 +67,7 @@ static void s_drop(tolk_redis_t *self, const char *why)
     if (self->ctx)
         redisFree(self->ctx);
     self->ctx = NULL;
+    self->lost = true;
     self->retry_at_ms = s_mono_ms() + self->backoff_ms;
     self->backoff_ms = self->backoff_ms * 2 > 1000 ? 1000 : self->backoff_ms * 2;
 }
@@ -80,8 +88,22 @@ redisContext *tolk_redis_context(tolk_redis_t *self)
         s_drop(self, why);
         return NULL;
     }
+    if (self->lost && self->timeout_ms > S_PROBE_MS) {
+        struct timeval probe = {0, S_PROBE_MS * 1000};
+        redisSetTimeout(c, probe);
+        redisReply *pong = redisCommand(c, "PING");
+        bool answered = pong && pong->type == REDIS_REPLY_STATUS;
+        if (pong)
+            freeReplyObject(pong);
+        if (!answered) {
+            redisFree(c);
+            s_drop(self, "no answer to PING");
+            return NULL;
+        }
+    }
     redisSetTimeout(c, tv);
     self->ctx = c;
+    self->lost = false;
     self->up = true;
     self->backoff_ms = 50;
     if (self->warned)

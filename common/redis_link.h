@@ -3,7 +3,11 @@
     hiredis does not reconnect by itself. Every tolk process keeps one
     redis_link and calls tolk_redis_command; after a failure the link
     reconnects with backoff at the next call, so a Redis restart is ridden
-    out without special code at every call site. Lua scripts run through
+    out without special code at every call site. A reconnected link is
+    probed with a 100 ms PING before it is used, so a Redis that accepts
+    connections but does not answer (CLIENT PAUSE, a stall) blocks the
+    caller for one command timeout when it begins and for at most 100 ms
+    per reconnect attempt after that. Lua scripts run through
     EVALSHA with a fallback to EVAL when Redis has forgotten them.
 */
 #ifndef TOLK_REDIS_LINK_H

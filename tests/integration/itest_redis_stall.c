@@ -319,6 +319,16 @@ START_TEST(test_redis_paused_5s)
 
     /* heartbeats from now on; a second of them before the pause */
     s_run(cl, &audio, NULL, true, ic_now_ms() + 1000);
+    /* then pause right after an English final: the next utterance begins,
+       and its partials need no Redis (a final does: it waits at the head of
+       its lane until Redis answers, and the captions after it wait behind
+       it, so a pause begun late in an utterance would leave the listener
+       nothing to get however well the gateway does) */
+    int finals = s_finals(&cl[1]);
+    deadline = ic_now_ms() + 30000;
+    while (s_finals(&cl[1]) == finals && ic_now_ms() < deadline)
+        s_run(cl, &audio, NULL, true, ic_now_ms() + 20);
+    ck_assert_msg(s_finals(&cl[1]) > finals, "no second English final within 30 s");
 
     /* Redis held */
     struct timeval tv = {2, 0};
