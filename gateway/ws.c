@@ -624,24 +624,65 @@ static int s_peer_close(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const unsi
     return 0;
 }
 
-/* lws is closing a WebSocket. When it fails a connection for a framing
-   error it finds itself (a control frame over 125 bytes, for one) it sets
-   no close reason and just drops TCP, which the peer sees as 1006; this
-   callback comes before lws decides whether to send a close frame, so
-   such a connection gets 1002 here. Not when a reason is set already (by
-   lws or by us), not after the peer's own close, and not when the peer
-   has gone (EOF or an error on the socket: nobody to tell). */
+/* Fail the connection at once (RFC 6455 7.1.7: send the Close frame,
+   then process no more data): write the close frame lws holds for it and
+   shut our side of TCP, instead of leaving the frame to lws. lws 4.1
+   queues it for the next writable moment (LRS_WAITING_TO_SEND_CLOSE) and
+   goes on reading the peer's input meanwhile: with libev its read watcher
+   runs before its write watcher, and its poll() loop serves the same slot
+   again with the same POLLIN. A second framing error in that input, which
+   is certain when the first was found by lws (its parser stays on the
+   byte that failed, so whatever follows is garbage to it), takes lws's
+   "tried the polite way" path in close.c: shutdown and close, the close
+   frame never written, and the peer sees 1006 (itest_abuse's "pong
+   fragmented (FIN=0)" when the gateway read the pong and its continuation
+   apart). Only when lws holds no partial frame and the socket has room
+   (lws_send_pipe_choked), so the frame cannot interleave or be cut;
+   otherwise lws sends it as before. lws's own copy then fails on the shut
+   socket (EPIPE) and lws closes the connection. */
+static void s_fail_now(struct lws *wsi)
+{
+    int len = lws_get_close_length(wsi);
+    int fd = (int)lws_get_socket_fd(wsi);
+    unsigned char frame[2 + 125];
+    if (fd < 0 || len < 2 || len > 125 || lws_send_pipe_choked(wsi))
+        return;
+    frame[0] = 0x88;               /* FIN, opcode close */
+    frame[1] = (unsigned char)len; /* a server's frames are not masked */
+    memcpy(frame + 2, lws_get_close_payload(wsi), (size_t)len);
+    if (send(fd, frame, (size_t)len + 2, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+        (void)shutdown(fd, SHUT_WR);
+}
+
+/* lws is closing a WebSocket; this callback comes before lws decides
+   whether to send a close frame. A connection failed for a protocol
+   violation, found by us (s_fail, closing set) or by lws (a close reason
+   lws set), gets its close frame now (s_fail_now). When lws fails a
+   connection for a framing error and sets no reason (a control frame
+   over 125 bytes, for one) it would just drop TCP, which the peer sees as
+   1006: such a connection gets 1002. Not after the peer's own legal close
+   (lws echoes it), not for our orderly closes (close_code: the peer did
+   nothing wrong), and not when the peer has gone (EOF or an error on the
+   socket: nobody to tell). */
 static void s_dropping(struct lws *wsi, gw_conn_t *c)
 {
-    if (!c || !c->counted || c->closing || c->close_code || c->peer_closed ||
-        lws_get_close_length(wsi) > 0)
+    if (!c || !c->counted || c->close_code)
         return;
-    char b;
-    int fd = (int)lws_get_socket_fd(wsi);
-    ssize_t n = fd >= 0 ? recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) : 0;
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
-        return;
-    lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)"protocol error", 14);
+    if (!c->closing) {
+        if (c->peer_closed)
+            return;
+        if (lws_get_close_length(wsi) == 0) {
+            char b;
+            int fd = (int)lws_get_socket_fd(wsi);
+            ssize_t n = fd >= 0 ? recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) : 0;
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+                return;
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)"protocol error",
+                             14);
+        }
+        c->closing = true; /* what the peer sends from now on is ignored */
+    }
+    s_fail_now(wsi);
 }
 
 /* --------------------------------------------------------- lifecycle */
