@@ -47,8 +47,12 @@
       got a seq (their segmentId numbers jump further than their seqs: a
       loss the listener cannot see), a segmentId delivered twice under two
       seqs, and for source-language finals, one from an older recognition
-      run or ending earlier in the talk than one already shown. It also
-      keeps each listener's longest silence between finals. SIGUSR1 sets
+      run or ending earlier in the talk than one already shown, and a
+      stretch of the talk between two of them (startMs after the last
+      endMs by more than --talk-slack-ms) that no final covers: speech
+      never captioned, such as the utterance a worker had open when it
+      stopped, which no seq can show. It also keeps each listener's
+      longest silence between finals. SIGUSR1 sets
       a mark (a fault was injected now): until the next mark, it measures
       per live listener how long the captions stopped and when they came
       back, and which anomalies came in that window. SIGUSR2 ends the
@@ -57,6 +61,14 @@
       on stderr (session, listener, seqs, segmentIds, endMs). Figures
       per --url (connections dropped per close code, gaps, silence) tell
       the listeners of a killed gateway from the survivors.
+    - With --control-rate, every setVolume a speaker sends must come back
+      to it as volumeChanged, exactly once (control_sent = _answered +
+      _unanswered + _cut): unanswered is no answer by the end of the
+      drain, cut is sent on a connection that closed before its answer
+      came (no answer can come then), repeated a second answer; with
+      --check-seq per mark window too (mark<i>_control_*, each control
+      in the window it was sent in), so a control worker that stops
+      while it holds controls shows as lost controls in that window.
     - --speaker-refresh: a speaker whose connection drops comes back with
       refreshConnection on the next --url, as tolk's clients do, and
       streams on; the audio due while it was away is skipped (a live
@@ -128,7 +140,6 @@
 #define S_TALLY            24           /* distinct keys a tally keeps */
 #define S_TALLY_KEY        40           /* bytes of a tally key */
 #define S_HEARTBEAT_NS     (60 * S_NS)  /* tolk closes after 120 s of client silence */
-#define S_SLOW_WAIT_NS     (2 * S_NS)   /* after the run: slow listeners read again */
 #define S_CLOSE_WAIT_NS    (1 * S_NS)   /* speakers' clean close at the end */
 #define S_CONNECT_GRACE_NS (30 * S_NS)  /* beyond the ramp, for the last handshakes */
 #define S_TICK_NS          (5 * S_MS)   /* longest sleep between checks */
@@ -186,6 +197,9 @@ typedef struct {
     bool check_seq;          /* check every final's seq; marks on SIGUSR1 */
     bool speaker_refresh;    /* a dropped speaker comes back with refreshConnection */
     double outage_ms;        /* a silence after a mark longer than this is an outage */
+    double drain_s;          /* after the sends: receipts still count (slow listeners read) */
+    double talk_slack_ms;    /* --check-seq: a stretch of talk no final covers, longer than
+                                this, is speech lost (the clocks of two workers differ a little) */
     const char *status;      /* rewrite this file with the run's state, or NULL */
     const char *timeline;    /* write finals per session per 100 ms here, or NULL */
 } s_opts_t;
@@ -213,7 +227,24 @@ typedef struct {
     int64_t content_duplicates; /* a segmentId it already had, under another seq */
     int64_t run_regressions;    /* source language: a final of an older recognition run */
     int64_t time_regressions;   /* source language: a final ending before one it had */
+    int64_t talk_gaps;          /* source language: talk no final covers, over --talk-slack-ms */
+    int64_t talk_gap_ms;        /* and how much of the talk that was, in all */
+    int64_t talk_gap_max_ms;    /* the longest stretch between two, under the slack too (a max) */
 } s_seqstat_t;
+
+/* The speakers' side of their setVolume: every one sent must come back to
+   its speaker as volumeChanged, once, also when the control worker that got
+   it is stopping (a rolling restart). Kept for the whole run, before the
+   first mark, and per mark window, each control in the window it was sent
+   in; at the end sent == answered + unanswered + cut. */
+typedef struct {
+    int64_t sent;       /* setVolume written */
+    int64_t answered;   /* of those, whose volumeChanged reached the speaker */
+    int64_t unanswered; /* of those, without an answer by the end of the drain */
+    int64_t cut;        /* of those, sent on a speaker connection that closed before the answer */
+    int64_t repeated;   /* a volumeChanged for a setVolume already answered */
+    int64_t errors;     /* error answers to setVolume (counted where they came) */
+} s_ctlstat_t;
 
 /* --check-seq: one mark (a fault) and what its window showed, from the
    mark until the next mark or the end of the measurement. */
@@ -226,6 +257,7 @@ typedef struct {
     int64_t resume_max_ns;  /* worst of the survivors: mark to captions flowing again */
     int64_t silence_max_ns; /* longest silence after the mark */
     s_seqstat_t seq;        /* anomalies that arrived in the window */
+    s_ctlstat_t ctl;        /* setVolume sent in the window, and what became of them */
 } s_mark_t;
 
 /* Everything a process measured: summed, min'd or max'd across processes
@@ -242,7 +274,6 @@ typedef struct {
     uint64_t control_deliveries; /* volumeChanged received by live non-slow listeners */
     uint64_t speaker_control_deliveries; /* volumeChanged received by the speakers */
     uint64_t audio_sent;                 /* binary audio chunks written */
-    uint64_t control_sent;               /* setVolume messages written */
     uint64_t messages_sent;              /* mirror/tcp messages written */
     uint64_t sends_unsent;               /* sends due before the end that never left (backlog) */
     int64_t late_max_ns;                 /* worst lateness of any open-loop send */
@@ -269,6 +300,8 @@ typedef struct {
     /* --check-seq and --speaker-refresh (all per non-slow listener) */
     s_seqstat_t seq;                        /* the whole run */
     s_seqstat_t premark_seq;                /* before the first mark */
+    s_ctlstat_t ctl;                        /* setVolume and their answers, the whole run */
+    s_ctlstat_t premark_ctl;                /* those sent before the first mark */
     s_mark_t marks[S_MARKS];                /* one per mark, in order */
     uint32_t nmarks;                        /* marks that came */
     int64_t silence_max_ns;                 /* longest silence of any listener while measuring */
@@ -280,6 +313,11 @@ typedef struct {
     s_tally_t url_drop_codes[S_URL_FIGS];   /* and how */
     s_seqstat_t url_seq[S_URL_FIGS];        /* anomalies per --url */
     int64_t url_silence_max_ns[S_URL_FIGS]; /* longest silence per --url */
+    uint64_t talk_listeners;                /* listeners of the source language, live at the end */
+    int64_t talk_sent_ms;                   /* the audio their speakers sent, summed over them */
+    int64_t talk_uncaptioned_ms;            /* of that, what no final of theirs covers */
+    int64_t talk_uncaptioned_max_ms;        /* the most one of them missed */
+    int64_t talk_excess_ms;                 /* finals covering more audio than was sent */
     uint64_t speaker_refreshes;             /* speakers back with refreshConnection */
     uint64_t speaker_refresh_attempts;      /* attempts, the failed ones included */
     int64_t speaker_away_max_ns;            /* longest drop to refreshed */
@@ -331,6 +369,8 @@ typedef struct {
     bool have_run;              /* run and segment are set */
     uint32_t run, segment;      /* newest recognition run and its last segment */
     int64_t last_end_ms;        /* source language: latest endMs so far */
+    bool have_end;              /* last_end_ms is set */
+    int64_t talk_ms;            /* source language: audio its finals cover (endMs - startMs) */
     uint64_t recent[S_RECENT];  /* segmentIds (run << 32 | segment) of the last finals */
     int recent_pos;             /* next slot of recent */
     int64_t last_final_ns;      /* receipt of its last final (0: none) */
@@ -348,12 +388,23 @@ typedef struct {
     uint64_t sent;  /* sends written */
 } s_stream_t;
 
+/* What became of a setVolume on the speaker's side. */
+typedef enum {
+    S_ANS_NONE,     /* no control in this slot */
+    S_ANS_PENDING,  /* sent, its volumeChanged not back yet */
+    S_ANS_ANSWERED, /* its volumeChanged reached the speaker */
+    S_ANS_CUT,      /* the speaker's connection closed before the answer */
+    S_ANS_LOST      /* no answer by the end of the drain, or S_CTL_RING sends later */
+} s_answer_t;
+
 /* A control message on its way: its due time and who got it. */
 typedef struct {
-    int64_t intended; /* due time of the k in this slot, 0 if none sent */
-    uint64_t max;     /* latest latency so far */
-    uint32_t count;   /* listeners that got it */
-    bool open;        /* still waiting for listeners */
+    int64_t intended;  /* due time of the k in this slot, 0 if none sent */
+    uint64_t max;      /* latest latency so far */
+    uint32_t count;    /* listeners that got it */
+    bool open;         /* still waiting for listeners */
+    s_answer_t answer; /* the speaker's side */
+    uint32_t window;   /* the mark window it was sent in (0: before the first mark) */
 } s_ctl_slot_t;
 
 /* A caption (or message) on its way, keyed by its stamp. */
@@ -558,6 +609,49 @@ static void s_ctl_finish(s_ctl_slot_t *e, bool complete)
                 e->max, complete);
 }
 
+/* Add d into t. */
+static void s_ctlstat_add(s_ctlstat_t *t, const s_ctlstat_t *d)
+{
+    t->sent += d->sent;
+    t->answered += d->answered;
+    t->unanswered += d->unanswered;
+    t->cut += d->cut;
+    t->repeated += d->repeated;
+    t->errors += d->errors;
+}
+
+/* What happened to a control sent in window (0: before the first mark, k:
+   in mark k-1's) goes to the run and to that window. */
+static void s_ctl_count(uint32_t window, const s_ctlstat_t *d)
+{
+    s_ctlstat_add(&W.r.ctl, d);
+    s_ctlstat_add(window && window <= S_MARKS ? &W.r.marks[window - 1].ctl : &W.r.premark_ctl, d);
+}
+
+/* A pending control of the slot is settled as lost or cut. */
+static void s_ctl_settle(s_ctl_slot_t *e, s_answer_t to)
+{
+    if (e->answer != S_ANS_PENDING)
+        return;
+    e->answer = to;
+    s_ctl_count(e->window, &(s_ctlstat_t){.unanswered = to == S_ANS_LOST, .cut = to == S_ANS_CUT});
+}
+
+/* The speaker got the answer to the slot's control. */
+static void s_ctl_answered(s_ctl_slot_t *e)
+{
+    if (e->answer == S_ANS_ANSWERED) {
+        s_ctl_count(e->window, &(s_ctlstat_t){.repeated = 1});
+        return;
+    }
+    /* one settled as cut or lost that comes after all is answered after all */
+    s_ctlstat_t d = {.answered = 1,
+                     .cut = e->answer == S_ANS_CUT ? -1 : 0,
+                     .unanswered = e->answer == S_ANS_LOST ? -1 : 0};
+    e->answer = S_ANS_ANSWERED;
+    s_ctl_count(e->window, &d);
+}
+
 /* Close an open caption slot. */
 static void s_cap_finish(s_cap_slot_t *e, bool complete)
 {
@@ -656,6 +750,7 @@ static void s_on_control(s_conn_t *c, double v, int64_t now)
         return; /* not one of ours */
     if (c->speaker) {
         W.r.speaker_control_deliveries++;
+        s_ctl_answered(e);
         return;
     }
     if (!c->member)
@@ -775,7 +870,7 @@ static bool s_json_int(const char *text, size_t len, const char *key, int64_t *v
 
 /* --- --check-seq: every final, and the marks ------------------------------------- */
 
-/* Add the counts of from into t. */
+/* Add the counts of from into t (talk_gap_max_ms: the larger). */
 static void s_seqstat_add(s_seqstat_t *t, const s_seqstat_t *from)
 {
     t->finals += from->finals;
@@ -787,6 +882,10 @@ static void s_seqstat_add(s_seqstat_t *t, const s_seqstat_t *from)
     t->content_duplicates += from->content_duplicates;
     t->run_regressions += from->run_regressions;
     t->time_regressions += from->time_regressions;
+    t->talk_gaps += from->talk_gaps;
+    t->talk_gap_ms += from->talk_gap_ms;
+    if (from->talk_gap_max_ms > t->talk_gap_max_ms)
+        t->talk_gap_max_ms = from->talk_gap_max_ms;
 }
 
 /* What c's final showed goes to the run, c's --url and the current mark's
@@ -890,29 +989,44 @@ static void s_seq_final(s_conn_t *c, const char *m, size_t len)
         } else if (source) /* only other languages get older runs' finals (backfill) */
             d.run_regressions = 1;
     }
-    int64_t end_ms;
+    /* the source language's finals tile the talk ([startMs, endMs), one
+       after the other, also across workers): a stretch between two is
+       speech that was never captioned, such as the utterance a worker had
+       open when it stopped */
+    int64_t end_ms, start_ms;
     if (fresh && source && s_json_int(m, len, "endMs", &end_ms)) {
-        if (end_ms < c->last_end_ms)
+        bool has_start = s_json_int(m, len, "startMs", &start_ms);
+        if (has_start && !d.content_duplicates && end_ms > start_ms)
+            c->talk_ms += end_ms - start_ms; /* audio time: no clock of a worker in it */
+        if (c->have_end && has_start && start_ms > c->last_end_ms) {
+            d.talk_gap_max_ms = start_ms - c->last_end_ms;
+            if (d.talk_gap_max_ms > (int64_t)W.o->talk_slack_ms) {
+                d.talk_gaps = 1;
+                d.talk_gap_ms = d.talk_gap_max_ms;
+            }
+        }
+        if (c->have_end && end_ms < c->last_end_ms)
             d.time_regressions = 1;
         else
             c->last_end_ms = end_ms;
+        c->have_end = true;
     } else
         end_ms = -1;
     static int logged[S_MARKS + 1]; /* the first few per mark, with what a bug report needs */
     if ((d.duplicates || d.out_of_order || d.gaps || d.unnumbered || d.content_duplicates ||
-         d.run_regressions || d.time_regressions) &&
+         d.run_regressions || d.time_regressions || d.talk_gaps) &&
         logged[W.marks_seen] < 6) {
         logged[W.marks_seen]++;
         const char *lang = W.o->lang[c->lang];
         s_say("%s %s listener %d (url %d, %.1f s): seq %lld after %lld, segment %u-%u after "
-              "%u-%u, endMs %lld after %lld:%s%s%s%s%s%s%s",
+              "%u-%u, endMs %lld after %lld:%s%s%s%s%s%s%s%s",
               c->session->sid, lang, (int)(c - c->session->conns), c->url,
               W.t0 ? (s_now() - W.t0) / 1e9 : 0.0, (long long)seq, (long long)prev_seq, run, seg,
               prev_run, prev_seg, (long long)end_ms, (long long)prev_end,
               d.duplicates ? " duplicate" : "", d.out_of_order ? " out-of-order" : "",
               d.gaps ? " gap" : "", d.unnumbered ? " unnumbered" : "",
               d.content_duplicates ? " same-segment" : "", d.run_regressions ? " older-run" : "",
-              d.time_regressions ? " back-in-time" : "");
+              d.time_regressions ? " back-in-time" : "", d.talk_gaps ? " talk-not-captioned" : "");
     }
     s_seq_commit(c, &d);
 }
@@ -1123,6 +1237,9 @@ static void s_tolk_message(s_conn_t *c, const char *m, size_t len, int64_t now)
             snprintf(code, sizeof code, "%.*s", (int)slen, s);
         W.r.errors++;
         s_tally_add(&W.r.error_codes, code, 1);
+        if (c->speaker && s_measuring() && s_json_string(m, len, "action", &s, &slen) &&
+            slen == 9 && memcmp(s, "setVolume", 9) == 0)
+            s_ctl_count(W.marks_seen, &(s_ctlstat_t){.errors = 1});
         if (c->state != S_READY)
             snprintf(c->refusal, sizeof c->refusal, "refused_%s", code);
     }
@@ -1247,6 +1364,9 @@ static void s_conn_gone(s_conn_t *c, const char *why)
     }
     if (!was_ready)
         return;
+    if (c->speaker) /* no answer can come on this connection any more */
+        for (int k = 0; k < S_CTL_RING; k++)
+            s_ctl_settle(&c->session->ctl_ring[k], S_ANS_CUT);
     if (c->slow && !W.r.slow_closed && W.phase < S_PH_CLOSING) {
         static const char *phases[] = {"connect", "wait", "measure", "drain", "closing", "done"};
         static bool said;
@@ -1342,9 +1462,13 @@ static size_t s_build_send(s_session_t *s, s_stream_t *st, int64_t now, bool *bi
     }
     if (st == &s->ctl) {
         s_ctl_slot_t *e = &s->ctl_ring[k % S_CTL_RING];
-        s_ctl_finish(e, false); /* a previous lap still open: it never completed */
-        *e = (s_ctl_slot_t){.intended = intended, .open = s->members > 0};
-        W.r.control_sent++;
+        s_ctl_finish(e, false);      /* a previous lap still open: it never completed */
+        s_ctl_settle(e, S_ANS_LOST); /* and never answered, S_CTL_RING sends on */
+        *e = (s_ctl_slot_t){.intended = intended,
+                            .open = s->members > 0,
+                            .answer = S_ANS_PENDING,
+                            .window = W.marks_seen};
+        s_ctl_count(W.marks_seen, &(s_ctlstat_t){.sent = 1});
         return (size_t)snprintf(out, W.tx_cap, "{\"action\":\"setVolume\",\"volumeLevel\":%.3f}",
                                 (double)(k % S_CTL_RING) / S_CTL_RING);
     }
@@ -1874,7 +1998,7 @@ static void s_measure_start(void)
     }
     if (W.o->timeline) {
         W.timeline_n = (size_t)((W.o->duration + 1) * 1e9 / S_BUCKET_NS) +
-                       (size_t)((S_SLOW_WAIT_NS + S_CLOSE_WAIT_NS) / S_BUCKET_NS);
+                       (size_t)((W.o->drain_s * S_NS + S_CLOSE_WAIT_NS) / S_BUCKET_NS);
         for (int i = 0; i < W.nsessions; i++)
             W.sessions[i].timeline = calloc(W.timeline_n, sizeof(uint32_t));
     }
@@ -1907,8 +2031,27 @@ static void s_drain_start(int64_t now)
                 s_io_pause(&s->conns[k], false);
     }
     W.phase = S_PH_DRAIN;
-    W.phase_end = now + S_SLOW_WAIT_NS;
+    W.phase_end = now + (int64_t)(W.o->drain_s * S_NS);
     W.r.measure_end_ns = W.t1;
+}
+
+/* --check-seq, at the end: a source-language listener c, connected since
+   the start, should have every ms of audio its speaker sent in its finals
+   (a 16 kHz 16-bit chunk of B bytes is B / 32 ms; the last utterance is
+   ended by the worker after a gap in the audio, within --drain-s if that
+   is long enough). */
+static void s_talk_total(const s_conn_t *c)
+{
+    int64_t sent = (int64_t)c->session->audio.sent * W.o->chunk_bytes / 32;
+    int64_t missing = sent - c->talk_ms;
+    W.r.talk_listeners++;
+    W.r.talk_sent_ms += sent;
+    if (missing > 0) {
+        W.r.talk_uncaptioned_ms += missing;
+        if (missing > W.r.talk_uncaptioned_max_ms)
+            W.r.talk_uncaptioned_max_ms = missing;
+    } else
+        W.r.talk_excess_ms -= missing;
 }
 
 /* The run is over: count the slow listeners, close what is open, and
@@ -1921,6 +2064,8 @@ static void s_closing_start(int64_t now)
             s_conn_t *c = &s->conns[k];
             if (c->member && c->url >= 0 && c->url < S_URL_FIGS)
                 W.r.url_open_end[c->url]++;
+            if (c->member && W.o->check_seq && strcmp(W.o->lang[c->lang], "en") == 0)
+                s_talk_total(c); /* a listener of the speakers' language (sourceLanguage=en) */
             if (!c->slow || !c->resolved || c->state == S_IDLE)
                 continue;
             if (c->state == S_GONE && c->why[0] && !c->refusal[0]) {
@@ -1928,8 +2073,10 @@ static void s_closing_start(int64_t now)
                 s_tally_add(&W.r.slow_codes, c->why, 1);
             }
         }
-        for (int k = 0; k < S_CTL_RING; k++)
+        for (int k = 0; k < S_CTL_RING; k++) {
             s_ctl_finish(&s->ctl_ring[k], false);
+            s_ctl_settle(&s->ctl_ring[k], S_ANS_LOST); /* the drain is over: unanswered */
+        }
         for (int k = 0; k < S_CAP_SLOTS; k++)
             s_cap_finish(&s->caps[k], false);
     }
@@ -2353,7 +2500,8 @@ static void s_result_merge(s_result_t *t, const s_result_t *r)
     t->control_deliveries += r->control_deliveries;
     t->speaker_control_deliveries += r->speaker_control_deliveries;
     t->audio_sent += r->audio_sent;
-    t->control_sent += r->control_sent;
+    s_ctlstat_add(&t->ctl, &r->ctl);
+    s_ctlstat_add(&t->premark_ctl, &r->premark_ctl);
     t->messages_sent += r->messages_sent;
     t->sends_unsent += r->sends_unsent;
     if (r->late_max_ns > t->late_max_ns)
@@ -2397,6 +2545,7 @@ static void s_result_merge(s_result_t *t, const s_result_t *r)
         if (b->silence_max_ns > a->silence_max_ns)
             a->silence_max_ns = b->silence_max_ns;
         s_seqstat_add(&a->seq, &b->seq);
+        s_ctlstat_add(&a->ctl, &b->ctl);
     }
     if (r->nmarks > t->nmarks)
         t->nmarks = r->nmarks;
@@ -2414,6 +2563,12 @@ static void s_result_merge(s_result_t *t, const s_result_t *r)
         if (r->url_silence_max_ns[i] > t->url_silence_max_ns[i])
             t->url_silence_max_ns[i] = r->url_silence_max_ns[i];
     }
+    t->talk_listeners += r->talk_listeners;
+    t->talk_sent_ms += r->talk_sent_ms;
+    t->talk_uncaptioned_ms += r->talk_uncaptioned_ms;
+    if (r->talk_uncaptioned_max_ms > t->talk_uncaptioned_max_ms)
+        t->talk_uncaptioned_max_ms = r->talk_uncaptioned_max_ms;
+    t->talk_excess_ms += r->talk_excess_ms;
     t->speaker_refreshes += r->speaker_refreshes;
     t->speaker_refresh_attempts += r->speaker_refresh_attempts;
     if (r->speaker_away_max_ns > t->speaker_away_max_ns)
@@ -2467,7 +2622,7 @@ static void s_fig_hist(const char *prefix, const tolk_hist_t *h, bool full)
     }
 }
 
-/* The rows of one s_seqstat_t: prefix_finals ... prefix_time_regressions. */
+/* The rows of one s_seqstat_t: prefix_finals ... prefix_talk_gap_ms. */
 static void s_fig_seq(const char *prefix, const s_seqstat_t *q)
 {
     char name[64];
@@ -2482,7 +2637,25 @@ static void s_fig_seq(const char *prefix, const s_seqstat_t *q)
                 {"unnumbered", q->unnumbered},
                 {"content_duplicates", q->content_duplicates},
                 {"run_regressions", q->run_regressions},
-                {"time_regressions", q->time_regressions}};
+                {"time_regressions", q->time_regressions},
+                {"talk_gaps", q->talk_gaps},
+                {"talk_gap_ms", q->talk_gap_ms},
+                {"talk_gap_max_ms", q->talk_gap_max_ms}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        snprintf(name, sizeof name, "%s_%s", prefix, rows[i].name);
+        s_fig(name, "%lld", (long long)rows[i].v);
+    }
+}
+
+/* prefix_sent, _answered, _unanswered, _cut, _repeated, _errors. */
+static void s_fig_ctl(const char *prefix, const s_ctlstat_t *q)
+{
+    char name[64];
+    const struct {
+        const char *name;
+        int64_t v;
+    } rows[] = {{"sent", q->sent}, {"answered", q->answered}, {"unanswered", q->unanswered},
+                {"cut", q->cut},   {"repeated", q->repeated}, {"errors", q->errors}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         snprintf(name, sizeof name, "%s_%s", prefix, rows[i].name);
         s_fig(name, "%lld", (long long)rows[i].v);
@@ -2506,7 +2679,14 @@ static void s_print_checks(const s_opts_t *o, const s_result_t *r)
     s_fig("silence_ms_max", "%.1f", r->silence_max_ns / 1e6);
     s_fig("silence_end_ms", "%.1f", r->silence_end_ns ? (r->silence_end_ns - t0) / 1e6 : 0.0);
     s_fig("silence_url", "%d", r->silence_url);
+    s_fig("talk_listeners", "%llu", (unsigned long long)r->talk_listeners);
+    s_fig("talk_sent_ms", "%lld", (long long)r->talk_sent_ms);
+    s_fig("talk_uncaptioned_ms", "%lld", (long long)r->talk_uncaptioned_ms);
+    s_fig("talk_uncaptioned_max_ms", "%lld", (long long)r->talk_uncaptioned_max_ms);
+    s_fig("talk_excess_ms", "%lld", (long long)r->talk_excess_ms);
     s_fig_seq("premark_seq", &r->premark_seq);
+    if (o->mode == S_MODE_TOLK && o->control_rate > 0)
+        s_fig_ctl("premark_control", &r->premark_ctl);
     s_fig("marks", "%u", r->nmarks);
     for (uint32_t i = 0; i < r->nmarks && i < S_MARKS; i++) {
         const s_mark_t *mk = &r->marks[i];
@@ -2526,6 +2706,10 @@ static void s_print_checks(const s_opts_t *o, const s_result_t *r)
         s_fig(name, "%.1f", mk->silence_max_ns / 1e6);
         snprintf(name, sizeof name, "mark%u_seq", i);
         s_fig_seq(name, &mk->seq);
+        if (o->mode == S_MODE_TOLK && o->control_rate > 0) {
+            snprintf(name, sizeof name, "mark%u_control", i);
+            s_fig_ctl(name, &mk->ctl);
+        }
     }
     for (int u = 0; u < o->nurl && u < S_URL_FIGS; u++) {
         snprintf(name, sizeof name, "url%d_listeners", u);
@@ -2580,7 +2764,7 @@ static void s_print(const s_opts_t *o, const s_result_t *r)
     s_fig("caption_last_count", "%llu", (unsigned long long)r->caption_last_n);
     s_fig("caption_last_incomplete", "%llu", (unsigned long long)r->caption_last_incomplete);
     if (o->mode == S_MODE_TOLK) {
-        s_fig("control_sent", "%llu", (unsigned long long)r->control_sent);
+        s_fig_ctl("control", &r->ctl);
         s_fig("control_deliveries", "%llu", (unsigned long long)r->control_deliveries);
         s_fig("speaker_control_deliveries", "%llu",
               (unsigned long long)r->speaker_control_deliveries);
@@ -2769,6 +2953,9 @@ static void s_usage(FILE *out)
             "                      mark how long captions stopped; figures per --url;\n"
             "                      SIGUSR2 ends the measurement early\n"
             "  --outage-ms MS      a silence after a mark over this is an outage [1000]\n"
+            "  --talk-slack-ms MS  --check-seq: talk between two source finals longer than\n"
+            "                      this is speech never captioned [25]\n"
+            "  --drain-s S         after the sends stop, receipts still count this long [2]\n"
             "  --speaker-refresh   tolk: a dropped speaker comes back with refreshConnection\n"
             "                      on the next --url and streams on\n"
             "  --status FILE       rewrite FILE twice a second: phase, sessions, live listeners\n"
@@ -2834,6 +3021,8 @@ static bool s_parse(int argc, char **argv, s_opts_t *o)
         O_EVLIB,
         O_CHECKSEQ,
         O_OUTAGE,
+        O_TALKSLACK,
+        O_DRAIN,
         O_SPKREFRESH,
         O_STATUS,
         O_TIMELINE,
@@ -2860,6 +3049,8 @@ static bool s_parse(int argc, char **argv, s_opts_t *o)
                                          {"evlib", required_argument, 0, O_EVLIB},
                                          {"check-seq", no_argument, 0, O_CHECKSEQ},
                                          {"outage-ms", required_argument, 0, O_OUTAGE},
+                                         {"talk-slack-ms", required_argument, 0, O_TALKSLACK},
+                                         {"drain-s", required_argument, 0, O_DRAIN},
                                          {"speaker-refresh", no_argument, 0, O_SPKREFRESH},
                                          {"status", required_argument, 0, O_STATUS},
                                          {"timeline", required_argument, 0, O_TIMELINE},
@@ -2941,6 +3132,12 @@ static bool s_parse(int argc, char **argv, s_opts_t *o)
             case O_OUTAGE:
                 o->outage_ms = atof(optarg);
                 break;
+            case O_TALKSLACK:
+                o->talk_slack_ms = atof(optarg);
+                break;
+            case O_DRAIN:
+                o->drain_s = atof(optarg);
+                break;
             case O_SPKREFRESH:
                 o->speaker_refresh = true;
                 break;
@@ -2999,7 +3196,8 @@ static bool s_parse(int argc, char **argv, s_opts_t *o)
         o->procs > S_MAX_LIST * 4 || o->duration <= 0 || o->ramp <= 0 || o->caption_rate < 0 ||
         o->control_rate < 0 || o->audio_rate < 0 || o->chunk_bytes < 2 ||
         o->chunk_bytes > 128 * 1024 || o->message_bytes < 1 || o->message_bytes > S_MAX_FRAME ||
-        o->slow_pct < 0 || o->slow_pct > 100 || o->outage_ms <= 0) {
+        o->slow_pct < 0 || o->slow_pct > 100 || o->outage_ms <= 0 || o->talk_slack_ms < 0 ||
+        o->drain_s < 0 || o->drain_s > 60) {
         fprintf(stderr, "loadgen: an option is out of range (see --help)\n");
         return false;
     }
@@ -3035,7 +3233,9 @@ int main(int argc, char **argv)
                   .audio_rate = 10,
                   .chunk_bytes = 3200,
                   .message_bytes = 200,
-                  .outage_ms = 1000};
+                  .outage_ms = 1000,
+                  .talk_slack_ms = 25,
+                  .drain_s = 2};
     if (!s_parse(argc, argv, &o)) {
         s_usage(stderr);
         return 2;

@@ -16,7 +16,11 @@ What it asks (the issue; verbatim in tests/faults/README.md):
   declared dead and routed around, and after SIGCONT it does not act on
   stale work;
 - a slow listener (one that stops reading) is closed at its queue bound
-  and costs the others nothing.
+  and costs the others nothing;
+- (issue 14) a rolling restart of every worker under load, each by
+  supervisorctl restart (SIGTERM), the next once its replacement is live:
+  no final lost or repeated, no speech left uncaptioned, every setVolume
+  answered once.
 
 How: one whole system from tools/tolk-stack (2 gateways, 2 of each worker
 kind, the sweeper, Redis, APy; the load-test recogniser emitting a final
@@ -35,7 +39,7 @@ started). Everything is stopped in every case. The table goes to stdout,
 the figures to build/fault-results/latest.json, the system's logs stay in
 build/fault-results/stack-<pid>/logs/ when something failed.
 
-usage: tests/faults/run.py [--quick] [--keep] [--results DIR]
+usage: tests/faults/run.py [--quick] [--keep] [--results DIR] [--only main,slow,rolling]
 """
 import argparse
 import base64
@@ -79,6 +83,16 @@ REROUTE_MS = DEATH_MS + HEARTBEAT_MS
 PROBE_SLACK_MS = 250
 STOP_RESUME_MS = REROUTE_MS + RESUME_MS  # captions after an audio worker stopped
 SLOT_MS = DEATH_MS + 2 * SWEEP_MS + 4000  # a dead gateway's listeners are counted out by then
+# the rolling restart: supervisorctl restart sends SIGTERM and waits this long
+# (tools/tolk-stack's stopwaitsecs) before SIGKILL; an orderly stop ends before
+STOPWAIT_MS = 15000
+ROLL_LIVE_MS = 5000  # from the replacement's start until every gateway routes to it
+ROLL_LEAD_S = 0.3  # the mark comes this long before SIGTERM: a control in flight then is the restart's
+ROLL_CONTROL_RATE = 5  # setVolume a second per speaker (tolk allows 10)
+# the drain after the last restart: the worker ends the last utterance after
+# 1.5 s without audio (STREAM_GAP_MS), at its next 1 s housekeeping tick
+ROLL_DRAIN_S = 4
+ROLL_TALK_SLACK_MS = 25  # ms: a handover skews the talk clock by ~1 ms; a lost utterance is a multiple of 50 ms here
 
 
 def log(msg):
@@ -473,10 +487,11 @@ class Watcher(threading.Thread):
         with self.lock:
             return {n: p for n, (p, s) in self.state.items() if s == "RUNNING"}
 
-    def wait_new_pid(self, name, old, timeout):
-        """(pid, monotonic when first seen RUNNING) of name's next process."""
+    def wait_new_pid(self, name, old, timeout, since=0):
+        """(pid, monotonic when first seen RUNNING) of name's next process,
+        among the changes from position since (mark()) on."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = since
         while time.monotonic() < deadline:
             with self.lock:
                 for t, n, p, s in self.changes[seen:]:
@@ -485,6 +500,16 @@ class Watcher(threading.Thread):
                 seen = len(self.changes)
             time.sleep(0.01)
         return 0, None
+
+    def mark(self):
+        """A position in the change list, for changes_after."""
+        with self.lock:
+            return len(self.changes)
+
+    def changes_after(self, pos, name):
+        """[(monotonic, pid, statename)] of name's changes since mark pos."""
+        with self.lock:
+            return [(t, p, s) for t, n, p, s in self.changes[pos:] if n == name]
 
     def bad_since(self, t0):
         with self.lock:
@@ -525,6 +550,41 @@ def http_get(port, path, timeout=2.0):
         return r.status, body
     except (OSError, http.client.HTTPException):
         return 0, ""
+
+
+class LogTail:
+    """The lines a log file gained since the last call (the file only grows:
+    supervisord's logs are 20 MB before they rotate), so polling a log
+    every 50 ms costs what was written, not the whole file."""
+
+    def __init__(self, path):
+        self.path = path
+        self.off = 0
+        self.part = ""
+
+    def skip(self):
+        """Forget what is in the file now: only later lines count."""
+        try:
+            self.off = os.path.getsize(self.path)
+        except OSError:
+            self.off = 0
+        self.part = ""
+
+    def lines(self):
+        try:
+            if os.path.getsize(self.path) < self.off:  # rotated (stdout_logfile_maxbytes)
+                self.off = 0
+                self.part = ""
+            with open(self.path, errors="replace") as f:
+                f.seek(self.off)
+                data = f.read()
+                self.off = f.tell()
+        except OSError:
+            return []
+        data = self.part + data
+        out = data.split("\n")
+        self.part = out.pop()
+        return out
 
 
 class Stack:
@@ -652,6 +712,34 @@ class Stack:
         """{supervisor name: pid} of every tolk process (not Redis, not APy)."""
         return {n: p for n, p in self.watcher.pids().items() if n not in ("redis", "apy")}
 
+    def supervisorctl(self, *args, timeout=STOPWAIT_MS / 1000.0 + 20):
+        """(exit code, output) of supervisorctl on this system's supervisord."""
+        try:
+            r = subprocess.run(["supervisorctl", "-c", self.conf] + list(args), capture_output=True,
+                               text=True, timeout=timeout)
+            return r.returncode, (r.stdout + r.stderr).strip()
+        except subprocess.TimeoutExpired:
+            return None, "supervisorctl %s: no answer within %.0f s" % (" ".join(args), timeout)
+
+    def live_counts(self, kind):
+        """[live workers of kind on each gateway] from /readyz (-1: no answer)."""
+        out = []
+        for p in self.ports:
+            code, j = self.readyz(p)
+            out.append(j.get("workers", {}).get(kind, -1) if code else -1)
+        return out
+
+    def feed_pids(self, kind):
+        """pids of kind whose status feed is registered in Redis (the key
+        tolk:feed:<kind>-<pid>-<random>)."""
+        keys = self.redis.try_cmd("KEYS", "tolk:feed:%s-*" % kind) or []
+        out = set()
+        for k in keys:
+            p = k.split("-")
+            if len(p) >= 3 and p[-2].isdigit():
+                out.add(int(p[-2]))
+        return out
+
     def stop(self):
         if self.watcher:
             self.watcher.stop_flag = True
@@ -774,7 +862,7 @@ class Load:
 
 
 SEQ_FIELDS = ("finals", "duplicates", "out_of_order", "gaps", "missed", "unnumbered",
-              "content_duplicates", "run_regressions", "time_regressions")
+              "content_duplicates", "run_regressions", "time_regressions", "talk_gaps", "talk_gap_ms")
 
 
 def seqstat(fig, prefix):
@@ -913,6 +1001,7 @@ class Run:
     def __init__(self, a):
         self.a = a
         self.quick = a.quick
+        self.phases = a.only
         self.results = a.results
         self.faults = []
         self.failures = []
@@ -920,6 +1009,7 @@ class Run:
         self.load = None
         self.figures = {}
         self.slow = {}
+        self.rolling = {}
         self.t_start = time.monotonic()
         self.bad_seen = []
 
@@ -1485,6 +1575,302 @@ class Run:
                         r["caption_p99_ms"], b["caption_p99_ms"], bound))
         f.figures = self.slow
 
+    # -------------------------------------------------------------- rolling restart
+
+    def restart_one(self, name, kind, tails):
+        """supervisorctl restart name (SIGTERM; supervisord waits for the exit,
+        up to stopwaitsecs, then starts a new one) under a mark set
+        ROLL_LEAD_S before, and wait until the replacement is live: a new
+        pid RUNNING and its status feed registered in Redis (a worker
+        registers it after its first READY/HEARTBEAT to every gateway); for
+        a routed kind also, on every gateway, /readyz counting the whole
+        pool again once that gateway's log has named the new worker
+        (<kind>-<pid>-..., "is live") or the old one (dead, or gone): then
+        the old one is no longer counted, so the new one is. (A new worker
+        that takes a forgotten worker's slot in the gateway's table is not
+        logged as live: gateway/bridge.c copies the last entry into the
+        freed slot and leaves the copy behind.) tails: LogTails of the
+        gateways' logs and of supervisord's."""
+        short = name.split(":")[-1]
+        f = Fault("restart " + short, name, "SIGTERM")
+        self.faults.append(f)
+        log("restart %d: supervisorctl restart %s" % (len(self.load.marks) + 1, name))
+        n = self.stack.workers
+        routed = kind != "sweeper"
+        old = self.stack.watcher.pid(name)
+        if not f.check("running before", old, "%s pid %s" % (name, old)):
+            return f
+        f.figures["pid_before"] = old
+        if routed:
+            before = self.stack.live_counts(kind)
+            f.check("whole pool live before", all(c == n for c in before),
+                    "%s workers live per gateway: %s (want %d)" % (kind, before, n))
+        for t in tails.values():
+            t.skip()
+        f.mark = len(self.load.marks)
+        f.marks.append(f.mark)
+        self.load.mark(f.name)
+        time.sleep(ROLL_LEAD_S)
+        pos = self.stack.watcher.mark()
+        t_term = time.monotonic()
+        rc, out = self.stack.supervisorctl("restart", name)
+        f.figures["supervisorctl"] = out
+        f.check("supervisorctl restart", rc == 0 and "started" in out,
+                "exit %s: %s" % (rc, out.replace("\n", "; ")))
+        new, t_new = self.stack.watcher.wait_new_pid(name, old, 5, since=pos)
+        # when the old process ended (supervisord polled every 50 ms) and how
+        t_exit = None
+        for t, p, st in self.stack.watcher.changes_after(pos, name):
+            if p != old or st not in ("RUNNING", "STOPPING"):
+                t_exit = t
+                break
+        how = [ln.split("stopped: ", 1)[1] for ln in tails["supervisord"].lines()
+               if "stopped: %s " % short in ln]
+        stop_ms = (t_exit - t_term) * 1000 if t_exit is not None else None
+        f.figures.update({"pid_after": new, "stop_ms": round(stop_ms) if stop_ms is not None else None,
+                          "stopped_how": how[0] if how else None})
+        f.check("stopped by its SIGTERM, before supervisord's SIGKILL (%d ms)" % STOPWAIT_MS,
+                stop_ms is not None and stop_ms < STOPWAIT_MS and how and "SIGKILL" not in how[0],
+                "pid %d ended after %s ms: %s" % (old, "%.0f" % stop_ms if stop_ms is not None else "?",
+                                                  how[0] if how else "no 'stopped:' line"))
+        if not f.check("replaced", new, "new pid %s" % new):
+            return f
+        # the replacement is live: feed, gateways' logs, /readyz
+        new_id, old_id = "%s-%d-" % (kind, new), "%s-%d-" % (kind, old)
+        named = {}  # gateway -> what its log said first: new live, or old gone
+        feed = False
+        counts = []
+        deadline = t_new + ROLL_LIVE_MS / 1000.0
+        t_live = None
+        while True:
+            for g, t in tails.items():
+                if g == "supervisord":
+                    continue
+                for ln in t.lines():
+                    if g not in named and new_id in ln and " live" in ln:
+                        named[g] = "new live"
+                    elif g not in named and old_id in ln:
+                        named[g] = "old gone"
+            feed = feed or new in self.stack.feed_pids(kind)
+            counts = self.stack.live_counts(kind) if routed else []
+            if feed and (not routed or (len(named) == len(self.stack.ports) and all(c == n for c in counts))):
+                t_live = time.monotonic()
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        f.figures["gateways_said"] = named
+        f.restart_ms = (t_live - t_term) * 1000 if t_live else None
+        f.figures["live_ms"] = round(f.restart_ms) if t_live else None
+        f.figures["start_to_live_ms"] = round((t_live - t_new) * 1000) if t_live else None
+        f.check("replacement live within %d ms of its start" % ROLL_LIVE_MS, t_live,
+                "pid %d: status feed %s; %s%s" % (
+                    new, "registered" if feed else "not registered",
+                    "" if not routed else "gateways' logs %s, /readyz %s workers %s (want %d); " % (
+                        named, kind, counts, n),
+                    "SIGTERM to live %.0f ms (stop %s ms, start to live %.0f ms)" % (
+                        f.restart_ms, f.figures["stop_ms"], f.figures["start_to_live_ms"]) if t_live else "not live"))
+        return f
+
+    def rolling_phase(self):
+        """Under load (4 sessions, their speakers streaming and sending
+        setVolume ROLL_CONTROL_RATE times a second, listeners checking
+        every final's seq), restart every worker one at a time the way an
+        operator does (supervisorctl restart: SIGTERM, wait, start): every
+        control, status and audio worker, then the sweeper, each once its
+        predecessor's replacement is live. Nothing may be lost: no final
+        missed, repeated or out of order, no control without its answer."""
+        q = self.quick
+        listeners = 25 if q else 100
+        settle = 1.5 if q else 3.0
+        n = self.stack.workers
+        order = [("%s-worker:%s-worker-%d" % (k, k, i), k) for k in ("control", "status", "audio") for i in range(n)]
+        order.append(("sweeper", "sweeper"))
+        self.load = Load(self.stack, self.results, "rolling", 4, listeners, "en,es,en",
+                         ["--audio-rate", 10, "--chunk-bytes", 3200, "--control-rate", ROLL_CONTROL_RATE,
+                          "--speaker-refresh", "--outage-ms", 1000, "--talk-slack-ms", ROLL_TALK_SLACK_MS,
+                          "--drain-s", ROLL_DRAIN_S])
+        log("rolling restart: 4 sessions x %d listeners (en, es), setVolume %d/s per speaker, %d processes" % (
+            listeners, ROLL_CONTROL_RATE, len(order)))
+        self.load.wait_measuring(120)
+        time.sleep(3)  # a baseline: nothing may be lost before the first restart either
+        logs = os.path.join(self.stack.dir, "logs")
+        tails = {"gateway-%d" % i: LogTail(os.path.join(logs, "gateway-%d.log" % i)) for i in range(len(self.stack.ports))}
+        tails["supervisord"] = LogTail(os.path.join(logs, "supervisord.log"))
+        first = len(self.faults)
+        for name, kind in order:
+            if not self.captions_flowing():
+                self.fail("rolling: a speaker is not connected before restarting %s" % name)
+            f = self.restart_one(name, kind, tails)
+            t = self.load.marks[f.mark][1] if f.mark is not None else time.monotonic()
+            time.sleep(max(0.0, t + ROLL_LEAD_S + (f.restart_ms or 0) / 1000.0 + settle - time.monotonic()))
+        restarts = self.faults[first:]
+        time.sleep(1.0)  # loadgen's status file catches up
+        ms, got, want = wait_counts_match(self.stack, self.load, 5)
+        fig = self.load.finish()
+        self.judge_rolling(restarts, fig, ms, got, want)
+
+    def judge_rolling(self, restarts, fig, ms, got, want):
+        """Per restart's window and for the whole load: finals and controls."""
+        names = [m[0] for m in self.load.marks]
+        if int(fig.get("marks", 0)) != len(names):
+            self.fail("rolling: loadgen saw %d marks, %d were set" % (int(fig.get("marks", 0)), len(names)))
+
+        def ctl(prefix):
+            return {k: int(fig.get("%s_%s" % (prefix, k), 0) or 0)
+                    for k in ("sent", "answered", "unanswered", "cut", "repeated", "errors")}
+
+        def ctl_ok(c):
+            return c["answered"] == c["sent"] and not (c["unanswered"] or c["cut"] or c["repeated"] or c["errors"])
+
+        def ctl_detail(c):
+            return "sent %d, answered %d, unanswered %d, cut %d, answered twice %d, error answers %d" % (
+                c["sent"], c["answered"], c["unanswered"], c["cut"], c["repeated"], c["errors"])
+
+        total_listeners = int(fig.get("url0_listeners", 0)) + int(fig.get("url1_listeners", 0))
+        rows = []
+        for f in restarts:
+            if f.mark is None:
+                continue
+            p = "mark%d" % f.mark
+            s = seqstat(fig, p + "_seq")
+            c = ctl(p + "_control")
+            w = {
+                "listeners": int(fig.get(p + "_listeners", 0)),
+                "never_resumed": int(fig.get(p + "_never_resumed", 0)),
+                "resume_ms": fig.get(p + "_resume_ms_max", 0.0),
+                "silence_ms": fig.get(p + "_silence_ms_max", 0.0),
+                "window_ms": fig.get(p + "_window_ms", 0.0),
+                "seq": s,
+                "control": c,
+            }
+            f.figures.setdefault("windows", []).append(dict(w, name=names[f.mark]))
+            f.seq = s
+            f.resume_ms = w["resume_ms"]
+            f.check("[%s] no final lost (no gap, none unnumbered)" % f.name, s["gaps"] == 0 and s["unnumbered"] == 0,
+                    "%d finals checked; visible gaps %d (%d seqs missed), never numbered %d" % (
+                        s["finals"], s["gaps"], s["missed"], s["unnumbered"]))
+            f.check("[%s] no final repeated or out of order" % f.name,
+                    s["duplicates"] == 0 and s["content_duplicates"] == 0 and s["out_of_order"] == 0,
+                    "duplicates %d, same segment twice %d, out of order %d" % (
+                        s["duplicates"], s["content_duplicates"], s["out_of_order"]))
+            f.check("[%s] no stale recognition" % f.name, s["run_regressions"] == 0 and s["time_regressions"] == 0,
+                    "older recognition run %d, going back in time %d" % (s["run_regressions"], s["time_regressions"]))
+            # where speech went uncaptioned (by the talk clock, which two
+            # workers agree on to ~1 ms): a figure per window; the exact
+            # count is the whole run's (judged below)
+            gmax = int(fig.get(p + "_seq_talk_gap_max_ms", 0) or 0)
+            f.figures["talk_not_captioned"] = "%d stretches over %d ms between two finals (per listener copy), " \
+                "%d ms in all, longest %d ms" % (s["talk_gaps"], ROLL_TALK_SLACK_MS, s["talk_gap_ms"], gmax)
+            log("  [%s] talk not captioned: %s" % (f.name, f.figures["talk_not_captioned"]))
+            f.check("[%s] every listener kept, captions within %d ms" % (f.name, RESUME_MS),
+                    w["listeners"] == total_listeners and w["never_resumed"] == 0 and w["resume_ms"] <= RESUME_MS,
+                    "%d of %d listeners live, worst resume %.0f ms, longest silence %.0f ms, %d never resumed" % (
+                        w["listeners"], total_listeners, w["resume_ms"], w["silence_ms"], w["never_resumed"]))
+            f.check("[%s] every control answered once" % f.name, ctl_ok(c), ctl_detail(c))
+            rows.append({
+                "process": f.process, "pid_before": f.figures.get("pid_before"), "pid_after": f.figures.get("pid_after"),
+                "stopped_how": f.figures.get("stopped_how"), "stop_ms": f.figures.get("stop_ms"),
+                "live_ms": f.figures.get("live_ms"), "start_to_live_ms": f.figures.get("start_to_live_ms"),
+                "finals": s["finals"], "gaps": s["gaps"], "seqs_missed": s["missed"], "unnumbered": s["unnumbered"],
+                "repeated": s["duplicates"] + s["content_duplicates"], "out_of_order": s["out_of_order"],
+                "talk_gaps": s["talk_gaps"], "talk_gap_ms": s["talk_gap_ms"], "talk_gap_max_ms": gmax,
+                "resume_ms": w["resume_ms"], "silence_ms": w["silence_ms"], "control": c, "pass": f.ok,
+            })
+        tot = seqstat(fig, "seq")
+        pre = seqstat(fig, "premark_seq")
+        ctot, cpre = ctl("control"), ctl("premark_control")
+        # the summary row: the baseline, the accounting, what a user keeps
+        f = Fault("rolling restart (all)", "every worker", "-")
+        f.resume_ms = None
+        f.seq = tot
+        self.faults.append(f)
+        f.check("baseline clean (before the first restart)",
+                not (pre["gaps"] or pre["unnumbered"] or pre["duplicates"] or pre["content_duplicates"]
+                     or pre["out_of_order"] or pre["talk_gaps"]) and ctl_ok(cpre) and cpre["sent"] > 0
+                and pre["finals"] > 0,
+                "%d finals, gaps %d, duplicates %d, talk not captioned %d (longest stretch %d ms); controls: %s" % (
+                    pre["finals"], pre["gaps"], pre["duplicates"], pre["talk_gaps"],
+                    int(fig.get("premark_seq_talk_gap_max_ms", 0) or 0), ctl_detail(cpre)))
+        wins = [ctl("mark%d_control" % i) for i in range(len(names))] + [cpre]
+        f.check("control accounting exact", ctot["sent"] == ctot["answered"] + ctot["unanswered"] + ctot["cut"]
+                and all(c["sent"] == c["answered"] + c["unanswered"] + c["cut"] for c in wins)
+                and sum(c["sent"] for c in wins) == ctot["sent"],
+                "sent %d = answered %d + unanswered %d + cut %d, in every window too" % (
+                    ctot["sent"], ctot["answered"], ctot["unanswered"], ctot["cut"]))
+        f.check("no listener closed", int(fig.get("dropped", 0)) == 0,
+                "%d connections closed (%s)" % (int(fig.get("dropped", 0)), fig.get("dropped_close_codes", "")))
+        f.check("listener counts in Redis intact", ms is not None,
+                "%d sessions match" % len(want) if ms is not None else "Redis %s, live %s" % (got, want))
+        f.check("every final delivered once, in order",
+                tot["gaps"] == 0 and tot["unnumbered"] == 0 and tot["duplicates"] == 0
+                and tot["content_duplicates"] == 0 and tot["out_of_order"] == 0,
+                "%d finals checked; gaps %d (%d seqs), never numbered %d, duplicates %d, same segment twice %d, "
+                "out of order %d" % (tot["finals"], tot["gaps"], tot["missed"], tot["unnumbered"], tot["duplicates"],
+                                     tot["content_duplicates"], tot["out_of_order"]))
+        talk = {k: int(fig.get("talk_" + k, 0) or 0)
+                for k in ("listeners", "sent_ms", "uncaptioned_ms", "uncaptioned_max_ms", "excess_ms")}
+        f.check("no speech lost: every ms of audio sent is in a final", talk["listeners"] > 0 and talk["sent_ms"] > 0
+                and talk["uncaptioned_ms"] == 0 and talk["excess_ms"] == 0,
+                "%d English listeners, %d ms of audio sent to each session summed over them; in no final: %d ms "
+                "(the worst listener %d ms); covered twice: %d ms; where (talk clock, per restart): %d stretches, "
+                "%d ms" % (talk["listeners"], talk["sent_ms"], talk["uncaptioned_ms"], talk["uncaptioned_max_ms"],
+                           talk["excess_ms"], tot["talk_gaps"], tot["talk_gap_ms"]))
+        f.check("every control answered once", ctl_ok(ctot), ctl_detail(ctot))
+        if fig.get("connect_failures", 0):
+            f.check("every connection made", False, "%d failed (%s)" % (
+                fig["connect_failures"], fig.get("connect_failure_reasons")))
+        self.rolling = {
+            "listeners": total_listeners, "sessions": int(fig.get("sessions", 0)),
+            "control_rate_per_speaker": ROLL_CONTROL_RATE, "duration_s": fig.get("duration_s"),
+            "finals_checked": tot["finals"], "seq": tot, "control": ctot, "premark_control": cpre,
+            "talk_slack_ms": ROLL_TALK_SLACK_MS, "talk_gap_max_ms": int(fig.get("seq_talk_gap_max_ms", 0) or 0),
+            "talk": talk,
+            "restarts": rows,
+        }
+        f.figures = {k: v for k, v in self.rolling.items() if k != "restarts"}
+
+    def print_rolling(self):
+        """The rolling restart's table: one row per restart."""
+        r = self.rolling
+        head = ["restarted", "stop ms", "live ms", "finals", "lost (gaps/seqs/unnumbered)", "repeated",
+                "uncaptioned stretches (ms)", "controls sent/answered (unanswered, cut)", "result"]
+        rows = []
+        for x in r["restarts"]:
+            c = x["control"]
+            rows.append([
+                x["process"].split(":")[-1],
+                "-" if x["stop_ms"] is None else "%d" % x["stop_ms"],
+                "-" if x["live_ms"] is None else "%d" % x["live_ms"],
+                str(x["finals"]),
+                "%d/%d/%d" % (x["gaps"], x["seqs_missed"], x["unnumbered"]),
+                str(x["repeated"] + x["out_of_order"]),
+                "%d (%d)" % (x["talk_gaps"], x["talk_gap_ms"]),
+                "%d/%d (%d, %d)" % (c["sent"], c["answered"], c["unanswered"], c["cut"]),
+                "pass" if x["pass"] else "FAIL",
+            ])
+        widths = [max(len(head[i]), *(len(x[i]) for x in rows)) if rows else len(head[i]) for i in range(len(head))]
+        print()
+        line = "  ".join(h.ljust(widths[i]) for i, h in enumerate(head))
+        print(line)
+        print("-" * len(line))
+        for x in rows:
+            print("  ".join(c.ljust(widths[i]) for i, c in enumerate(x)))
+        s, c = r["seq"], r["control"]
+        t = r["talk"]
+        print("rolling restart: %d processes; finals checked %d, lost %d gaps (%d seqs) + %d never numbered, "
+              "repeated %d, out of order %d; speech in no final %d ms of %d ms (per listener copy; by the talk "
+              "clock %d stretches over %d ms, longest %d ms); controls sent %d, answered %d, unanswered %d, cut %d, "
+              "answered twice %d" % (
+                  len(r["restarts"]), r["finals_checked"], s["gaps"], s["missed"], s["unnumbered"],
+                  s["duplicates"] + s["content_duplicates"], s["out_of_order"], t["uncaptioned_ms"], t["sent_ms"],
+                  s["talk_gaps"], r["talk_slack_ms"], r["talk_gap_max_ms"], c["sent"], c["answered"], c["unanswered"],
+                  c["cut"], c["repeated"]))
+        if r["restarts"]:
+            print("time per restart (SIGTERM to the replacement live everywhere): mean %.0f ms, max %.0f ms" % (
+                sum(x["live_ms"] or 0 for x in r["restarts"]) / len(r["restarts"]),
+                max(x["live_ms"] or 0 for x in r["restarts"])))
+
     def run(self):
         workers = 2
         self.stack = Stack(self.results, workers)
@@ -1496,8 +1882,12 @@ class Run:
         log("system up in %s: gateways %s, redis %d (appendfsync %s)" % (
             self.stack.dir, self.stack.ports, self.stack.redis_port, self.stack.aof))
         t_up = time.monotonic()
-        self.main_phase()
-        self.slow_phase()
+        if "main" in self.phases:
+            self.main_phase()
+        if "slow" in self.phases:
+            self.slow_phase()
+        if "rolling" in self.phases:
+            self.rolling_phase()
         ok, states = self.stack.watcher.all_running()
         if not ok:
             self.fail("not everything is RUNNING at the end: %s" % states)
@@ -1544,9 +1934,12 @@ class Run:
                 + tot["unnumbered"])
         failed = [f for f in self.faults if not f.ok]
         passed = not failed and not self.failures
+        if self.rolling:
+            self.print_rolling()
         print()
-        print("captions delivered (finals checked): %d; messages lost (dups + out of order + never numbered): %d; "
-              "visible gaps %d (%d seqs)" % (tot["finals"], lost, tot["gaps"], tot["missed"]))
+        if "main" in self.phases:
+            print("captions delivered (finals checked): %d; messages lost (dups + out of order + never numbered): %d; "
+                  "visible gaps %d (%d seqs)" % (tot["finals"], lost, tot["gaps"], tot["missed"]))
         print("faults injected: %d; wall time %.0f s; %s" % (
             sum(1 for f in self.faults if f.signal != "-"), wall, "PASS" if passed else "FAIL"))
         for f in failed:
@@ -1558,6 +1951,7 @@ class Run:
         summary = {
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "mode": "quick" if self.quick else "full",
+            "phases": self.phases,
             "wall_s": round(wall, 1),
             "pass": passed,
             "system": {
@@ -1598,6 +1992,7 @@ class Run:
                 }
                 for f in self.faults
             ],
+            "rolling": self.rolling,
             "failures": self.failures,
         }
         path = os.path.join(self.results, "latest.json")
@@ -1612,7 +2007,14 @@ def main():
     ap.add_argument("--quick", action="store_true", help="CI form: 4 x 25 listeners, shorter windows (~2 min; the full form ~3.5 min)")
     ap.add_argument("--keep", action="store_true", help="keep the system's directory (logs) even on success")
     ap.add_argument("--results", default=os.path.join(TOP, BUILD, "fault-results"))
+    ap.add_argument("--only", default="main,slow,rolling",
+                    help="phases to run, in this order whatever the list's: main (the faults), slow (slow "
+                    "listeners), rolling (a rolling restart of every worker) [main,slow,rolling]")
     a = ap.parse_args()
+    a.only = [x.strip() for x in a.only.split(",") if x.strip()]
+    bad = [x for x in a.only if x not in ("main", "slow", "rolling")]
+    if bad or not a.only:
+        ap.error("--only: unknown phase %s" % bad)
     os.makedirs(a.results, exist_ok=True)
     for tool in [LOADGEN] + [os.path.join(BIN, b) for b in ("tolk-gateway", "tolk-monitor")]:
         if not os.access(tool, os.X_OK):
@@ -1647,7 +2049,7 @@ def main():
         except Exception:
             traceback.print_exc()
     finally:
-        for ld in (run.load, getattr(run, "load_slow", None)):
+        for ld in (run.load, getattr(run, "load_slow", None)):  # the rolling phase's is run.load too
             if ld:
                 ld.kill()
         if run.stack:
