@@ -149,6 +149,7 @@ static void s_on_report(void *arg, tolk_statfeed_t *feed)
     tolk_statfeed_set(feed, "finals_out", self->finals_out);
     tolk_statfeed_set(feed, "untranslated", self->captions_untranslated);
     tolk_statfeed_set(feed, "finals_backfilled", self->finals_backfilled);
+    tolk_statfeed_set(feed, "finals_duplicate", self->finals_duplicate);
     tolk_statfeed_set(feed, "speech_synth", self->speech_synth);
     tolk_statfeed_set(feed, "speech_failed", self->speech_failed);
     tolk_statfeed_set(feed, "translations", ts.completed);

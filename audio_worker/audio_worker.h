@@ -43,6 +43,7 @@ typedef struct {
     int64_t streams_superseded; /* streams dropped because another worker took the session over */
     int64_t partials_out, finals_out, captions_untranslated, streams_opened;
     int64_t finals_backfilled; /* past finals translated for a language's first listener */
+    int64_t finals_duplicate;  /* finals whose segment was stored already (caption_store) */
     int64_t speech_synth, speech_failed; /* finals spoken (once per language), failures */
     int64_t asr_ns;                      /* time spent recognising, for the real-time factor */
     int64_t audio_ms;                    /* audio recognised, for the real-time factor */

@@ -175,8 +175,15 @@ static int s_publish_final(stream_t *self, lane_t *l, item_t *it, const char *te
         free(head);
         return 0;
     }
-    l->seq_last = to.seq;
-    l->seq_known = true;
+    if (to.duplicate) {
+        /* another worker (or our own lost-reply retry) stored it: send it
+           under that seq, which a listener who has it drops */
+        w->finals_duplicate++;
+        l->seq_known = false; /* the lane's count may be behind: read it again */
+    } else {
+        l->seq_last = to.seq;
+        l->seq_known = true;
+    }
     char *json = NULL;
     if (asprintf(&json, "%s%ld}", head, to.seq) < 0)
         json = NULL;

@@ -8,9 +8,26 @@
 /* KEYS: session hist histlangs gws. ARGV: seqfield head tail segment max
    keep_ms lang. The seq, the history entry and the gateways in one step;
    false when the session has ended. An XADD refused (an id below the
-   stream's top after someone reset the counter) still sends the caption. */
+   stream's top after someone reset the counter) still sends the caption.
+   A segment already among the newest S_DUP_WINDOW entries is not stored
+   again: its seq comes back with a third element, 1. Two workers can
+   finish the same utterance (one stopping in order while the next fills
+   the language in from the history), and a store whose reply was lost is
+   tried again; either way the listeners get it once, under one seq. */
+#define S_DUP_WINDOW "32"
 static tolk_redis_script_t s_append = {
     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "if ARGV[4] ~= '' then\n"
+    "  for _, e in ipairs(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', " S_DUP_WINDOW "))\n"
+    "  do\n"
+    "    local f = e[2]\n"
+    "    for i = 1, #f - 1, 2 do\n"
+    "      if f[i] == 'g' and f[i + 1] == ARGV[4] then\n"
+    "        return {tonumber(string.match(e[1], '^(%d+)')), redis.call('HKEYS', KEYS[4]), 1}\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
     "local seq = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)\n"
     "redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], seq .. '-0',\n"
     "  'c', ARGV[2] .. seq .. ARGV[3], 'g', ARGV[4])\n"
@@ -42,8 +59,9 @@ int tolk_captions_append(tolk_redis_t *r, const char *sid, const char *lang, con
             freeReplyObject(rep);
         return -1;
     }
-    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2) {
         out->seq = (long)tolk_reply_int(rep->element[0], 0);
+        out->duplicate = rep->elements == 3;
         const redisReply *g = rep->element[1];
         for (size_t i = 0;
              g->type == REDIS_REPLY_ARRAY && i < g->elements && out->ngws < TOLK_STORE_MAX_GWS;

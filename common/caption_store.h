@@ -28,15 +28,18 @@ typedef struct {
 
 /* What tolk_captions_append reports. */
 typedef struct {
-    long seq;                                      /* the final's seq, 0 when the session ended */
+    long seq;       /* the final's seq, 0 when the session ended */
+    bool duplicate; /* its segment was stored already, under seq: nothing was stored now */
     char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1]; /* gateways hosting members right now */
     int ngws;
 } tolk_caption_sent_t;
 
 /* Count a final and store it. json_head and json_tail are the caption
    message around its seq number (head ends with "seq":). keep_ms is how
-   long the history may outlive its last final. Returns 0 (out filled; seq
-   0 when the session has ended) or -1 when Redis failed. */
+   long the history may outlive its last final. A segment that is among
+   the newest finals of lang already is not stored again: out->duplicate,
+   with the seq it has. Returns 0 (out filled; seq 0 when the session has
+   ended) or -1 when Redis failed. */
 int tolk_captions_append(tolk_redis_t *r, const char *sid, const char *lang, const char *segment,
                          const char *json_head, const char *json_tail, int history_max,
                          int64_t keep_ms, tolk_caption_sent_t *out);
