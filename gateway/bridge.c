@@ -133,7 +133,19 @@ void bridge_stop(gateway_t *gw)
     zsock_destroy(&gw->router);
 }
 
-int bridge_route(gateway_t *gw, tolk_worker_kind_t kind, const char *key, tolk_envelope_t *env)
+/* The live worker of kind with this id, or NULL. */
+static gw_worker_t *s_live(gateway_t *gw, tolk_worker_kind_t kind, const char *id)
+{
+    for (int i = 0; id && id[0] && i < gw->worker_count; i++) {
+        gw_worker_t *w = &gw->workers[i];
+        if (w->alive && w->kind == kind && strcmp(w->id, id) == 0)
+            return w;
+    }
+    return NULL;
+}
+
+int bridge_route_pinned(gateway_t *gw, tolk_worker_kind_t kind, const char *key,
+                        tolk_envelope_t *env, char pin[TOLK_ID_MAX + 1])
 {
     tolk_envelope_set_str(env->gateway, sizeof env->gateway, gw->id);
     env->sent_ns = tolk_now_ns();
@@ -142,11 +154,12 @@ int bridge_route(gateway_t *gw, tolk_worker_kind_t kind, const char *key, tolk_e
     if (!buf)
         return -1;
     int rc = -1;
-    /* try the best live worker; on a failed send mark it dead and try the next */
+    /* the pinned worker while it is live, else the best live one by the
+       hash; on a failed send mark it dead and try the next */
     for (int attempt = 0; attempt < GW_MAX_WORKERS; attempt++) {
-        gw_worker_t *best = NULL;
+        gw_worker_t *best = pin ? s_live(gw, kind, pin) : NULL;
         uint64_t best_score = 0;
-        for (int i = 0; i < gw->worker_count; i++) {
+        for (int i = 0; !(pin && best) && i < gw->worker_count; i++) {
             gw_worker_t *w = &gw->workers[i];
             if (!w->alive || w->kind != kind)
                 continue;
@@ -159,6 +172,8 @@ int bridge_route(gateway_t *gw, tolk_worker_kind_t kind, const char *key, tolk_e
         if (!best)
             break;
         if (s_send_to(gw, best->id, buf, len) == 0) {
+            if (pin)
+                snprintf(pin, TOLK_ID_MAX + 1, "%s", best->id);
             rc = 0;
             break;
         }
@@ -167,6 +182,11 @@ int bridge_route(gateway_t *gw, tolk_worker_kind_t kind, const char *key, tolk_e
     free(buf);
     s_after_send(gw);
     return rc;
+}
+
+int bridge_route(gateway_t *gw, tolk_worker_kind_t kind, const char *key, tolk_envelope_t *env)
+{
+    return bridge_route_pinned(gw, kind, key, env, NULL);
 }
 
 int bridge_live_count(gateway_t *gw, tolk_worker_kind_t kind)

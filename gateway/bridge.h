@@ -35,6 +35,16 @@ void bridge_beat(gateway_t *gw);
    and tries the next. Returns 0, or -1 when no worker of that kind is live. */
 int bridge_route(gateway_t *gw, tolk_worker_kind_t kind, const char *key, tolk_envelope_t *env);
 
+/* bridge_route that keeps a session on one worker: while the worker named
+   in pin is live it gets the message, whatever the hash says; otherwise
+   the hash picks one and pin names it from then on. The audio of a
+   session goes this way, so a worker that joins (a restarted one) takes
+   no stream from another mid-utterance (that stream's open utterance
+   would be lost: its final would come after the new worker's); streams
+   move only when their worker leaves or dies. */
+int bridge_route_pinned(gateway_t *gw, tolk_worker_kind_t kind, const char *key,
+                        tolk_envelope_t *env, char pin[TOLK_ID_MAX + 1]);
+
 /* Live workers of kind. */
 int bridge_live_count(gateway_t *gw, tolk_worker_kind_t kind);
 

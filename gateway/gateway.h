@@ -147,6 +147,8 @@ struct gw_session_s {
     gw_conn_t *members; /* doubly linked through snext/sprev */
     int count;
     bool audio_off; /* paused or muted: the speaker's audio is dropped here, not recognised */
+    char
+        audio_worker[TOLK_ID_MAX + 1]; /* the audio worker its stream is on (bridge_route_pinned) */
 };
 
 /* A worker the gateway has heard from. */

@@ -399,7 +399,8 @@ static void s_audio(gateway_t *gw, gw_conn_t *c, const uint8_t *data, size_t len
         env.sent_ns = tolk_now_ns();
         env.payload = data + v.pcm_offset;
         env.payload_len = v.pcm_len;
-        if (bridge_route(gw, TOLK_WORKER_AUDIO, c->session, &env) != 0) {
+        if (bridge_route_pinned(gw, TOLK_WORKER_AUDIO, c->session, &env,
+                                c->sess ? c->sess->audio_worker : NULL) != 0) {
             int64_t now = tolk_now_ms();
             if (json || now - c->last_unavailable_ms >= 1000) {
                 c->last_unavailable_ms = now;
