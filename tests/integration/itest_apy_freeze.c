@@ -297,8 +297,8 @@ static void s_run(harness_t *h, const program_t *p, const char *sub, pid_t apy, 
         if (json_is_true(json_object_get(c, "untranslated"))) {
             ck_assert_str_eq(ic_get(c, "text"), ic_get(c, "sourceText"));
             out->es_untranslated++;
-            out->es_untr_frozen += out->frozen_at_ms >= 0 && at >= out->frozen_at_ms &&
-                                   at <= out->thawed_at_ms;
+            out->es_untr_frozen +=
+                out->frozen_at_ms >= 0 && at >= out->frozen_at_ms && at <= out->thawed_at_ms;
         } else if (out->thawed_at_ms >= 0 && at >= out->thawed_at_ms) {
             if (out->es_back++ == 0)
                 out->back_ms = at - out->thawed_at_ms;
@@ -314,8 +314,8 @@ static void s_run(harness_t *h, const program_t *p, const char *sub, pid_t apy, 
            "stale_dropped %lld (cumulative)\n",
            sub, (long long)audio_end, (long long)out->frozen_at_ms, (long long)out->thawed_at_ms,
            out->en_finals, out->wer, out->ref_words, (long long)out->max_gap_ms,
-           (long long)out->max_gap_at_ms, out->es_finals, out->es_untranslated,
-           out->es_untr_frozen, out->es_back, (long long)out->back_ms, out->dead, out->stale);
+           (long long)out->max_gap_at_ms, out->es_finals, out->es_untranslated, out->es_untr_frozen,
+           out->es_back, (long long)out->back_ms, out->dead, out->stale);
     fflush(stdout);
 
     ws_close(spk, 1000, "done");
@@ -330,10 +330,10 @@ static void s_run(harness_t *h, const program_t *p, const char *sub, pid_t apy, 
 
 START_TEST(test_frozen_apy_delays_no_english_caption)
 {
-    harness_opts_t opts = {.gateways = 2,
-                           .control_workers = 1,
-                           .extra_env = {"TOLK_JWT_SECRET=" SECRET, "TOLK_JWT_ISSUER=",
-                                         "TOLK_JWT_AUDIENCE=", NULL}};
+    harness_opts_t opts = {
+        .gateways = 2,
+        .control_workers = 1,
+        .extra_env = {"TOLK_JWT_SECRET=" SECRET, "TOLK_JWT_ISSUER=", "TOLK_JWT_AUDIENCE=", NULL}};
     harness_t *h = harness_start(&opts);
     ck_assert_msg(h != NULL, "the system did not start");
     program_t p;
