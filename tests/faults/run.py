@@ -654,7 +654,17 @@ class Stack:
         self.watcher = Watcher(self.sock)
         self.watcher.start()
         self.wait_ready(deadline)
-        time.sleep(1.5)  # the audio workers' first APy discovery
+        self.wait_discovery(deadline)
+
+    def wait_discovery(self, deadline):
+        """An audio worker has asked APy what English reaches and published
+        it (tolk:targets:en): APy starts slower than the workers, whose
+        first discovery then fails and is tried again 2 s later."""
+        while time.time() < deadline:
+            if self.redis.try_cmd("EXISTS", "tolk:targets:en") == 1:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("no audio worker published tolk:targets:en (%s)" % self.dir)
 
     def readyz(self, port):
         code, body = http_get(port, "/readyz")
@@ -812,6 +822,24 @@ class Load:
         except (OSError, ValueError, IndexError):
             pass
         return st
+
+    def wait_rewrites(self, n, timeout):
+        """Wait until loadgen has rewritten its status file n times (it does
+        twice a second), so that it shows what loadgen saw until now."""
+        def stamp():
+            try:
+                st = os.stat(self.status_path)
+                return (st.st_ino, st.st_mtime_ns)
+            except OSError:
+                return None
+        deadline = time.monotonic() + timeout
+        last, seen = stamp(), 0
+        while seen < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = stamp()
+            if now != last:
+                last, seen = now, seen + 1
+        return seen >= n
 
     def wait_measuring(self, timeout):
         deadline = time.monotonic() + timeout
@@ -1097,8 +1125,9 @@ class Run:
         t_kill = self.kill(f, name)
         if t_kill is None:
             return f
-        # the listeners it had are gone; what Redis counts must follow
-        time.sleep(1.0)  # loadgen's status file catches up
+        # the listeners it had are gone; what Redis counts must follow, once
+        # loadgen's status shows what it saw (two rewrites after the kill)
+        self.load.wait_rewrites(2, 10)
         ms, got, want = wait_counts_match(self.stack, self.load, SLOT_MS / 1000.0 + 2)
         took = (time.monotonic() - t_kill) * 1000 if ms is not None else None
         f.figures["slots_freed_ms"] = took
@@ -1173,8 +1202,9 @@ class Run:
             time.sleep(0.2)
         f.check("gateways ready again", all(c == 200 for c, j in ready.values()),
                 ", ".join("%d: %d" % (p, c) for p, (c, j) in ready.items()))
-        # feeds re-registered: each process wrote to Redis after the restart
-        # (restored keys of 5 s have expired by now)
+        # feeds re-registered: each process wrote to Redis after the restart.
+        # A TTL is the behaviour here: the registrations restored with Redis
+        # (5 s) must have expired first, so every key left is a fresh one
         time.sleep(max(0.0, t_kill + 6.5 - time.monotonic()))
         feeds = self.stack.redis.try_cmd("KEYS", "tolk:feed:*") or []
         fed = {int(k.split("-")[-2]) for k in feeds if k.count("-") >= 2 and k.split("-")[-2].isdigit()}
@@ -1333,13 +1363,21 @@ class Run:
         os.kill(pid, signal.SIGCONT)
         t_cont = time.monotonic()
         f.figures["stopped_ms"] = (t_cont - t_stop) * 1000
-        time.sleep(3.0)
+        # until every gateway counts it again (the check says how soon)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and None in sampler.back_ms(t_cont, self.stack.workers).values():
+            time.sleep(0.2)
         self.check_declared_dead(f, sampler, "audio", t_stop, t_cont)
-        time.sleep(1.0)
         f.check("still the same process", self.stack.watcher.pid(name) == pid, "")
-        mon = self.stack.monitor()
-        kind, c = mon.get(pid, ("?", {}))
-        sd = c.get("stale_dropped")
+        # its feed reports once a second: wait for the report with the drop
+        deadline = time.monotonic() + 10
+        while True:
+            mon = self.stack.monitor()
+            kind, c = mon.get(pid, ("?", {}))
+            sd = c.get("stale_dropped")
+            if (sd is not None and sd >= 1) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
         f.figures["stale_dropped"] = sd
         f.check("stale audio dropped", sd is not None and sd >= 1, "stale_dropped %s" % sd)
         return f
@@ -1356,7 +1394,7 @@ class Run:
                           "--speaker-refresh", "--outage-ms", 1000])
         log("load: 4 sessions x %d listeners (en, es), captions every %d ms" % (listeners, CAPTION_MS))
         self.load.wait_measuring(120)
-        time.sleep(3 if q else 6)  # a baseline before the first fault
+        time.sleep(3 if q else 6)  # a measuring window: a baseline before the first fault
         plan = [
             lambda: self.fault_kill("control worker", "control-worker:control-worker-0"),
             lambda: self.fault_kill("status worker", "status-worker:status-worker-0"),
