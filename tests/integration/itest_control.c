@@ -179,7 +179,7 @@ START_TEST(test_broadcast_actions)
     };
     long long last_change = 0;
     for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
-        usleep(120000); /* under the 10 per second control rate */
+        usleep(120000); /* pacing: under the 10 per second control rate */
         ck_assert_int_eq(ws_send_text(spk, steps[i].msg), 0);
         /* the speaker's answer is the notification; the same bytes reach
            both listeners, one on each gateway */
@@ -376,7 +376,7 @@ START_TEST(test_refusals_leave_state_unchanged)
         {false, "{\"action\":\"changeLanguage\"}", 400, "UNSUPPORTED_LANGUAGE", "changeLanguage"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        usleep(120000); /* under the 10 per second control rate */
+        usleep(120000); /* pacing: under the 10 per second control rate */
         ws_client_t *c = cases[i].from_speaker ? spk : l;
         ck_assert_int_eq(ws_send_text(c, cases[i].msg), 0);
         json_t *j = ic_json(ws_recv_text(c, IC_WAIT_MS));
@@ -388,7 +388,7 @@ START_TEST(test_refusals_leave_state_unchanged)
     json_decref(after);
     /* over the control rate: a state change and a language change refused
        with 429 change nothing either */
-    sleep(1); /* a full bucket: ten */
+    sleep(1); /* the rate limit's window: the bucket refills to ten */
     static const struct {
         bool from_speaker; /* who bursts */
         const char *msg;   /* the last message of the burst */
@@ -416,7 +416,8 @@ START_TEST(test_refusals_leave_state_unchanged)
     s_assert_same(before, after);
     json_decref(after);
     json_decref(before);
-    /* no listener heard of any refusal: the next message is the next change */
+    /* no listener heard of any refusal: the next message is the next change
+       (after the rate limit's window, so the speaker's bucket has refilled) */
     sleep(1);
     ck_assert_int_eq(ws_send_text(spk, "{\"action\":\"unmuteBroadcast\"}"), 0);
     ws_client_t *all[] = {spk, l, other};
@@ -469,7 +470,7 @@ static void *s_churn(void *arg)
         strcpy(m->lang, langs[i % 4]);
         while (__atomic_load_n(&ctx->sent, __ATOMIC_ACQUIRE) <
                i * (CONTROLS - LAST_CONTROLS) / CHURN)
-            usleep(500);
+            usleep(500); /* poll interval: waiting for the speaker's count */
         m->c = s_try_listener(m->gw, ctx->sid, m->lang);
         if (!m->c) {
             ctx->failures++;
@@ -577,7 +578,7 @@ START_TEST(test_controls_race_joins_and_leaves)
         types[k] = s_control(k, &want, msg, sizeof msg);
         ck_assert_int_eq(ws_send_text(spk, msg), 0);
         __atomic_store_n(&ctx.sent, k + 1, __ATOMIC_RELEASE);
-        usleep(2000); /* let the joins and leaves run between the controls */
+        usleep(2000); /* pacing: the joins and leaves run between the controls */
     }
     ck_assert_int_eq(ctx.failures, 0);
     /* the speaker got every notification, in the order sent */
@@ -733,16 +734,21 @@ START_TEST(test_drifted_counts_reconciled)
     freeReplyObject(redisCommand(r, "HDEL tolk:{%s}:langs fr", sid));
     freeReplyObject(redisCommand(r, "HSET tolk:{%s}:gws nowhere 4", sid));
     s_wait_count(sid, 3);
+    /* the sweeper recounts every sweep_interval_ms (1 s): wait for it */
     json_t *after = NULL;
-    for (int i = 0; i < 100; i++) {
+    int64_t deadline = ic_now_ms() + 20000, talked = 0;
+    for (;;) {
         /* everyone keeps talking: this system closes connections idle for 2 s */
-        for (int k = 0; k < 4 && i % 10 == 0; k++)
-            ws_send_text(k < 3 ? ls[k] : spk, "{\"action\":\"heartbeat\"}");
+        if (ic_now_ms() - talked >= 500) {
+            talked = ic_now_ms();
+            for (int k = 0; k < 4; k++)
+                ws_send_text(k < 3 ? ls[k] : spk, "{\"action\":\"heartbeat\"}");
+        }
         json_decref(after);
         after = s_state(sid);
-        if (json_equal(before, after))
+        if (json_equal(before, after) || ic_now_ms() >= deadline)
             break;
-        usleep(50000);
+        usleep(50000); /* poll interval */
     }
     s_assert_same(before, after);
     json_decref(before);

@@ -156,7 +156,7 @@ static void s_stream(ws_client_t *spk, const char *file, inbox_t **boxes, int nb
         int64_t next = start + (int64_t)((double)(i + 1) * 25);
         do {
             s_drain_all(boxes, nboxes, 0);
-            usleep(2000);
+            usleep(2000); /* pacing: the speech goes out at its speed, whatever comes back */
         } while (ic_now_ms() < next);
     }
     free(pcm);
@@ -332,6 +332,23 @@ START_TEST(test_first_listener_of_a_language_gets_recent_finals)
 }
 END_TEST
 
+/* How many finals' speech b has whole: speech frames marked last. */
+static size_t s_last_parts(inbox_t *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(b->speech); i++)
+        n += json_is_true(json_object_get(json_array_get(b->speech, i), "last"));
+    return n;
+}
+
+/* Has inbox arg the whole speech of every final it has? Drains first. */
+static bool s_spoken_all(void *arg)
+{
+    inbox_t *b = arg;
+    s_drain(b, 0);
+    return json_array_size(b->finals) > 0 && s_last_parts(b) >= json_array_size(b->finals);
+}
+
 /* Asserts b got speech frames for exactly the finals it got, each final's
    parts numbered 0.. and ending with last. */
 static void s_assert_spoken(inbox_t *b)
@@ -397,16 +414,22 @@ START_TEST(test_spoken_translation_once_per_language)
     ck_assert_int_eq(ws_send_text(spk, "{\"action\":\"setSpeech\",\"enabled\":true}"), 0);
     ic_await_error(spk, 403, "UNAUTHORIZED");
     ck_assert_int_eq(ic_wait_int(s_h, 2, 3000, "HGET tolk:{%s}:speech es", sid), 2);
-    /* the audio worker sees who hears within a second */
-    usleep(1200 * 1000);
+    /* no wait for the audio worker: this session has no stream yet, and a
+       stream reads who hears when it opens (stream.c, s_refresh) */
     long long synth_before = ic_feed_counter(s_h, "audio", "speech_synth", 3000);
     inbox_t *boxes[] = {&a, &b, &c, &sp};
     s_speak_until(spk, sid, "es", 2, boxes, 4);
     long finals = s_seq(sid, "es");
     for (int i = 0; i < 3; i++)
         s_wait_seq(boxes[i], finals, 10000);
+    /* a final's speech follows it (espeak-ng, slow under ASan): wait until
+       both hearers have the last part of every final's speech */
+    for (int i = 0; i < 3; i += 2)
+        ck_assert_msg(ic_wait_for(s_spoken_all, boxes[i], 30000),
+                      "listener %d: speech for %zu of %zu finals", i, s_last_parts(boxes[i]),
+                      json_array_size(boxes[i]->finals));
     for (int i = 0; i < 4; i++)
-        s_settle(boxes[i], 1000);
+        s_settle(boxes[i], 1000); /* a fixed quiet window on purpose: nothing more may come */
     finals = s_seq(sid, "es");
     s_assert_spoken(&a);
     s_assert_spoken(&c);
@@ -414,9 +437,11 @@ START_TEST(test_spoken_translation_once_per_language)
     ck_assert_uint_eq(json_array_size(b.finals), (size_t)finals);
     ck_assert_uint_eq(json_array_size(b.speech), 0); /* text only: no audio */
     ck_assert_uint_eq(a.pcm_bytes, c.pcm_bytes);
-    /* one synthesis per final, not per listener; the counters report once a second */
-    usleep(1200 * 1000);
-    long long synth = ic_feed_counter(s_h, "audio", "speech_synth", 3000) - synth_before;
+    /* one synthesis per final, not per listener: wait for the feed to count
+       them all (it reports once a second), then nothing more may show */
+    long long synth =
+        ic_wait_feed_counter(s_h, "audio", "speech_synth", synth_before + finals, 15000) -
+        synth_before;
     printf("itest_history: %ld Spanish finals, %lld syntheses, %zu bytes of speech each\n", finals,
            synth, a.pcm_bytes);
     ck_assert_int_eq(synth, finals);
@@ -525,9 +550,9 @@ START_TEST(test_transcript_for_the_speaker_only)
     t = ic_open(s_h, 0, "/ws?action=getTranscript&sessionId=%s&token=%s&language=fr", sid, tok);
     ic_expect_refusal(t, 404, "SESSION_NOT_FOUND");
     ws_destroy(&t);
-    /* transcript_retention_s (4 s here) after the end, it is gone */
-    sleep(5);
-    ck_assert_int_eq(ic_redis_int(s_h, "EXISTS tolk:{%s}:hist:en", sid), 0);
+    /* transcript_retention_s (4 s here) after the end, it is gone: Redis
+       expires it, so wait for that (generously) rather than for a guess */
+    ck_assert_int_eq(ic_wait_int(s_h, 0, 20000, "EXISTS tolk:{%s}:hist:en", sid), 0);
     t = ic_open(s_h, 0, "/ws?action=getTranscript&sessionId=%s&token=%s", sid, tok);
     ic_expect_refusal(t, 404, "SESSION_NOT_FOUND");
     ws_destroy(&t);

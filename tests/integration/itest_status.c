@@ -157,7 +157,7 @@ START_TEST(test_requested_status)
     json_decref(ic_json(ws_recv_type(spk, "broadcastPaused", IC_WAIT_MS)));
     ck_assert_int_eq(ws_send_text(spk, "{\"action\":\"setVolume\",\"volumeLevel\":0.5}"), 0);
     json_decref(ic_json(ws_recv_type(spk, "volumeChanged", IC_WAIT_MS)));
-    sleep(1); /* a non-zero duration */
+    sleep(1); /* the behaviour: a session old enough for a non-zero duration */
     json_t *j = s_request(spk);
     s_check_status(j, sid, "requested", 3, json_pack("{s:i, s:i}", "es", 2, "fr", 1));
     ck_assert_int_ge(ic_int(j, "sessionDuration"), 1);
@@ -233,7 +233,8 @@ START_TEST(test_rate_limit)
                    NULL);
     ck_assert_int_eq(ic_int(j, "retryAfter"), 1);
     json_decref(j);
-    sleep(1); /* retryAfter */
+    /* the rate limit's window: retryAfter (1 s), and a little more */
+    sleep(1);
     usleep(100000);
     j = s_request(spk);
     s_check_status(j, sid, "requested", 0, json_object());
@@ -352,7 +353,10 @@ START_TEST(test_no_push_while_speaker_away)
     json_decref(ic_json(ws_recv_type(a, "speakerDisconnected", IC_WAIT_MS)));
     char *last = ic_redis_str(s_h, "HGET tolk:{%s}:session stLastPushMs", sid);
     ws_client_t *b = ic_listener(s_h, 0, sid, "fr", NULL);
-    usleep(1000000); /* ten polls */
+    /* ten polls of each status worker after the join (status_poll_ms is
+       100): any of them would have pushed the new language */
+    long long polls = ic_feed_counter(s_h, "status", "polls", 3000);
+    ck_assert_int_ge(ic_wait_feed_counter(s_h, "status", "polls", polls + 20, 15000), polls + 20);
     char *now = ic_redis_str(s_h, "HGET tolk:{%s}:session stLastPushMs", sid);
     ck_assert_str_eq(now, last);
     free(now);

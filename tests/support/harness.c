@@ -650,6 +650,32 @@ static int s_wait_apy(harness_t *h, int timeout_ms)
     return 0;
 }
 
+/* Wait until an audio worker has asked APy what English reaches and
+   published it (tolk:targets:en, audio_worker.c): APy starts slower than
+   the workers, so a worker's first discovery usually fails and it tries
+   again 2 s later; until then its finals would all be untranslated. With
+   two audio workers this shows one of them. Returns 0, or -1 after
+   timeout_ms. */
+static int s_wait_discovery(harness_t *h, int timeout_ms)
+{
+    int64_t deadline = s_now_ms() + timeout_ms;
+    for (;;) {
+        redisContext *r = harness_redis(h);
+        redisReply *rep = r ? redisCommand(r, "EXISTS tolk:targets:en") : NULL;
+        bool found = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+        if (rep)
+            freeReplyObject(rep);
+        if (found)
+            return 0;
+        if (s_now_ms() >= deadline) {
+            fprintf(stderr, "harness: no audio worker published tolk:targets:en after %d ms\n",
+                    timeout_ms);
+            return -1;
+        }
+        s_sleep_ms(50);
+    }
+}
+
 harness_t *harness_start(const harness_opts_t *opts)
 {
     harness_opts_t none = {0};
@@ -745,6 +771,8 @@ harness_t *harness_start(const harness_opts_t *opts)
     if (harness_wait_ready(h, S_READY_TIMEOUT_MS) != 0)
         goto fail_keep;
     if (s_has_apy(h) && s_wait_apy(h, S_READY_TIMEOUT_MS) != 0)
+        goto fail_keep;
+    if (s_has_apy(h) && h->want_workers[2] > 0 && s_wait_discovery(h, S_READY_TIMEOUT_MS) != 0)
         goto fail_keep;
     return h;
 

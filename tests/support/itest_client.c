@@ -282,6 +282,29 @@ long long ic_feed_counter(harness_t *h, const char *kind, const char *name, int 
     return sum;
 }
 
+bool ic_wait_for(bool (*ready)(void *arg), void *arg, int timeout_ms)
+{
+    int64_t deadline = ic_now_ms() + timeout_ms;
+    for (;;) {
+        if (ready(arg))
+            return true;
+        if (ic_now_ms() >= deadline)
+            return false;
+        usleep(50000);
+    }
+}
+
+long long ic_wait_feed_counter(harness_t *h, const char *kind, const char *name, long long want,
+                               int timeout_ms)
+{
+    int64_t deadline = ic_now_ms() + timeout_ms;
+    long long v;
+    /* each read waits for the next report of every feed (one a second) */
+    while ((v = ic_feed_counter(h, kind, name, 3000)) < want && ic_now_ms() < deadline)
+        ;
+    return v;
+}
+
 int64_t ic_now_ms(void)
 {
     struct timespec ts;

@@ -99,6 +99,19 @@ json_t *ic_hgetall(harness_t *h, const char *fmt, ...);
    asynchronously, so a test waits for it instead of sleeping. */
 long long ic_wait_int(harness_t *h, long long want, int timeout_ms, const char *fmt, ...);
 
+/* Polls ready(arg) every 50 ms until it returns true or timeout_ms has
+   passed, and returns its last answer: for a state that no single Redis
+   integer shows (several keys at once, what a client has received). The
+   caller then asserts the state itself, so a timeout fails saying what
+   was there. */
+bool ic_wait_for(bool (*ready)(void *arg), void *arg, int timeout_ms);
+
+/* Reads ic_feed_counter until the sum is at least want or timeout_ms has
+   passed, and returns the last sum. Feeds report once a second, so a test
+   waits for the count it needs instead of sleeping past a report. */
+long long ic_wait_feed_counter(harness_t *h, const char *kind, const char *name, long long want,
+                               int timeout_ms);
+
 /* Monotonic milliseconds: pacing and timeouts in tests. */
 int64_t ic_now_ms(void);
 
