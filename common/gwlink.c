@@ -219,8 +219,12 @@ int tolk_gwlink_send(tolk_gwlink_t *self, const char *gateway_id, const tolk_env
     gw_t *gw = s_find(self, gateway_id);
     if (!gw)
         return -1;
+    /* addressed to the gateway we mean: a process of another system that
+       took over a dead gateway's port drops it rather than acting on it */
+    tolk_envelope_t addressed = *env;
+    tolk_envelope_set_str(addressed.gateway, sizeof addressed.gateway, gw->id);
     size_t len;
-    uint8_t *buf = tolk_envelope_encode(env, &len);
+    uint8_t *buf = tolk_envelope_encode(&addressed, &len);
     if (!buf)
         return -1;
     int rc = zmq_send(zsock_resolve(gw->dealer), buf, len, ZMQ_DONTWAIT);

@@ -45,10 +45,11 @@ struct tolk_worker_t {
     s_state_t state;                                       /* see s_state_t */
     int64_t leave_deadline_ms;                             /* give up waiting for LEAVE answers */
     int64_t stop_deadline_ms;                              /* give up finishing */
-    int64_t stall_ms;      /* a turn gap this long: the gateways declared us dead */
-    int signals_seen;      /* SIGTERM/SIGINT handled so far */
-    int64_t stale_dropped; /* messages dropped after a stall: routed around us */
-    int64_t bad_envelopes; /* envelopes that did not decode */
+    int64_t stall_ms;        /* a turn gap this long: the gateways declared us dead */
+    int signals_seen;        /* SIGTERM/SIGINT handled so far */
+    int64_t stale_dropped;   /* messages dropped after a stall: routed around us */
+    int64_t bad_envelopes;   /* envelopes that did not decode */
+    int64_t foreign_dropped; /* envelopes from a process that is not the gateway we follow there */
 };
 
 /* ------------------------------------------------------------ signals */
@@ -120,6 +121,7 @@ static void s_report(void *arg, int64_t now_ms)
         self->handlers.on_report(self->arg, self->feed);
     tolk_statfeed_set(self->feed, "stale_dropped", self->stale_dropped);
     tolk_statfeed_set(self->feed, "bad_envelopes", self->bad_envelopes);
+    tolk_statfeed_set(self->feed, "foreign_dropped", self->foreign_dropped);
     tolk_statfeed_set(self->feed, "gateways", tolk_gwlink_count(self->link));
     tolk_statfeed_set(self->feed, "stopping", self->state != S_SERVING);
     tolk_statfeed_report(self->feed, self->redis);
@@ -281,6 +283,16 @@ static void s_dispatch(tolk_worker_t *self, const char *gw, zframe_t *frame)
         self->bad_envelopes++;
         tolk_warn("receive", NULL, "bad envelope from gateway %s: %s", gw,
                   tolk_envelope_strerror(rc));
+        return;
+    }
+    /* a dead gateway's port taken by another system's gateway: what it
+       sends is not ours (the link goes when the registration expires) */
+    if (strcmp(env.gateway, gw) != 0) {
+        if (self->foreign_dropped++ == 0)
+            tolk_warn("receive", NULL,
+                      "an envelope from gateway '%s' on the link to gateway %s: "
+                      "dropped (another system at that endpoint?)",
+                      env.gateway, gw);
         return;
     }
     if (env.kind == TOLK_KIND_HEARTBEAT)

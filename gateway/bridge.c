@@ -283,7 +283,15 @@ void bridge_drain(gateway_t *gw)
             id[n] = 0;
             tolk_envelope_t env;
             int rc = tolk_envelope_decode(&env, zframe_data(body), zframe_size(body));
-            if (rc == TOLK_ENV_OK)
+            if (rc == TOLK_ENV_OK && strcmp(env.gateway, gw->id) != 0) {
+                /* a worker of another system, following the gateway that
+                   had our port before: neither alive nor routed to here */
+                if (gw->foreign_dropped++ == 0)
+                    tolk_warn("bridge", NULL,
+                              "worker %s addressed gateway '%s', not us: dropped (another "
+                              "system's worker at our port?)",
+                              id, env.gateway);
+            } else if (rc == TOLK_ENV_OK)
                 s_dispatch(gw, id, &env);
             else {
                 gw->errors++;

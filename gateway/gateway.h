@@ -214,6 +214,7 @@ struct gateway_s {
     int64_t speech_frames;       /* spoken-translation frames delivered */
     int64_t workers_left;        /* LEAVEs heard from workers */
     int64_t registry_skipped;    /* registration rounds skipped: the last had no answer yet */
+    int64_t foreign_dropped;     /* envelopes addressed to another gateway (bridge.c) */
 };
 
 /* A gateway with settings cfg (copied): its loop, the speaker token key,

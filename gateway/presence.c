@@ -44,6 +44,7 @@ static void s_publish(gateway_t *gw)
     tolk_statfeed_set(f, "slow_closed", gw->slow_closed);
     tolk_statfeed_set(f, "workers_left", gw->workers_left);
     tolk_statfeed_set(f, "registry_skipped", gw->registry_skipped);
+    tolk_statfeed_set(f, "foreign_dropped", gw->foreign_dropped);
     tolk_statfeed_set(f, "redis_up", presence_ok(gw));
     for (int k = 0; k < TOLK_WORKER_ROUTED; k++) {
         char name[32];
