@@ -305,6 +305,15 @@ static void s_dispatch(tolk_worker_t *self, const char *gw, zframe_t *frame)
         self->handlers.on_message(self->arg, gw, &env);
 }
 
+/* Did the process stall in this turn (stopped, or starved of CPU) for
+   longer than the gateways wait for a heartbeat? Inside the poll, which
+   may rightly take up to wait ms from polling, or after it, from polled
+   to now, in the sources' run. */
+static bool s_stalled_since(tolk_worker_t *self, int64_t polling, int64_t wait, int64_t polled)
+{
+    return polled - polling - wait > self->stall_ms || zclock_mono() - polled > self->stall_ms;
+}
+
 int tolk_worker_run(tolk_worker_t *self)
 {
     zmq_pollitem_t items[TOLK_GWLINK_EXTRA_MAX];
@@ -342,12 +351,18 @@ int tolk_worker_run(tolk_worker_t *self)
             wait = 0;
         zframe_t *frame = NULL;
         const char *gw = NULL;
+        int64_t polling = zclock_mono();
         int rc = tolk_gwlink_recv_with(self->link, (int)wait, items, n, &frame, &gw);
+        int64_t polled = zclock_mono();
         for (int i = 0; i < self->nsources; i++)
             self->sources[i].run(self->sources[i].arg, items + first[i], count[i]);
         if (rc < 0 && errno != EINTR)
             tolk_warn("loop", NULL, "poll failed: %s", strerror(errno));
-        if (rc == 1 && frame)
+        if (rc == 1 && frame && s_stalled_since(self, polling, wait, polled)) {
+            /* read in the turn a stall hit: as stale as those the next
+               turn's drop finds, whose sender has routed around us */
+            self->stale_dropped++;
+        } else if (rc == 1 && frame)
             s_dispatch(self, gw, frame);
         zframe_destroy(&frame);
     }
