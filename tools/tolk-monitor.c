@@ -66,9 +66,12 @@ typedef struct {
     zsock_t *sub;          /* one SUB connected to every feed */
     zhashx_t *endpoints;   /* endpoint -> "" for endpoints sub is connected to */
     zhashx_t *procs;       /* id -> s_proc_t, rows of the table */
+    zhashx_t *ids;         /* id -> "" for the ids registered at the last discovery */
     size_t registered;     /* ids found in the registry at the last discovery */
     size_t ignored;        /* registry ids over S_MAX_FEEDS or with bad endpoints */
     uint64_t bad_messages; /* malformed messages dropped, shown in the header */
+    uint64_t foreign;      /* reports from an id not in our registry, dropped: a feed of
+                              another system on a port a registered one had */
     bool json;             /* print JSON instead of the table */
 } s_monitor_t;
 
@@ -170,9 +173,11 @@ static int s_discover(s_monitor_t *self)
         return -1;
     }
     size_t registered = 0, ignored = (size_t)over;
+    zhashx_purge(self->ids);
     for (int i = 0; i < count; i++) {
         if (s_valid_endpoint(feeds[i].endpoint, strlen(feeds[i].endpoint))) {
             zhashx_update(wanted, feeds[i].endpoint, (void *)"");
+            zhashx_update(self->ids, feeds[i].id, (void *)"");
             registered++;
         } else
             ignored++;
@@ -218,6 +223,11 @@ static void s_handle_status(s_monitor_t *self, const char *body, size_t len)
         !s_valid_word(id, TOLK_STATFEED_ID_MAX) || !json_is_integer(pid) || !json_is_integer(ts) ||
         !json_is_integer(uptime) || !json_is_object(counters)) {
         self->bad_messages++;
+        json_decref(root);
+        return;
+    }
+    if (!zhashx_lookup(self->ids, id)) {
+        self->foreign++;
         json_decref(root);
         return;
     }
@@ -388,6 +398,8 @@ static void s_print_table(s_monitor_t *self, bool clear)
         printf("  ignored %zu", self->ignored);
     if (self->bad_messages)
         printf("  bad messages %" PRIu64, self->bad_messages);
+    if (self->foreign)
+        printf("  foreign %" PRIu64, self->foreign);
     printf("\n\n%-8s %-28s %8s %11s %7s %7s %10s %8s\n", "KIND", "ID", "PID", "UPTIME", "CONN",
            "SESS", "MSG/S", "ERRORS");
     int64_t conns = 0, sessions = 0, errors = 0;
@@ -599,7 +611,8 @@ int main(int argc, char **argv)
     self->sub = zsock_new(ZMQ_SUB);
     self->endpoints = zhashx_new();
     self->procs = zhashx_new();
-    if (!self->sub || !self->endpoints || !self->procs) {
+    self->ids = zhashx_new();
+    if (!self->sub || !self->endpoints || !self->procs || !self->ids) {
         fprintf(stderr, "tolk-monitor: out of memory\n");
         goto done;
     }
@@ -615,6 +628,7 @@ int main(int argc, char **argv)
     rc = s_run(self, once, interval_ms);
 done:
     zhashx_destroy(&self->procs);
+    zhashx_destroy(&self->ids);
     zhashx_destroy(&self->endpoints);
     zsock_destroy(&self->sub);
     tolk_redis_destroy(&self->redis);

@@ -15,12 +15,16 @@
     A's. Then B's gateway drops what A's worker sends (counted in its
     feed's foreign_dropped), keeps exactly its own control worker, and
     every session created on B can be joined on B; A works as before.
+    The same holds for status feeds: with B's gateway feed registered in
+    A's Redis under an id of A's, A's tolk-monitor lists A's processes
+    only.
 */
 #include "../support/harness.h"
 #include "../support/itest_client.h"
 #include "wsclient.h"
 
 #include <check.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +117,69 @@ START_TEST(test_a_worker_at_another_systems_gateway_is_refused)
 }
 END_TEST
 
+/* The ids of the processes in h's monitor snapshot, with "kind:id" rows
+   joined by spaces into out. */
+static int s_monitor_rows(harness_t *h, char *out, size_t cap)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "TOLK_CONFIG=%s/tolk.conf %s/tolk-monitor --once --json",
+             harness_dir(h), harness_bin(h));
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char *text = calloc(1, 1 << 20);
+    ck_assert_ptr_nonnull(text);
+    size_t n = fread(text, 1, (1 << 20) - 1, p);
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_int_gt((int)n, 0);
+    json_t *j = ic_json(text);
+    json_t *procs = json_object_get(j, "processes"), *row;
+    size_t i, used = 0;
+    out[0] = 0;
+    json_array_foreach(procs, i, row) used += (size_t)snprintf(
+        out + used, used < cap ? cap - used : 0, " %s:%s", ic_get(row, "kind"), ic_get(row, "id"));
+    int rows = (int)json_array_size(procs);
+    json_decref(j);
+    return rows;
+}
+
+START_TEST(test_a_monitor_lists_only_its_own_system)
+{
+    /* B's gateway feed, registered in A under an id of A's */
+    redisReply *ids = redisCommand(harness_redis(s_b), "SMEMBERS tolk:feeds");
+    char *endpoint = NULL;
+    for (size_t i = 0; !endpoint && i < ids->elements; i++)
+        if (strncmp(ids->element[i]->str, "gw", 2) == 0)
+            endpoint = ic_redis_str(s_b, "GET tolk:feed:%s", ids->element[i]->str);
+    freeReplyObject(ids);
+    ck_assert_msg(endpoint && endpoint[0], "B's gateway feed is not registered");
+    redisReply *r =
+        redisCommand(harness_redis(s_a), "SET tolk:feed:foreign-feed-1 %s EX 60", endpoint);
+    freeReplyObject(r);
+    r = redisCommand(harness_redis(s_a), "SADD tolk:feeds foreign-feed-1");
+    freeReplyObject(r);
+    free(endpoint);
+    char rows[4096];
+    int n = s_monitor_rows(s_a, rows, sizeof rows);
+    printf("itest_neighbours: A's monitor lists%s\n", rows);
+    /* A's gateway, control worker and sweeper; nothing of B's */
+    ck_assert_int_ge(n, 3);
+    redisReply *a_ids = redisCommand(harness_redis(s_a), "SMEMBERS tolk:feeds");
+    char *row = rows;
+    for (int k = 0; k < n; k++) {
+        row = strchr(row, ':') + 1;
+        size_t len = strcspn(row, " ");
+        bool ours = false;
+        for (size_t i = 0; i < a_ids->elements; i++)
+            ours |= strlen(a_ids->element[i]->str) == len &&
+                    strncmp(a_ids->element[i]->str, row, len) == 0;
+        ck_assert_msg(ours, "A's monitor lists a process A did not register: %.*s", (int)len, row);
+    }
+    freeReplyObject(a_ids);
+    r = redisCommand(harness_redis(s_a), "SREM tolk:feeds foreign-feed-1");
+    freeReplyObject(r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("neighbours");
@@ -120,6 +187,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_unchecked_fixture(tc, s_setup, s_teardown);
     tcase_add_test(tc, test_a_worker_at_another_systems_gateway_is_refused);
+    tcase_add_test(tc, test_a_monitor_lists_only_its_own_system);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

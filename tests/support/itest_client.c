@@ -264,9 +264,13 @@ long long ic_feed_counter(harness_t *h, const char *kind, const char *name, int 
                 char *topic = NULL, *body = NULL;
                 if (zsock_recv(sub, "ss", &topic, &body) == 0 && body) {
                     json_t *j = json_loads(body, 0, NULL);
-                    json_t *v = json_object_get(json_object_get(j, "counters"), name);
-                    sum += json_integer_value(v);
-                    reports++;
+                    /* the feed registered there, not a neighbour's that took
+                       the port of one that has just died */
+                    if (j && strcmp(ic_get(j, "id"), id) == 0) {
+                        json_t *v = json_object_get(json_object_get(j, "counters"), name);
+                        sum += json_integer_value(v);
+                        reports++;
+                    }
                     json_decref(j);
                 }
                 free(topic);
