@@ -93,6 +93,8 @@ $(LIBTOLK): $(COMMON_OBJ)
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(PROGRAM_LIB) $(LIBTOLK)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+# test_asr scores words as the integration suites do (tests/support/wer.c)
+$(BUILD)/tests/test_asr: $(BUILD)/tests/support/wer.o
 
 $(BUILD)/tests/itest_%: $(BUILD)/tests/integration/itest_%.o $(SUPPORT_OBJ) $(LIBTOLK)
 	@mkdir -p $(@D)

@@ -21,6 +21,7 @@
 */
 #include "asr.h"
 #include "asr_stable.h"
+#include "readable.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -198,6 +199,14 @@ struct tolk_asr_stream_t {
     bool failed;                     /* the engine failed: refuse more audio */
 };
 
+/* What listeners see of an engine's text: a sentence when the engine
+   reports bare words, else the text as it is (malloc'd; NULL when out of
+   memory). */
+static char *s_readable(tolk_asr_stream_t *self, const char *text, bool final)
+{
+    return self->engine->bare ? tolk_readable(text, final) : strdup(text);
+}
+
 /* An engine's report: filter partials, number and pass on finals. */
 static void s_on_hyp(void *arg, bool is_final, const char *text, int64_t start_ms, int64_t end_ms)
 {
@@ -207,19 +216,25 @@ static void s_on_hyp(void *arg, bool is_final, const char *text, int64_t start_m
     if (end_ms < start_ms)
         result.end_ms = start_ms;
     if (!is_final) {
-        result.text = tolk_asr_stable_push(self->stable, text);
+        const char *stable = tolk_asr_stable_push(self->stable, text);
+        char *shown = stable ? s_readable(self, stable, false) : NULL;
+        result.text = shown;
         if (result.text)
             self->emit(self->arg, &result);
+        free(shown);
         return;
     }
     char *final = s_normalize(text);
     /* an utterance whose final came out empty but whose partials were shown
        is closed with the words shown, so no caption is left hanging */
-    result.text = final && *final ? final : tolk_asr_stable_emitted(self->stable);
-    if (*result.text) {
+    char *shown =
+        s_readable(self, final && *final ? final : tolk_asr_stable_emitted(self->stable), true);
+    result.text = shown;
+    if (result.text && *result.text) {
         self->emit(self->arg, &result);
         self->segment++;
     }
+    free(shown);
     free(final);
     tolk_asr_stable_reset(self->stable);
 }

@@ -362,6 +362,7 @@ static void s_shutdown(void)
 
 const tolk_asr_engine_t tolk_asr_engine_pocketsphinx = {
     .name = "pocketsphinx",
+    .bare = true,
     .open = s_open,
     .feed = s_feed,
     .finish = s_finish,

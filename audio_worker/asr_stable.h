@@ -31,6 +31,9 @@ typedef void(tolk_asr_hyp_fn)(void *arg, bool is_final, const char *text, int64_
 typedef struct {
     /* name the worker's configuration uses to pick the engine */
     const char *name;
+    /* reports bare words (lower case, no punctuation): asr.c turns them
+       into sentences (readable.h) before anyone sees them */
+    bool bare;
     /* start a stream on the model in model_dir, reporting through hyp; NULL
        (after logging why) when the model cannot be loaded */
     void *(*open)(const char *model_dir, tolk_asr_hyp_fn *hyp, void *arg);

@@ -15,6 +15,7 @@
 */
 #include "../../audio_worker/asr.h" /* the Makefile has no -Iaudio_worker */
 #include "../../audio_worker/asr_stable.h"
+#include "../support/wer.h"
 
 #include <check.h>
 #include <stdbool.h>
@@ -26,7 +27,7 @@
 /* The model the worker uses by default. */
 #define MODEL_DIR "/usr/share/pocketsphinx/model/en-us"
 /* Real read speech with reference transcripts (pocketsphinx-testdata). */
-#define DATA_DIR "/usr/share/pocketsphinx/test/data/librivox"
+#define DATA_DIR WER_LIBRIVOX_DIR
 
 /* The five recordings, by file id. */
 static const char *const s_files[] = {
@@ -152,84 +153,6 @@ static char *s_finals_text(const s_results_t *list)
     return text;
 }
 
-/* Split a text into words, in place: fills words[] (up to max), returns
-   how many. */
-static size_t s_split(char *text, char **words, size_t max)
-{
-    size_t n = 0;
-    for (char *save = NULL, *w = strtok_r(text, " \t\r\n", &save); w;
-         w = strtok_r(NULL, " \t\r\n", &save)) {
-        ck_assert_uint_lt(n, max);
-        words[n++] = w;
-    }
-    return n;
-}
-
-/* Word errors of hyp against ref: the word-level Levenshtein distance
-   (substitutions + deletions + insertions). *ref_words gets the length of
-   the reference, the WER's denominator. */
-static size_t s_word_errors(const char *ref, const char *hyp, size_t *ref_words)
-{
-    enum { MAX_WORDS = 512 };
-    char *rcopy = strdup(ref), *hcopy = strdup(hyp);
-    ck_assert(rcopy && hcopy);
-    char *r[MAX_WORDS], *h[MAX_WORDS];
-    size_t nr = s_split(rcopy, r, MAX_WORDS), nh = s_split(hcopy, h, MAX_WORDS);
-    size_t *prev = malloc((nh + 1) * sizeof *prev), *cur = malloc((nh + 1) * sizeof *cur);
-    ck_assert(prev && cur);
-    for (size_t j = 0; j <= nh; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= nr; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= nh; j++) {
-            size_t sub = prev[j - 1] + (strcmp(r[i - 1], h[j - 1]) != 0);
-            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        size_t *t = prev;
-        prev = cur;
-        cur = t;
-    }
-    size_t errors = prev[nh];
-    free(prev);
-    free(cur);
-    free(rcopy);
-    free(hcopy);
-    *ref_words = nr;
-    return errors;
-}
-
-/* The reference transcript of a file id from DATA_DIR/transcription
-   ("<s> words </s> (id)"), malloc'd, markers removed. */
-static char *s_reference(const char *id)
-{
-    FILE *f = fopen(DATA_DIR "/transcription", "r");
-    ck_assert_ptr_nonnull(f);
-    char line[2048], tag[256];
-    snprintf(tag, sizeof tag, "(%s)", id);
-    char *found = NULL;
-    while (!found && fgets(line, sizeof line, f)) {
-        char *at = strstr(line, tag);
-        if (!at)
-            continue;
-        *at = 0;
-        found = calloc(1, strlen(line) + 1);
-        ck_assert_ptr_nonnull(found);
-        char *words[256];
-        size_t n = s_split(line, words, 256);
-        for (size_t i = 0; i < n; i++) {
-            if (strcmp(words[i], "<s>") == 0 || strcmp(words[i], "</s>") == 0)
-                continue;
-            if (*found)
-                strcat(found, " ");
-            strcat(found, words[i]);
-        }
-    }
-    fclose(f);
-    ck_assert_msg(found != NULL, "no transcription for %s", id);
-    return found;
-}
-
 /* Start pocketsphinx_continuous on a file with the worker's model; its
    stdout carries one hypothesis line per utterance. */
 static FILE *s_continuous_start(const char *id)
@@ -319,10 +242,11 @@ START_TEST(test_librivox)
         ck_assert_uint_gt(s_check_shape(&results, (int64_t)audio.samples / 16), 0);
         char *ours = s_finals_text(&results);
         char *theirs = s_continuous_read(runs[i]);
-        char *ref = s_reference(s_files[i]);
+        char *ref = wer_reference(DATA_DIR, s_files[i]);
+        ck_assert_msg(ref != NULL, "no transcription for %s", s_files[i]);
         size_t n;
-        stream_errors += s_word_errors(ref, ours, &n);
-        ref_errors += s_word_errors(ref, theirs, &n);
+        stream_errors += wer_errors(ref, ours, &n);
+        ref_errors += wer_errors(ref, theirs, &n);
         words += n;
         printf("asr: %s\n  ref:        %s\n  streaming:  %s\n  continuous: %s\n", s_files[i], ref,
                ours, theirs);

@@ -1,0 +1,24 @@
+/*  readable.h -- a bare recogniser's words as a reader expects a caption.
+
+    pocketsphinx says "he was not an ill disposed young man": lower case,
+    no punctuation. A listener reads, and Apertium translates, a sentence
+    better: "He was not an ill disposed young man." This module makes one
+    of the words an engine reports (engines that punctuate, like a
+    Whisper-class server, are left as they are). It changes the case of
+    letters and adds a full stop, never a word, so the word error rate and
+    the stability of partials are untouched.
+*/
+#ifndef TOLK_READABLE_H
+#define TOLK_READABLE_H
+
+#include <stdbool.h>
+
+/* The readable form of text (words separated by single spaces, as asr.c
+   normalises them): the first word capitalised, the pronoun "i" and its
+   contractions ("i'm", "i'll", "i've", "i'd") as "I...", and, when final
+   (the utterance is over), a full stop unless the text already ends in
+   one of . ? ! Letters are ASCII: the models tolk ships are English.
+   Returns a malloc'd string, NULL when out of memory. */
+char *tolk_readable(const char *text, bool final);
+
+#endif
