@@ -2,12 +2,10 @@
 
     Why it looks like this: the audio worker is one poll loop that must never
     wait on the network, so every translation is a transfer on one libcurl
-    multi handle driven the "multi_socket" way. libcurl tells us which fds it
-    wants watched (s_socket_cb keeps them in a small table that
-    tolk_translator_pollitems hands out as zmq_pollitem_t) and when it wants
-    to be woken (s_timer_cb keeps a deadline); tolk_translator_run feeds what
-    poll saw back with curl_multi_socket_action. Connections to APy stay open
-    in the multi's connection cache and are reused by the next transfer.
+    multi handle on that loop (common/curl_loop.c: the sockets libcurl wants
+    watched become poll items, its timer a deadline). Connections to APy
+    stay open in the multi's connection cache and are reused by the next
+    transfer.
 
     A request lives in a list until its callback has been called, in one of
     two states: waiting (for its first attempt, the next hop, or a retry
@@ -29,6 +27,7 @@
     returns -1 it is never called.
 */
 #include "translator.h"
+#include "curl_loop.h"
 #include "log.h"
 
 #include <curl/curl.h>
@@ -119,23 +118,14 @@ struct s_req_t {
     void *arg;       /* and its argument */
 };
 
-/* A socket libcurl asked us to watch. */
-typedef struct {
-    curl_socket_t fd; /* the socket */
-    int what;         /* CURL_POLL_IN, _OUT or _INOUT */
-} s_sock_t;
-
 /* The translator: one libcurl multi, the requests on it, the routes. */
 struct tolk_translator_t {
     char *base_url;             /* APy's base URL without a trailing slash */
     char *translate_url;        /* base_url + "/translate", built once */
     int timeout_ms;             /* CURLOPT_TIMEOUT_MS of every attempt */
-    CURLM *multi;               /* every transfer; owns the connection cache */
+    tolk_curl_loop_t *loop;     /* the multi of every transfer, on the worker's poll loop */
+    CURLM *multi;               /* loop's multi handle; owns the connection cache */
     struct curl_slist *headers; /* "Expect:" so a long POST does not wait for 100 */
-    s_sock_t *socks;            /* sockets libcurl wants watched */
-    int nsocks;                 /* entries used in socks */
-    int socks_cap;              /* entries allocated in socks */
-    int64_t timer_due_ms;       /* libcurl's timer as a deadline; -1 when unset */
     CURL *pool[S_POOL_MAX];     /* idle easy handles, reused to skip set-up */
     int npool;                  /* entries used in pool */
     s_req_t *head, *tail;       /* pending requests, oldest first */
@@ -159,12 +149,11 @@ struct tolk_translator_t {
     tolk_translator_stats_t stats; /* counters for the status feed */
 };
 
-/* Monotonic clock in ms, for back-offs, timers and latency. */
+/* Monotonic clock in ms, for back-offs, timers and latency: curl_loop's,
+   whose deadlines the timeout is computed against. */
 static int64_t s_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return tolk_curl_loop_now_ms();
 }
 
 /* The ISO 639-3 code of a wire code, or NULL when we have none. */
@@ -333,44 +322,6 @@ char *tolk_translator_parse_answer(const char *body, size_t len, const char *inp
 /* ---------------------------------------------------------------------
    libcurl's view of the loop
 */
-
-/* CURLMOPT_SOCKETFUNCTION: keep the table of sockets to watch. */
-static int s_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    (void)easy;
-    (void)socketp;
-    tolk_translator_t *self = userp;
-    int i = 0;
-    while (i < self->nsocks && self->socks[i].fd != fd)
-        i++;
-    if (what == CURL_POLL_REMOVE) {
-        if (i < self->nsocks)
-            self->socks[i] = self->socks[--self->nsocks];
-        return 0;
-    }
-    if (i == self->nsocks) {
-        if (self->nsocks == self->socks_cap) {
-            int cap = self->socks_cap ? self->socks_cap * 2 : 16;
-            s_sock_t *grown = realloc(self->socks, (size_t)cap * sizeof *grown);
-            if (!grown)
-                return -1;
-            self->socks = grown;
-            self->socks_cap = cap;
-        }
-        self->socks[self->nsocks++].fd = fd;
-    }
-    self->socks[i].what = what;
-    return 0;
-}
-
-/* CURLMOPT_TIMERFUNCTION: remember when libcurl wants to be woken. */
-static int s_timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-    (void)multi;
-    tolk_translator_t *self = userp;
-    self->timer_due_ms = timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms;
-    return 0;
-}
 
 static int s_parse_pairs(const char *body, size_t len, s_pair_t **out);
 
@@ -605,23 +556,16 @@ static void s_attempt_done(tolk_translator_t *self, s_req_t *req, CURLcode res, 
     s_finish(self, req, NULL);
 }
 
-/* Act on every transfer libcurl says has ended. */
-static void s_drain(tolk_translator_t *self)
+/* curl_loop's report of a transfer that has ended. */
+static void s_transfer_done(void *arg, CURL *easy, CURLcode res)
 {
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(self->multi, &left)) != NULL) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        CURL *easy = msg->easy_handle;
-        CURLcode res = msg->data.result;
-        s_req_t *req = NULL;
-        long status = 0;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
-        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-        if (req)
-            s_attempt_done(self, req, res, status);
-    }
+    tolk_translator_t *self = arg;
+    s_req_t *req = NULL;
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    if (req)
+        s_attempt_done(self, req, res, status);
 }
 
 /* Start every waiting request that is due. Returns how many started. */
@@ -656,7 +600,6 @@ tolk_translator_t *tolk_translator_new(const char *apy_url, int timeout_ms)
         curl_global_cleanup();
         return NULL;
     }
-    self->timer_due_ms = -1;
     self->warned_ms = INT64_MIN / 2;
     self->timeout_ms = timeout_ms;
     self->base_url = strdup(apy_url);
@@ -674,14 +617,11 @@ tolk_translator_t *tolk_translator_new(const char *apy_url, int timeout_ms)
         goto fail;
     }
     self->headers = curl_slist_append(NULL, "Expect:");
-    self->multi = curl_multi_init();
+    self->loop = tolk_curl_loop_new(s_transfer_done, self);
+    self->multi = tolk_curl_loop_multi(self->loop);
     if (!self->headers || !self->multi)
         goto fail;
-    CURLMcode rc = curl_multi_setopt(self->multi, CURLMOPT_SOCKETFUNCTION, s_socket_cb);
-    rc |= curl_multi_setopt(self->multi, CURLMOPT_SOCKETDATA, self);
-    rc |= curl_multi_setopt(self->multi, CURLMOPT_TIMERFUNCTION, s_timer_cb);
-    rc |= curl_multi_setopt(self->multi, CURLMOPT_TIMERDATA, self);
-    rc |= curl_multi_setopt(self->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)S_MAX_CONNS);
+    CURLMcode rc = curl_multi_setopt(self->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)S_MAX_CONNS);
     rc |= curl_multi_setopt(self->multi, CURLMOPT_MAXCONNECTS, (long)S_MAX_CONNS);
     if (rc != CURLM_OK)
         goto fail;
@@ -709,10 +649,8 @@ void tolk_translator_destroy(tolk_translator_t **self_p)
     }
     for (int i = 0; i < self->npool; i++)
         curl_easy_cleanup(self->pool[i]);
-    if (self->multi)
-        curl_multi_cleanup(self->multi);
+    tolk_curl_loop_destroy(&self->loop);
     curl_slist_free_all(self->headers);
-    free(self->socks);
     free(self->pairs);
     free(self->translate_url);
     free(self->pairs_url);
@@ -908,18 +846,7 @@ int tolk_translator_submit(tolk_translator_t *self, const char *source, const ch
 
 int tolk_translator_pollitems(tolk_translator_t *self, zmq_pollitem_t *items, int max)
 {
-    if (!self || !items)
-        return 0;
-    int n = 0;
-    for (int i = 0; i < self->nsocks && n < max; i++) {
-        short events = 0;
-        if (self->socks[i].what & CURL_POLL_IN)
-            events |= ZMQ_POLLIN;
-        if (self->socks[i].what & CURL_POLL_OUT)
-            events |= ZMQ_POLLOUT;
-        items[n++] = (zmq_pollitem_t){.socket = NULL, .fd = self->socks[i].fd, .events = events};
-    }
-    return n;
+    return self ? tolk_curl_loop_pollitems(self->loop, items, max) : 0;
 }
 
 bool tolk_translator_down(tolk_translator_t *self)
@@ -932,7 +859,7 @@ long tolk_translator_timeout_ms(tolk_translator_t *self)
     if (!self || self->npending == 0)
         return -1; /* an idle multi needs no timer: cached connections wait */
     int64_t now = s_now_ms();
-    int64_t due = self->timer_due_ms;
+    int64_t due = tolk_curl_loop_due_ms(self->loop);
     for (s_req_t *req = self->head; req; req = req->next)
         if (!req->easy && (due < 0 || req->due_ms < due))
             due = req->due_ms;
@@ -945,31 +872,13 @@ void tolk_translator_run(tolk_translator_t *self, const zmq_pollitem_t *items, i
 {
     if (!self)
         return;
-    int running;
-    for (int i = 0; items && i < n; i++) {
-        if (items[i].socket || !items[i].revents)
-            continue;
-        int ev = 0;
-        if (items[i].revents & ZMQ_POLLIN)
-            ev |= CURL_CSELECT_IN;
-        if (items[i].revents & ZMQ_POLLOUT)
-            ev |= CURL_CSELECT_OUT;
-        if (items[i].revents & ZMQ_POLLERR)
-            ev |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(self->multi, items[i].fd, ev, &running);
-    }
-    s_drain(self);
+    tolk_curl_loop_sockets(self->loop, items, n);
     /* Start what is due, then let libcurl act on its timer (a new transfer
        asks for it at once); a few rounds so a retry or next hop started by
        a completion does not wait for another poll. */
     for (int round = 0; round < S_RUN_ROUNDS; round++) {
         int started = s_start_due(self);
-        bool timer = self->timer_due_ms >= 0 && self->timer_due_ms <= s_now_ms();
-        if (timer) {
-            self->timer_due_ms = -1;
-            curl_multi_socket_action(self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-            s_drain(self);
-        }
+        bool timer = tolk_curl_loop_timer(self->loop);
         if (!started && !timer)
             break;
     }
