@@ -11,13 +11,13 @@ typedef struct {
 } s_sock_t;
 
 struct tolk_curl_loop_t {
-    CURLM *multi;          /* every transfer; owns the connection cache */
+    CURLM *multi;            /* every transfer; owns the connection cache */
     tolk_curl_done_fn *done; /* the owner's handler of finished transfers */
-    void *arg;             /* and its argument */
-    s_sock_t *socks;       /* sockets libcurl wants watched */
-    int nsocks;            /* entries used in socks */
-    int socks_cap;         /* entries allocated in socks */
-    int64_t due_ms;        /* libcurl's timer as a deadline; -1 when unset */
+    void *arg;               /* and its argument */
+    s_sock_t *socks;         /* sockets libcurl wants watched */
+    int nsocks;              /* entries used in socks */
+    int socks_cap;           /* entries allocated in socks */
+    int64_t due_ms;          /* libcurl's timer as a deadline; -1 when unset */
 };
 
 int64_t tolk_curl_loop_now_ms(void)
