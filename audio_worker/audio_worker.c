@@ -157,6 +157,13 @@ static void s_on_report(void *arg, tolk_statfeed_t *feed)
     tolk_statfeed_set(feed, "translation_failures", ts.failures);
     tolk_statfeed_set(feed, "translation_shed", ts.shed);
     tolk_statfeed_set(feed, "translator_down", tolk_translator_down(self->tr));
+    tolk_whisper_stats_t ws;
+    tolk_whisper_stats(self->whisper, &ws);
+    tolk_statfeed_set(feed, "second_pass_requests", ws.requests);
+    tolk_statfeed_set(feed, "second_pass_answered", ws.answered);
+    tolk_statfeed_set(feed, "second_pass_late", ws.late);
+    tolk_statfeed_set(feed, "second_pass_failed", ws.failed);
+    tolk_statfeed_set(feed, "second_pass_ms_mean", ws.answered ? ws.ms_sum / ws.answered : 0);
     tolk_statfeed_set(feed, "translation_ms_mean",
                       ts.completed ? ts.latency_ms_sum / ts.completed : 0);
     /* real-time factor in thousandths: recognition time per audio time */
@@ -234,6 +241,7 @@ static void s_on_destroy(void *arg)
     audio_worker_t *self = arg;
     zhashx_destroy(&self->streams); /* before the translator: orphans its pending captions */
     tolk_translator_destroy(&self->tr);
+    tolk_whisper_destroy(&self->whisper);
     tolk_speech_destroy(&self->speech);
     tolk_asr_shutdown();
     free(self);
@@ -253,6 +261,49 @@ static long s_tr_timeout(void *arg)
 static void s_tr_run(void *arg, const zmq_pollitem_t *items, int n)
 {
     tolk_translator_run(arg, items, n);
+}
+
+/* The second pass's sockets and timer on the base's loop. */
+static int s_wh_pollitems(void *arg, zmq_pollitem_t *items, int max)
+{
+    return tolk_whisper_pollitems(arg, items, max);
+}
+
+static long s_wh_timeout(void *arg)
+{
+    return tolk_whisper_timeout_ms(arg);
+}
+
+static void s_wh_run(void *arg, const zmq_pollitem_t *items, int n)
+{
+    tolk_whisper_run(arg, items, n);
+}
+
+/* The second pass of asr_engine = whisper, its API key read from
+   whisper_api_key_file (first line). Returns 0, or -1 after logging why. */
+static int s_whisper_start(audio_worker_t *self, const tolk_config_t *cfg)
+{
+    char key[1024] = "";
+    if (cfg->whisper_api_key_file[0]) {
+        FILE *f = fopen(cfg->whisper_api_key_file, "r");
+        if (!f || !fgets(key, sizeof key, f)) {
+            tolk_error("start", NULL, "cannot read the API key in %s", cfg->whisper_api_key_file);
+            if (f)
+                fclose(f);
+            return -1;
+        }
+        fclose(f);
+        key[strcspn(key, "\r\n")] = 0;
+    }
+    self->whisper =
+        tolk_whisper_new(cfg->whisper_url, cfg->whisper_model, key, cfg->whisper_timeout_ms);
+    if (!self->whisper) {
+        tolk_error("start", NULL, "cannot set up the second pass at '%s'", cfg->whisper_url);
+        return -1;
+    }
+    tolk_info("start", NULL, "second pass: %s (model %s), %d ms at most per utterance",
+              cfg->whisper_url, cfg->whisper_model, cfg->whisper_timeout_ms);
+    return 0;
 }
 
 tolk_worker_t *audio_worker_new(const tolk_config_t *cfg)
@@ -280,6 +331,17 @@ tolk_worker_t *audio_worker_new(const tolk_config_t *cfg)
     tolk_worker_lend(base, &self->base, self->id, sizeof self->id, &self->redis, &self->link);
     tolk_worker_source_t curl = {s_tr_pollitems, s_tr_timeout, s_tr_run, self->tr};
     tolk_worker_source(self->base, &curl);
+    bool two_pass = strcmp(cfg->asr_engine, "whisper") == 0;
+    snprintf(self->asr_local, sizeof self->asr_local, "%s",
+             two_pass ? "pocketsphinx" : cfg->asr_engine);
+    if (two_pass) {
+        if (s_whisper_start(self, cfg) != 0) {
+            tolk_worker_destroy(&base); /* frees the worker too */
+            return NULL;
+        }
+        tolk_worker_source_t second = {s_wh_pollitems, s_wh_timeout, s_wh_run, self->whisper};
+        tolk_worker_source(self->base, &second);
+    }
     tolk_worker_timer(self->base, HOUSEKEEPING_MS, true, s_on_housekeeping, self);
     tolk_asr_loadtest_set_period(cfg->loadtest_caption_ms);
     if (strcmp(cfg->asr_engine, "loadtest") == 0)
@@ -289,9 +351,9 @@ tolk_worker_t *audio_worker_new(const tolk_config_t *cfg)
                   cfg->loadtest_caption_ms);
     /* fail at start, not at the first chunk, when the model is missing */
     tolk_asr_stream_t *probe =
-        tolk_asr_stream_new(cfg->asr_engine, cfg->asr_model_dir, s_discard, NULL);
+        tolk_asr_stream_new(self->asr_local, cfg->asr_model_dir, s_discard, NULL);
     if (!probe) {
-        tolk_error("start", NULL, "recogniser %s cannot load %s", cfg->asr_engine,
+        tolk_error("start", NULL, "recogniser %s cannot load %s", self->asr_local,
                    cfg->asr_model_dir);
         tolk_worker_destroy(&base); /* frees the worker too */
         return NULL;

@@ -20,6 +20,7 @@
 #include "speech.h"
 #include "statfeed.h"
 #include "translator.h"
+#include "whisper.h"
 #include "worker.h"
 
 #include <czmq.h>
@@ -31,6 +32,8 @@ typedef struct {
     tolk_redis_t *redis;       /* the base's: sessions, seq counters, discovered targets */
     tolk_gwlink_t *link;       /* the base's: the gateways */
     tolk_translator_t *tr;     /* APy client */
+    tolk_whisper_t *whisper;   /* the second recognition pass; NULL unless asr_engine = whisper */
+    char asr_local[32];        /* the engine streams open: asr_engine, pocketsphinx for whisper */
     tolk_speech_t *speech;     /* espeak-ng, NULL when spoken translation is off or unavailable */
     zhashx_t *streams;         /* session id -> stream_t */
     char targets[512];         /* languages reachable from the source, "" until APy answered */

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "session_store.h"
 #include "speech.h"
+#include "whisper.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -67,7 +68,19 @@ struct stream_s {
     char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1]; /* gateways hosting members */
     int ngws;
     int16_t pcm[STREAM_PCM_SAMPLES]; /* aligned copy of a chunk */
+    /* the second pass (asr_engine = whisper): the last
+       TOLK_WHISPER_MAX_SAMPLES of audio, so an utterance's samples can be
+       sent when pocketsphinx ends it; NULL without a second pass */
+    int16_t *ring;
+    uint64_t fed; /* samples fed since the stream opened: the recogniser's clock */
 };
+
+/* One utterance at the second pass: its final in every lane, held until
+   the engine answers or gives up. Freed by the answer's callback. */
+typedef struct {
+    item_t *items[STREAM_LANES_MAX]; /* lane NULL: the stream is gone, free it */
+    int n;                           /* items used */
+} pass_t;
 
 /* ----------------------------------------------------------- lanes */
 
@@ -213,8 +226,9 @@ static void s_seq_load(stream_t *self, lane_t *l)
 }
 
 /* Send one caption to the listeners of its language (and, for the
-   source language, to the speaker, whose console shows what it hears). */
-static int s_publish(stream_t *self, lane_t *l, item_t *it)
+   source language, to the speaker, whose console shows what it hears).
+   ahead: finals still held before a partial (their seqs come first). */
+static int s_publish(stream_t *self, lane_t *l, item_t *it, int ahead)
 {
     audio_worker_t *w = self->worker;
     long seq = 0;
@@ -222,7 +236,7 @@ static int s_publish(stream_t *self, lane_t *l, item_t *it)
         s_seq_load(self, l);
         if (!l->seq_known)
             return 0;
-        seq = l->seq_last + 1;
+        seq = l->seq_last + 1 + ahead; /* after the finals still held ahead of it */
     }
     json_t *o =
         json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:I, s:I, s:I}", "type", "caption", "sessionId",
@@ -268,12 +282,15 @@ static int s_publish(stream_t *self, lane_t *l, item_t *it)
    could not store (and so could not number) stays at the head, holding
    the lane, and is tried again at the next chunk or tick: while Redis
    restarts, captions wait instead of going out without a seq or being
-   lost; after STREAM_STORE_RETRY_MS it is given up and counted. */
+   lost; after STREAM_STORE_RETRY_MS it is given up and counted. Behind a
+   final that is still held (its translation, its second pass), partials
+   of the next utterances go out at once with the seq they will have:
+   finals keep their order, the words being said do not wait for them. */
 static void s_lane_flush(lane_t *l)
 {
     while (l->head && l->head->done) {
         item_t *it = l->head;
-        if (!it->superseded && !l->stream->dead && s_publish(l->stream, l, it) != 0) {
+        if (!it->superseded && !l->stream->dead && s_publish(l->stream, l, it, 0) != 0) {
             int64_t now = tolk_now_ms();
             if (!it->store_failed_ms)
                 it->store_failed_ms = now;
@@ -287,6 +304,24 @@ static void s_lane_flush(lane_t *l)
         if (!l->head)
             l->tail = NULL;
         s_item_free(it);
+    }
+    if (!l->head || l->head->store_failed_ms)
+        return;
+    int ahead = 0;
+    for (item_t *prev = NULL, *it = l->head; it;) {
+        item_t *next = it->next;
+        if (it->is_final || !it->done) {
+            ahead += it->is_final;
+            prev = it;
+        } else {
+            if (!it->superseded && !l->stream->dead)
+                s_publish(l->stream, l, it, ahead);
+            prev->next = next; /* prev exists: the head is held */
+            if (l->tail == it)
+                l->tail = prev;
+            s_item_free(it);
+        }
+        it = next;
     }
 }
 
@@ -315,12 +350,13 @@ static void s_translated(void *arg, const char *target, const char *text)
     s_item_ready(it, text);
 }
 
-/* Queue one recogniser result on a lane, translating it when needed. */
-static void s_lane_add(stream_t *self, lane_t *l, const tolk_asr_result_t *r)
+/* Queue a new caption of recogniser result r on lane l (its text not yet
+   known: pending). NULL when out of memory. */
+static item_t *s_item_add(stream_t *self, lane_t *l, const tolk_asr_result_t *r)
 {
     item_t *it = calloc(1, sizeof *it);
     if (!it)
-        return;
+        return NULL;
     it->lane = l;
     it->segment = r->segment;
     snprintf(it->segid, sizeof it->segid, "%u-%u", self->epoch, r->segment);
@@ -330,7 +366,7 @@ static void s_lane_add(stream_t *self, lane_t *l, const tolk_asr_result_t *r)
     it->source_text = strdup(r->text);
     if (!it->source_text) {
         free(it);
-        return;
+        return NULL;
     }
     /* older partials of this utterance still queued are stale now */
     for (item_t *o = l->head; o; o = o->next)
@@ -341,14 +377,89 @@ static void s_lane_add(stream_t *self, lane_t *l, const tolk_asr_result_t *r)
     else
         l->head = it;
     l->tail = it;
-    if (strcmp(l->lang, self->source) == 0) {
-        s_item_ready(it, r->text); /* the transcript itself */
+    it->pending = true;
+    return it;
+}
+
+/* The item's source text is settled: the source language's caption is
+   it, another language's is its translation. */
+static void s_item_settled(stream_t *self, item_t *it)
+{
+    if (strcmp(it->lane->lang, self->source) == 0) {
+        s_item_ready(it, it->source_text); /* the transcript itself */
         return;
     }
-    it->pending = true;
-    if (tolk_translator_submit(self->worker->tr, self->source, l->lang, r->text, s_translated,
-                               it) != 0)
+    if (tolk_translator_submit(self->worker->tr, self->source, it->lane->lang, it->source_text,
+                               s_translated, it) != 0)
         s_item_ready(it, NULL);
+}
+
+/* Queue one recogniser result on a lane, translating it when needed. */
+static void s_lane_add(stream_t *self, lane_t *l, const tolk_asr_result_t *r)
+{
+    item_t *it = s_item_add(self, l, r);
+    if (it)
+        s_item_settled(self, it);
+}
+
+/* The second pass answered (text) or gave up (NULL): every lane's final
+   of the utterance gets the engine's text, or keeps the local one. */
+static void s_second_done(void *arg, const char *text)
+{
+    pass_t *pass = arg;
+    for (int i = 0; i < pass->n; i++) {
+        item_t *it = pass->items[i];
+        if (!it->lane) { /* the stream is gone */
+            s_item_free(it);
+            continue;
+        }
+        char *better = text ? strdup(text) : NULL;
+        if (better) {
+            free(it->source_text);
+            it->source_text = better;
+        }
+        s_item_settled(it->lane->stream, it);
+    }
+    free(pass);
+}
+
+/* Send final r's audio to the second pass, its captions held until the
+   answer. Returns false when there is no second pass for it (none set
+   up, the utterance longer than the ring, out of memory): the local
+   final then goes out as it is. */
+static bool s_second_pass(stream_t *self, const tolk_asr_result_t *r)
+{
+    audio_worker_t *w = self->worker;
+    if (!w->whisper || !self->ring)
+        return false;
+    uint64_t from = (uint64_t)(r->start_ms > 0 ? r->start_ms : 0) * 16;
+    uint64_t to = (uint64_t)(r->end_ms > 0 ? r->end_ms : 0) * 16;
+    if (to > self->fed)
+        to = self->fed;
+    if (to <= from || self->fed - from > TOLK_WHISPER_MAX_SAMPLES)
+        return false;
+    size_t n = (size_t)(to - from);
+    int16_t *pcm = malloc(n * sizeof *pcm);
+    pass_t *pass = calloc(1, sizeof *pass);
+    if (!pcm || !pass) {
+        free(pcm);
+        free(pass);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        pcm[i] = self->ring[(from + i) % TOLK_WHISPER_MAX_SAMPLES];
+    for (int i = 0; i < self->nlanes; i++) {
+        lane_t *l = &self->lanes[i];
+        if (l->listened || strcmp(l->lang, self->source) == 0) {
+            item_t *it = s_item_add(self, l, r);
+            if (it)
+                pass->items[pass->n++] = it;
+        }
+    }
+    if (tolk_whisper_submit(w->whisper, pcm, n, self->source, NULL, s_second_done, pass) != 0)
+        s_second_done(pass, NULL);
+    free(pcm);
+    return true;
 }
 
 /* ------------------------------------------------------ recognition */
@@ -358,6 +469,8 @@ static void s_on_result(void *arg, const tolk_asr_result_t *r)
 {
     stream_t *self = arg;
     if (!r->text || !r->text[0] || self->dead)
+        return;
+    if (r->is_final && s_second_pass(self, r))
         return;
     for (int i = 0; i < self->nlanes; i++) {
         lane_t *l = &self->lanes[i];
@@ -472,8 +585,12 @@ stream_t *stream_new(audio_worker_t *worker, const char *sid)
     long long epoch = tolk_store_asr_epoch_next(worker->redis, sid);
     self->epoch = epoch > 0 ? (uint32_t)epoch : 0; /* 0: Redis away or the session just ended */
     self->asr =
-        tolk_asr_stream_new(worker->cfg.asr_engine, worker->cfg.asr_model_dir, s_on_result, self);
-    if (!self->asr) {
+        tolk_asr_stream_new(worker->asr_local, worker->cfg.asr_model_dir, s_on_result, self);
+    if (worker->whisper)
+        self->ring = malloc(TOLK_WHISPER_MAX_SAMPLES * sizeof *self->ring);
+    if (!self->asr || (worker->whisper && !self->ring)) {
+        tolk_asr_stream_destroy(&self->asr);
+        free(self->ring);
         free(self);
         return NULL;
     }
@@ -489,6 +606,7 @@ void stream_destroy(stream_t **self_p)
         return;
     stream_t *self = *self_p;
     tolk_asr_stream_destroy(&self->asr);
+    free(self->ring);
     for (int i = 0; i < self->nlanes; i++) {
         item_t *it = self->lanes[i].head;
         while (it) {
@@ -538,6 +656,9 @@ int stream_feed(stream_t *self, const uint8_t *pcm, size_t len)
     /* the payload sits at any offset of the envelope: copy it aligned;
        PCM on the wire is little-endian, as is every host we build for */
     memcpy(self->pcm, pcm, samples * 2);
+    for (size_t i = 0; self->ring && i < samples; i++) /* before the recogniser ends an utterance */
+        self->ring[(self->fed + i) % TOLK_WHISPER_MAX_SAMPLES] = self->pcm[i];
+    self->fed += samples;
     int64_t now = tolk_now_ms();
     if (now - self->refreshed_ms >= STREAM_REFRESH_MS && !s_refresh(self, now))
         return -1;

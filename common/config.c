@@ -80,6 +80,10 @@ static const field_t s_fields[] = {
     FS(asr_engine),
     FS(asr_model_dir),
     FI(loadtest_caption_ms),
+    FS(whisper_url),
+    FS(whisper_model),
+    FS(whisper_api_key_file),
+    FI(whisper_timeout_ms),
     FS(apy_url),
     FI(apy_timeout_ms),
     FS(pivot_language),
@@ -131,6 +135,9 @@ static void s_defaults(tolk_config_t *cfg)
     strcpy(cfg->asr_engine, "pocketsphinx");
     strcpy(cfg->asr_model_dir, "/usr/share/pocketsphinx/model/en-us");
     cfg->loadtest_caption_ms = 200;
+    strcpy(cfg->whisper_url, "http://127.0.0.1:8000/v1/audio/transcriptions");
+    strcpy(cfg->whisper_model, "whisper-1");
+    cfg->whisper_timeout_ms = 3000;
     strcpy(cfg->apy_url, "http://127.0.0.1:2737");
     cfg->apy_timeout_ms = 2000;
     strcpy(cfg->pivot_language, "es");

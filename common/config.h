@@ -60,13 +60,18 @@ typedef struct {
     int status_rate_per_s; /* getSessionStatus queries per speaker */
     int status_poll_ms;    /* how often the status worker looks for due pushes */
     /* audio (gateway checks, audio_worker) */
-    int audio_rate_per_s;                /* chunks per speaker, sliding 1 s window */
-    int audio_warn_after_s;              /* continuous violation before a warning */
-    int audio_close_after_s;             /* continuous violation before closing (4429) */
-    char source_languages[128];          /* what speakers may speak: the recognisers' languages */
-    char asr_engine[32];                 /* recogniser: "pocketsphinx" ("loadtest": benchmarks) */
-    char asr_model_dir[TOLK_CONFIG_STR]; /* acoustic model, dictionary, language model */
-    int loadtest_caption_ms;             /* audio time per scripted final of "loadtest" */
+    int audio_rate_per_s;       /* chunks per speaker, sliding 1 s window */
+    int audio_warn_after_s;     /* continuous violation before a warning */
+    int audio_close_after_s;    /* continuous violation before closing (4429) */
+    char source_languages[128]; /* what speakers may speak: the recognisers' languages */
+    char asr_engine[32];        /* recogniser: "pocketsphinx", "whisper" (pocketsphinx, then a
+                                   second pass at whisper_url) or "loadtest" (benchmarks) */
+    char asr_model_dir[TOLK_CONFIG_STR];        /* acoustic model, dictionary, language model */
+    int loadtest_caption_ms;                    /* audio time per scripted final of "loadtest" */
+    char whisper_url[TOLK_CONFIG_STR];          /* "whisper": the transcription endpoint, in full */
+    char whisper_model[64];                     /* its model field */
+    char whisper_api_key_file[TOLK_CONFIG_STR]; /* a file holding its API key; "": none */
+    int whisper_timeout_ms; /* after this long an utterance keeps its local final */
     /* translation (audio_worker) */
     char apy_url[TOLK_CONFIG_STR]; /* Apertium APy base URL */
     int apy_timeout_ms;            /* per request */
