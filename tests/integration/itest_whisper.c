@@ -123,13 +123,12 @@ static void s_setup(void)
     json_decref(log);
     snprintf(s_env_url, sizeof s_env_url,
              "TOLK_WHISPER_URL=http://127.0.0.1:%d/v1/audio/transcriptions", s_port);
-    harness_opts_t opts = {
-        .gateways = 1,
-        .control_workers = 1,
-        .status_workers = HARNESS_NONE,
-        .extra_env = {"TOLK_JWT_SECRET=" SECRET, "TOLK_JWT_ISSUER=", "TOLK_JWT_AUDIENCE=",
-                      "TOLK_ASR_ENGINE=whisper", s_env_url, "TOLK_WHISPER_TIMEOUT_MS=10000",
-                      NULL}};
+    harness_opts_t opts = {.gateways = 1,
+                           .control_workers = 1,
+                           .status_workers = HARNESS_NONE,
+                           .extra_env = {"TOLK_JWT_SECRET=" SECRET, "TOLK_JWT_ISSUER=",
+                                         "TOLK_JWT_AUDIENCE=", "TOLK_ASR_ENGINE=whisper", s_env_url,
+                                         "TOLK_WHISPER_TIMEOUT_MS=10000", NULL}};
     s_h = harness_start(&opts);
     ck_assert_msg(s_h != NULL, "the system did not start");
 }
@@ -172,9 +171,8 @@ static void s_drain(ws_client_t *c, phase_t *p)
         json_t *j = ic_json(m);
         if (strcmp(ic_get(j, "type"), "caption") == 0) {
             json_object_set_new(j, "arrivedMs", json_integer(ic_now_ms()));
-            json_array_append(json_is_true(json_object_get(j, "isPartial")) ? p->partials
-                                                                              : p->finals,
-                              j);
+            json_array_append(
+                json_is_true(json_object_get(j, "isPartial")) ? p->partials : p->finals, j);
         }
         json_decref(j);
     }
@@ -270,10 +268,9 @@ START_TEST(test_finals_come_from_the_server_in_time)
         ck_assert_int_gt(ic_int(r, "samples"), 16000);
     }
     ck_assert_int_eq(json_array_size(p.requests), json_array_size(p.finals));
-    ck_assert_int_ge(
-        ic_wait_feed_counter(s_h, "audio", "second_pass_answered",
-                             answered + (long long)json_array_size(p.finals), 5000),
-        answered + (long long)json_array_size(p.finals));
+    ck_assert_int_ge(ic_wait_feed_counter(s_h, "audio", "second_pass_answered",
+                                          answered + (long long)json_array_size(p.finals), 5000),
+                     answered + (long long)json_array_size(p.finals));
     s_phase_free(&p);
 }
 END_TEST
@@ -291,7 +288,8 @@ START_TEST(test_a_late_server_costs_at_most_its_timeout)
     {
         ck_assert_msg(s_local(ic_get(c, "text")), "final \"%s\" is not the local one",
                       ic_get(c, "text"));
-        int64_t held = ic_int(c, "arrivedMs") - ic_int(json_array_get(p.requests, i), "received_ms");
+        int64_t held =
+            ic_int(c, "arrivedMs") - ic_int(json_array_get(p.requests, i), "received_ms");
         if (held > worst)
             worst = held;
         /* partials of the next utterance while this final was held */
@@ -321,7 +319,8 @@ START_TEST(test_a_failing_server_costs_nothing)
     json_array_foreach(p.finals, i, c)
     {
         ck_assert(s_local(ic_get(c, "text")));
-        int64_t held = ic_int(c, "arrivedMs") - ic_int(json_array_get(p.requests, i), "received_ms");
+        int64_t held =
+            ic_int(c, "arrivedMs") - ic_int(json_array_get(p.requests, i), "received_ms");
         if (held > worst)
             worst = held;
     }
