@@ -184,7 +184,9 @@ static void s_drain(ws_client_t *c, phase_t *p)
 static void s_phase(const char *sub, const char *mode, phase_t *p)
 {
     json_decref(s_standin_call("/standin/mode", mode));
-    size_t before = json_array_size(s_standin_call("/standin/log", NULL));
+    json_t *earlier = s_standin_call("/standin/log", NULL);
+    size_t before = json_array_size(earlier);
+    json_decref(earlier);
     p->finals = json_array();
     p->partials = json_array();
     char sid[IC_SID_LEN];
