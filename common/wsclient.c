@@ -7,6 +7,7 @@
     what the server sends, because the server is what the tests examine.
 */
 #include "wsclient.h"
+#include "wsframe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,15 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/sha.h>
 
-#define S_WS_GUID         "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define S_HEADER_MAX      16384             /* longest handshake answer we read */
 #define S_CLOSE_WAIT_MS   1000              /* how long ws_close waits for the server */
 #define S_HTTP_TIMEOUT_MS 5000              /* http_get's limit */
@@ -53,17 +51,6 @@ struct _ws_client_t {
     size_t msg_len;         /* its length so far */
     int msg_opcode;         /* its opcode, 0 when no message is in progress */
 };
-
-/* One parsed frame header; the payload follows it in the read buffer. */
-typedef struct {
-    bool fin;       /* last fragment of its message */
-    int rsv;        /* the three reserved bits */
-    int opcode;     /* WS_OP_* */
-    bool masked;    /* mask bit (a server must not set it) */
-    uint64_t len;   /* payload length */
-    uint8_t key[4]; /* masking key when masked */
-    size_t hlen;    /* header length: payload starts here */
-} s_frame_t;
 
 /* Status and reason of this thread's last ws_connect, for tests of refusals. */
 static __thread int s_last_status;
@@ -90,82 +77,6 @@ static int s_remaining(int64_t deadline)
         return -1;
     int64_t left = deadline - s_now_ms();
     return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
-}
-
-/* Fill buf with random bytes: keys must be unpredictable (RFC 6455 10.3). */
-static void s_random(void *buf, size_t len)
-{
-    unsigned char *p = buf;
-    while (len > 0) {
-        ssize_t n = getrandom(p, len, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            for (size_t i = 0; i < len; i++)
-                p[i] = (unsigned char)rand();
-            return;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-/* Base64 of len bytes into out (room for 4*ceil(len/3)+1), for the key. */
-static void s_base64(const unsigned char *in, size_t len, char *out)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? tab[v & 63] : '=';
-    }
-    out[o] = 0;
-}
-
-/* True when p[0..n) is well-formed UTF-8 (no overlongs, surrogates or
-   code points past U+10FFFF), as text messages and close reasons must be. */
-static bool s_utf8_valid(const unsigned char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char b = p[i];
-        size_t more;
-        uint32_t cp;
-        if (b < 0x80) {
-            i++;
-            continue;
-        } else if ((b & 0xE0) == 0xC0) {
-            more = 1;
-            cp = b & 0x1F;
-        } else if ((b & 0xF0) == 0xE0) {
-            more = 2;
-            cp = b & 0x0F;
-        } else if ((b & 0xF8) == 0xF0) {
-            more = 3;
-            cp = b & 0x07;
-        } else
-            return false;
-        if (n - i <= more)
-            return false;
-        for (size_t k = 1; k <= more; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((more == 1 && cp < 0x80) || (more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000))
-            return false;
-        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += more + 1;
-    }
-    return true;
 }
 
 /* Connect a TCP socket to host:port within timeout_ms; blocking (with a
@@ -319,32 +230,17 @@ static void s_consume(ws_client_t *c, size_t n)
 static int s_send_frame(int fd, int fin, int opcode, int rsv, int masked, const void *data,
                         size_t len)
 {
-    unsigned char *buf = malloc(len + 14);
+    unsigned char *buf = malloc(len + TOLK_WSFRAME_HEADER_MAX);
     if (!buf)
         return -1;
-    size_t h = 0;
-    buf[h++] = (unsigned char)((fin ? 0x80 : 0) | ((rsv & 7) << 4) | (opcode & 0x0F));
-    unsigned char mbit = masked ? 0x80 : 0;
-    if (len < 126)
-        buf[h++] = mbit | (unsigned char)len;
-    else if (len <= 0xFFFF) {
-        buf[h++] = mbit | 126;
-        buf[h++] = (unsigned char)(len >> 8);
-        buf[h++] = (unsigned char)len;
-    } else {
-        buf[h++] = mbit | 127;
-        for (int i = 7; i >= 0; i--)
-            buf[h++] = (unsigned char)((uint64_t)len >> (8 * i));
-    }
-    uint8_t key[4] = {0, 0, 0, 0};
-    if (masked) {
-        s_random(key, sizeof key);
-        memcpy(buf + h, key, 4);
-        h += 4;
-    }
-    const unsigned char *src = data;
-    for (size_t i = 0; i < len; i++)
-        buf[h + i] = src[i] ^ key[i & 3];
+    uint8_t key[4];
+    if (masked)
+        tolk_wsframe_random(key, sizeof key);
+    size_t h = tolk_wsframe_header(buf, fin, opcode, rsv, masked ? key : NULL, len);
+    if (len)
+        memcpy(buf + h, data, len);
+    if (masked)
+        tolk_wsframe_mask(buf + h, len, key, 0);
     int rc = s_write_all(fd, buf, h + len);
     free(buf);
     return rc;
@@ -371,45 +267,15 @@ static int s_fail(ws_client_t *c, int code, const char *fmt, ...)
 
 /* Parse a frame header at the start of the buffer: 1 with f filled, 0 when
    more bytes are needed. */
-static int s_parse_header(const ws_client_t *c, s_frame_t *f)
+static int s_parse_header(const ws_client_t *c, tolk_wsframe_t *f)
 {
-    if (c->rlen < 2)
-        return 0;
-    const unsigned char *p = c->rbuf;
-    f->fin = (p[0] & 0x80) != 0;
-    f->rsv = (p[0] >> 4) & 7;
-    f->opcode = p[0] & 0x0F;
-    f->masked = (p[1] & 0x80) != 0;
-    uint64_t len = p[1] & 0x7F;
-    size_t h = 2;
-    if (len == 126) {
-        if (c->rlen < 4)
-            return 0;
-        len = ((uint64_t)p[2] << 8) | p[3];
-        h = 4;
-    } else if (len == 127) {
-        if (c->rlen < 10)
-            return 0;
-        len = 0;
-        for (int i = 0; i < 8; i++)
-            len = (len << 8) | p[2 + i];
-        h = 10;
-    }
-    if (f->masked) {
-        if (c->rlen < h + 4)
-            return 0;
-        memcpy(f->key, p + h, 4);
-        h += 4;
-    }
-    f->len = len;
-    f->hlen = h;
-    return 1;
+    return tolk_wsframe_parse(c->rbuf, c->rlen, f);
 }
 
 /* Wait until one whole frame is at the start of the buffer: 1 with f
    filled, 0 on timeout, -1 when the connection is gone or failed. Refuses a
    frame longer than WS_MAX_MESSAGE before buffering its payload. */
-static int s_next_frame(ws_client_t *c, int64_t deadline, s_frame_t *f)
+static int s_next_frame(ws_client_t *c, int64_t deadline, tolk_wsframe_t *f)
 {
     for (;;) {
         if (s_parse_header(c, f)) {
@@ -427,7 +293,7 @@ static int s_next_frame(ws_client_t *c, int64_t deadline, s_frame_t *f)
 
 /* Handle one control frame whose payload is p[0..len): 0 to go on, -1 when
    the connection has closed. */
-static int s_control(ws_client_t *c, const s_frame_t *f, const unsigned char *p, size_t len)
+static int s_control(ws_client_t *c, const tolk_wsframe_t *f, const unsigned char *p, size_t len)
 {
     if (!f->fin || len > 125)
         return s_fail(c, 1002, "fragmented or long (%zu bytes) control frame", len);
@@ -445,7 +311,7 @@ static int s_control(ws_client_t *c, const s_frame_t *f, const unsigned char *p,
     if (len == 1)
         return s_fail(c, 1002, "close frame with a 1-byte body");
     int code = len >= 2 ? (p[0] << 8) | p[1] : 1005;
-    if (len > 2 && !s_utf8_valid(p + 2, len - 2))
+    if (len > 2 && !tolk_wsframe_utf8_valid(p + 2, len - 2))
         return s_fail(c, 1007, "close reason is not UTF-8");
     c->close_received = true;
     c->close_code = code;
@@ -469,7 +335,7 @@ static int s_recv_data(ws_client_t *c, int64_t deadline, int *opcode, unsigned c
     for (;;) {
         if (!c || c->dropped || c->close_received || c->fd < 0)
             return -1;
-        s_frame_t f;
+        tolk_wsframe_t f;
         int r = s_next_frame(c, deadline, &f);
         if (r <= 0)
             return r;
@@ -506,7 +372,7 @@ static int s_recv_data(ws_client_t *c, int64_t deadline, int *opcode, unsigned c
         s_consume(c, f.hlen + flen);
         if (!f.fin)
             continue;
-        if (c->msg_opcode == WS_OP_TEXT && !s_utf8_valid(c->msg, c->msg_len))
+        if (c->msg_opcode == WS_OP_TEXT && !tolk_wsframe_utf8_valid(c->msg, c->msg_len))
             return s_fail(c, 1007, "text message is not UTF-8");
         *opcode = c->msg_opcode;
         *data = c->msg;
@@ -518,32 +384,10 @@ static int s_recv_data(ws_client_t *c, int64_t deadline, int *opcode, unsigned c
     }
 }
 
-/* Value of header name in the header block hdr (case-insensitive name,
-   surrounding blanks trimmed) into out. Returns true when present. */
+/* Value of header name in the header block hdr into out. */
 static bool s_header(const char *hdr, const char *name, char *out, size_t outlen)
 {
-    size_t nlen = strlen(name);
-    const char *line = strstr(hdr, "\r\n");
-    while (line) {
-        line += 2;
-        const char *end = strstr(line, "\r\n");
-        if (!end || end == line)
-            return false;
-        if (strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
-            const char *v = line + nlen + 1;
-            while (v < end && (*v == ' ' || *v == '\t'))
-                v++;
-            const char *e = end;
-            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-                e--;
-            size_t n = (size_t)(e - v) < outlen - 1 ? (size_t)(e - v) : outlen - 1;
-            memcpy(out, v, n);
-            out[n] = 0;
-            return true;
-        }
-        line = end;
-    }
-    return false;
+    return tolk_wsframe_http_header(hdr, name, out, outlen);
 }
 
 /* Record why this thread's ws_connect failed. */
@@ -581,15 +425,8 @@ ws_client_t *ws_connect_ex(const char *host, int port, const char *path_and_quer
     }
     c->fd = fd;
 
-    unsigned char raw[16];
-    char key[32], expect[32];
-    s_random(raw, sizeof raw);
-    s_base64(raw, sizeof raw, key);
-    char kg[96];
-    snprintf(kg, sizeof kg, "%s%s", key, S_WS_GUID);
-    unsigned char sha[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)kg, strlen(kg), sha);
-    s_base64(sha, sizeof sha, expect);
+    char key[TOLK_WSFRAME_KEY_LEN], expect[TOLK_WSFRAME_ACCEPT_LEN];
+    tolk_wsframe_key(key, expect);
 
     char *req = NULL;
     int n =
