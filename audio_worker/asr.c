@@ -186,6 +186,7 @@ const char *tolk_asr_stable_push(tolk_asr_stable_t *self, const char *hyp)
 /* Every engine the worker can name; a new backend is one more line. */
 static const tolk_asr_engine_t *const s_engines[] = {
     &tolk_asr_engine_pocketsphinx,
+    &tolk_asr_engine_vosk,
     &tolk_asr_engine_loadtest,
 };
 
@@ -298,6 +299,32 @@ int tolk_asr_stream_finish(tolk_asr_stream_t *self)
         return -1;
     }
     return 0;
+}
+
+int tolk_asr_stream_pollitems(tolk_asr_stream_t *self, zmq_pollitem_t *items, int max)
+{
+    if (!self || self->failed || !self->engine->pollitems || max <= 0)
+        return 0;
+    return self->engine->pollitems(self->handle, items, max);
+}
+
+long tolk_asr_stream_timeout_ms(tolk_asr_stream_t *self)
+{
+    if (!self || self->failed || !self->engine->timeout_ms)
+        return -1;
+    return self->engine->timeout_ms(self->handle);
+}
+
+/* Results reported from here reach the callback as from feed. */
+void tolk_asr_stream_run(tolk_asr_stream_t *self, const zmq_pollitem_t *items, int n)
+{
+    if (self && !self->failed && self->engine->run)
+        self->engine->run(self->handle, items, n);
+}
+
+bool tolk_asr_stream_busy(tolk_asr_stream_t *self)
+{
+    return self && !self->failed && self->engine->busy && self->engine->busy(self->handle);
 }
 
 void tolk_asr_stream_destroy(tolk_asr_stream_t **self_p)

@@ -1,7 +1,10 @@
 /*  asr.h -- streaming speech recognition behind one small interface.
 
     The audio worker feeds a stream's PCM in whatever chunks arrive and gets
-    results back through a callback, synchronously, from inside feed():
+    results back through a callback: from inside feed() for a local engine
+    (pocketsphinx), or later, from tolk_asr_stream_run on the worker's loop,
+    for an engine that asks a server (vosk); the callback must take a
+    result at any time. Either way:
     partials carry only the stable words (those agreed by consecutive
     hypotheses), and are emitted only when that stable text grows; finals
     are always emitted, once per utterance, when the engine's endpointer
@@ -15,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <zmq.h>
 
 /* One result. Strings are valid only during the callback. */
 typedef struct {
@@ -30,8 +34,9 @@ typedef void(tolk_asr_emit_fn)(void *arg, const tolk_asr_result_t *result);
 
 typedef struct tolk_asr_stream_t tolk_asr_stream_t;
 
-/* Open a stream on the named engine ("pocketsphinx") with its model
-   directory. Expensive resources (decoders, models) are pooled inside the
+/* Open a stream on the named engine ("pocketsphinx", "vosk") with its
+   model: a model directory for pocketsphinx, the server's ws:// URL for
+   vosk. Expensive resources (decoders, models) are pooled inside the
    engine, so opening the second and later streams is cheap. Returns NULL
    on failure (unknown engine, model not found) after logging why. */
 tolk_asr_stream_t *tolk_asr_stream_new(const char *engine, const char *model_dir,
@@ -48,6 +53,16 @@ int tolk_asr_stream_finish(tolk_asr_stream_t *self);
 
 /* Give the stream's resources back to the engine's pool. NULLs *self_p. */
 void tolk_asr_stream_destroy(tolk_asr_stream_t **self_p);
+
+/* An asynchronous engine's side of the worker's loop (all harmless no-ops
+   for a local one): the stream's poll items (at most max; returns how
+   many), how long the loop may sleep (-1: no limit), what to do after the
+   poll (items: the turn's items; the stream finds its own), and whether a
+   final may still come for audio already fed. */
+int tolk_asr_stream_pollitems(tolk_asr_stream_t *self, zmq_pollitem_t *items, int max);
+long tolk_asr_stream_timeout_ms(tolk_asr_stream_t *self);
+void tolk_asr_stream_run(tolk_asr_stream_t *self, const zmq_pollitem_t *items, int n);
+bool tolk_asr_stream_busy(tolk_asr_stream_t *self);
 
 /* The load-test engine ("loadtest", never the default) emits one scripted
    final per period_ms of audio fed; the worker sets it from

@@ -15,12 +15,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <zmq.h>
 
 /* ---------------------------------------------------------------------
    Engine table
 */
 
-/* An engine's report, called from inside its feed or finish: a raw
+/* An engine's report, called from inside its feed or finish (or, for an
+   asynchronous engine, its run): a raw
    hypothesis of the utterance in progress (is_final false) or the
    utterance's final text (is_final true, text may be empty). Times are in
    stream audio milliseconds; text is valid only during the call. */
@@ -45,12 +47,29 @@ typedef struct {
     int (*finish)(void *stream);
     /* end the stream; expensive parts go back to the engine's pool */
     void (*close)(void *stream);
+    /* An engine whose results come later (a recognition server answering
+       over the network) also reports from run, on the worker's loop;
+       these four are NULL for an engine that reports only inside feed and
+       finish. pollitems: the stream's fds (zmq poll items, at most max);
+       timeout_ms: how long the loop may sleep before run must be called
+       (-1: no limit); run: do what poll saw (items are every item of the
+       turn: a stream finds its own by fd; polled false when the stream got
+       no item this turn and must try without waiting); busy: a final may
+       still come for audio already fed, so a stopping worker waits. */
+    int (*pollitems)(void *stream, zmq_pollitem_t *items, int max);
+    long (*timeout_ms)(void *stream);
+    void (*run)(void *stream, const zmq_pollitem_t *items, int n);
+    bool (*busy)(void *stream);
     /* free everything pooled (process exit) */
     void (*shutdown)(void);
 } tolk_asr_engine_t;
 
 /* The pocketsphinx backend (asr_pocketsphinx.c). */
 extern const tolk_asr_engine_t tolk_asr_engine_pocketsphinx;
+
+/* The vosk-server client (asr_vosk.c): a streaming recogniser across a
+   WebSocket, asynchronous. */
+extern const tolk_asr_engine_t tolk_asr_engine_vosk;
 
 /* The load-test recogniser (asr_loadtest.c): scripted finals, benchmarks only. */
 extern const tolk_asr_engine_t tolk_asr_engine_loadtest;

@@ -7,6 +7,7 @@
 */
 #include "audio_worker.h"
 #include "asr.h"
+#include "asr_vosk.h"
 #include "ids.h"
 #include "log.h"
 #include "stream.h"
@@ -61,10 +62,13 @@ static void s_discovered(void *arg, bool ok)
     snprintf(sources, sizeof sources, "%s", self->cfg.source_languages);
     for (char *save = NULL, *src = strtok_r(sources, ",", &save); src;
          src = strtok_r(NULL, ",", &save)) {
-        char targets[sizeof self->targets];
+        char targets[sizeof self->targets], before[sizeof self->targets] = "";
         if (tolk_translator_targets(self->tr, src, targets, sizeof targets) < 0)
             continue;
-        if (strcmp(targets, self->targets) != 0) {
+        /* each source's last list, so a second source language does not
+           make every discovery look like a change */
+        tolk_targets_get(self->redis, src, before, sizeof before);
+        if (strcmp(targets, before) != 0) {
             tolk_info("discover", NULL, "%s reaches %s", src, targets);
             s_warm_up(self, src, targets);
         }
@@ -164,6 +168,13 @@ static void s_on_report(void *arg, tolk_statfeed_t *feed)
     tolk_statfeed_set(feed, "second_pass_late", ws.late);
     tolk_statfeed_set(feed, "second_pass_failed", ws.failed);
     tolk_statfeed_set(feed, "second_pass_ms_mean", ws.answered ? ws.ms_sum / ws.answered : 0);
+    tolk_vosk_stats_t vs;
+    tolk_vosk_stats(&vs);
+    tolk_statfeed_set(feed, "vosk_connects", vs.connects);
+    tolk_statfeed_set(feed, "vosk_failures", vs.failures);
+    tolk_statfeed_set(feed, "vosk_utterances_cut", vs.lost);
+    tolk_statfeed_set(feed, "vosk_finals", vs.finals);
+    tolk_statfeed_set(feed, "vosk_servers_down", vs.servers_down);
     tolk_statfeed_set(feed, "translation_ms_mean",
                       ts.completed ? ts.latency_ms_sum / ts.completed : 0);
     /* real-time factor in thousandths: recognition time per audio time */
@@ -279,6 +290,70 @@ static void s_wh_run(void *arg, const zmq_pollitem_t *items, int n)
     tolk_whisper_run(arg, items, n);
 }
 
+/* The streams of an engine that answers from the loop (vosk): each
+   stream's connection is a poll item. Between pollitems and run the set
+   of streams does not change (the base runs the sources before it
+   dispatches messages), and each stream finds its own item by fd. */
+static int s_vk_pollitems(void *arg, zmq_pollitem_t *items, int max)
+{
+    audio_worker_t *self = arg;
+    int n = 0;
+    for (stream_t *s = zhashx_first(self->streams); s; s = zhashx_next(self->streams))
+        n += stream_pollitems(s, items + n, max - n);
+    return n;
+}
+
+static long s_vk_timeout(void *arg)
+{
+    audio_worker_t *self = arg;
+    long wait = -1;
+    for (stream_t *s = zhashx_first(self->streams); s; s = zhashx_next(self->streams)) {
+        long t = stream_timeout_ms(s);
+        if (t >= 0 && (wait < 0 || t < wait))
+            wait = t;
+    }
+    return wait;
+}
+
+static void s_vk_run(void *arg, const zmq_pollitem_t *items, int n)
+{
+    audio_worker_t *self = arg;
+    for (stream_t *s = zhashx_first(self->streams); s; s = zhashx_next(self->streams))
+        stream_run(s, items, n);
+}
+
+const char *audio_worker_model(audio_worker_t *self, const char *lang, char *buf, size_t cap)
+{
+    if (!self->vosk || tolk_config_vosk_url(&self->cfg, lang, buf, cap) != 0)
+        return self->cfg.asr_model_dir;
+    return buf;
+}
+
+/* Fail at start, not at the first chunk, when the recogniser cannot
+   open: every source language's model (for vosk, its server's URL is
+   parsed and its name resolved, once, here; nothing connects yet).
+   Returns 0, or -1 after logging why. */
+static int s_probe(audio_worker_t *self, const tolk_config_t *cfg)
+{
+    char sources[sizeof cfg->source_languages];
+    snprintf(sources, sizeof sources, "%s", self->vosk ? cfg->source_languages : "en");
+    for (char *save = NULL, *src = strtok_r(sources, ",", &save); src;
+         src = strtok_r(NULL, ",", &save)) {
+        char buf[TOLK_CONFIG_STR];
+        const char *model = audio_worker_model(self, src, buf, sizeof buf);
+        tolk_asr_stream_t *probe = tolk_asr_stream_new(self->asr_local, model, s_discard, NULL);
+        if (!probe) {
+            tolk_error("start", NULL, "recogniser %s cannot load %s", self->asr_local, model);
+            return -1;
+        }
+        if (self->vosk)
+            tolk_info("start", NULL, "%s speech is recognised by the vosk-server at %s", src,
+                      model);
+        tolk_asr_stream_destroy(&probe); /* its decoder stays pooled for the first session */
+    }
+    return 0;
+}
+
 /* The second pass of asr_engine = whisper, its API key read from
    whisper_api_key_file (first line). Returns 0, or -1 after logging why. */
 static int s_whisper_start(audio_worker_t *self, const tolk_config_t *cfg)
@@ -332,6 +407,7 @@ tolk_worker_t *audio_worker_new(const tolk_config_t *cfg)
     tolk_worker_source_t curl = {s_tr_pollitems, s_tr_timeout, s_tr_run, self->tr};
     tolk_worker_source(self->base, &curl);
     bool two_pass = strcmp(cfg->asr_engine, "whisper") == 0;
+    self->vosk = strcmp(cfg->asr_engine, "vosk") == 0;
     snprintf(self->asr_local, sizeof self->asr_local, "%s",
              two_pass ? "pocketsphinx" : cfg->asr_engine);
     if (two_pass) {
@@ -349,16 +425,14 @@ tolk_worker_t *audio_worker_new(const tolk_config_t *cfg)
                   "the load-test recogniser is on: captions are scripted, "
                   "one per %d ms of audio, not recognised speech",
                   cfg->loadtest_caption_ms);
-    /* fail at start, not at the first chunk, when the model is missing */
-    tolk_asr_stream_t *probe =
-        tolk_asr_stream_new(self->asr_local, cfg->asr_model_dir, s_discard, NULL);
-    if (!probe) {
-        tolk_error("start", NULL, "recogniser %s cannot load %s", self->asr_local,
-                   cfg->asr_model_dir);
+    if (self->vosk) {
+        tolk_worker_source_t vosk = {s_vk_pollitems, s_vk_timeout, s_vk_run, self};
+        tolk_worker_source(self->base, &vosk);
+    }
+    if (s_probe(self, cfg) != 0) {
         tolk_worker_destroy(&base); /* frees the worker too */
         return NULL;
     }
-    tolk_asr_stream_destroy(&probe); /* its decoder stays pooled for the first session */
     if (cfg->speech_enabled) {
         self->speech = tolk_speech_new(NULL);
         if (!self->speech)
@@ -369,7 +443,7 @@ tolk_worker_t *audio_worker_new(const tolk_config_t *cfg)
 
 const tolk_worker_program_t audio_worker_program = {
     "tolk-audio-worker", "audio_worker",
-    "Recognises each session's speech (pocketsphinx), translates it\n"
+    "Recognises each session's speech (pocketsphinx, or a vosk-server), translates it\n"
     "once per language with listeners (Apertium through APy), and sends\n"
     "the captions to the gateways.",
     audio_worker_new};

@@ -34,6 +34,7 @@ typedef struct {
     tolk_translator_t *tr;     /* APy client */
     tolk_whisper_t *whisper;   /* the second recognition pass; NULL unless asr_engine = whisper */
     char asr_local[32];        /* the engine streams open: asr_engine, pocketsphinx for whisper */
+    bool vosk;                 /* asr_engine = vosk: streams answer from the loop */
     tolk_speech_t *speech;     /* espeak-ng, NULL when spoken translation is off or unavailable */
     zhashx_t *streams;         /* session id -> stream_t */
     char targets[512];         /* languages reachable from the source, "" until APy answered */
@@ -60,6 +61,11 @@ typedef struct {
    recogniser. Returns the base, which tolk_worker_main runs and whose
    destroy frees the worker; NULL on failure. */
 tolk_worker_t *audio_worker_new(const tolk_config_t *cfg);
+
+/* What the recogniser opens for speech in lang: the model directory, or
+   for asr_engine = vosk the server's URL for lang (vosk_url_for, else
+   vosk_url), written into buf. */
+const char *audio_worker_model(audio_worker_t *self, const char *lang, char *buf, size_t cap);
 
 /* The program around it, for its main(): name, log, --help text, constructor. */
 extern const tolk_worker_program_t audio_worker_program;

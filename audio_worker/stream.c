@@ -584,8 +584,10 @@ stream_t *stream_new(audio_worker_t *worker, const char *sid)
     s_lane(self, self->source, true);
     long long epoch = tolk_store_asr_epoch_next(worker->redis, sid);
     self->epoch = epoch > 0 ? (uint32_t)epoch : 0; /* 0: Redis away or the session just ended */
-    self->asr =
-        tolk_asr_stream_new(worker->asr_local, worker->cfg.asr_model_dir, s_on_result, self);
+    char model[TOLK_CONFIG_STR];
+    self->asr = tolk_asr_stream_new(worker->asr_local,
+                                    audio_worker_model(worker, self->source, model, sizeof model),
+                                    s_on_result, self);
     if (worker->whisper)
         self->ring = malloc(TOLK_WHISPER_MAX_SAMPLES * sizeof *self->ring);
     if (!self->asr || (worker->whisper && !self->ring)) {
@@ -714,5 +716,24 @@ bool stream_drained(stream_t *self)
         if (self->lanes[i].head)
             return false;
     }
-    return true;
+    return !tolk_asr_stream_busy(self->asr);
+}
+
+int stream_pollitems(stream_t *self, zmq_pollitem_t *items, int max)
+{
+    return self->dead ? 0 : tolk_asr_stream_pollitems(self->asr, items, max);
+}
+
+long stream_timeout_ms(stream_t *self)
+{
+    return self->dead ? -1 : tolk_asr_stream_timeout_ms(self->asr);
+}
+
+/* A result reported from here is a caption like one from feed: the
+   lanes take a result at any time, and a stream the result kills (its
+   session ended) is closed by the next housekeeping. */
+void stream_run(stream_t *self, const zmq_pollitem_t *items, int n)
+{
+    if (!self->dead)
+        tolk_asr_stream_run(self->asr, items, n);
 }

@@ -48,7 +48,15 @@ bool stream_tick(stream_t *self, int64_t now_ms);
    comes before anything the next worker recognises). */
 void stream_end(stream_t *self);
 
-/* Nothing waits in any lane: every caption is sent or given up. */
+/* Nothing waits in any lane (every caption is sent or given up) and the
+   recogniser owes no final. */
 bool stream_drained(stream_t *self);
+
+/* The recogniser's side of the worker's loop, for an engine that answers
+   later (asr.h): its poll items, how long the loop may sleep, and what to
+   do after the poll; its results become captions as feed's do. */
+int stream_pollitems(stream_t *self, zmq_pollitem_t *items, int max);
+long stream_timeout_ms(stream_t *self);
+void stream_run(stream_t *self, const zmq_pollitem_t *items, int n);
 
 #endif

@@ -84,6 +84,8 @@ static const field_t s_fields[] = {
     FS(whisper_model),
     FS(whisper_api_key_file),
     FI(whisper_timeout_ms),
+    FS(vosk_url),
+    FS(vosk_url_for),
     FS(apy_url),
     FI(apy_timeout_ms),
     FS(pivot_language),
@@ -138,6 +140,7 @@ static void s_defaults(tolk_config_t *cfg)
     strcpy(cfg->whisper_url, "http://127.0.0.1:8000/v1/audio/transcriptions");
     strcpy(cfg->whisper_model, "whisper-1");
     cfg->whisper_timeout_ms = 3000;
+    strcpy(cfg->vosk_url, "ws://127.0.0.1:2700");
     strcpy(cfg->apy_url, "http://127.0.0.1:2737");
     cfg->apy_timeout_ms = 2000;
     strcpy(cfg->pivot_language, "es");
@@ -273,6 +276,34 @@ bool tolk_csv_has(const char *csv, const char *item)
         p = e + 1;
     }
     return false;
+}
+
+int tolk_config_vosk_url(const tolk_config_t *cfg, const char *lang, char *out, size_t cap)
+{
+    size_t n = strlen(lang);
+    const char *url = cfg->vosk_url;
+    size_t len = strlen(url);
+    for (const char *p = cfg->vosk_url_for; n && *p;) {
+        while (*p == ' ')
+            p++;
+        const char *e = strchr(p, ',');
+        size_t elen = e ? (size_t)(e - p) : strlen(p);
+        if (elen > n && strncmp(p, lang, n) == 0 && p[n] == ':') {
+            url = p + n + 1;
+            len = elen - n - 1;
+            break;
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    while (len && url[len - 1] == ' ')
+        len--;
+    if (len + 1 > cap)
+        return -1;
+    memcpy(out, url, len);
+    out[len] = 0;
+    return 0;
 }
 
 void tolk_config_print(const tolk_config_t *cfg, void *file)

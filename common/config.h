@@ -65,13 +65,16 @@ typedef struct {
     int audio_close_after_s;    /* continuous violation before closing (4429) */
     char source_languages[128]; /* what speakers may speak: the recognisers' languages */
     char asr_engine[32];        /* recogniser: "pocketsphinx", "whisper" (pocketsphinx, then a
-                                   second pass at whisper_url) or "loadtest" (benchmarks) */
+                                   second pass at whisper_url), "vosk" (a vosk-server) or
+                                   "loadtest" (benchmarks) */
     char asr_model_dir[TOLK_CONFIG_STR];        /* acoustic model, dictionary, language model */
     int loadtest_caption_ms;                    /* audio time per scripted final of "loadtest" */
     char whisper_url[TOLK_CONFIG_STR];          /* "whisper": the transcription endpoint, in full */
     char whisper_model[64];                     /* its model field */
     char whisper_api_key_file[TOLK_CONFIG_STR]; /* a file holding its API key; "": none */
-    int whisper_timeout_ms; /* after this long an utterance keeps its local final */
+    int whisper_timeout_ms;         /* after this long an utterance keeps its local final */
+    char vosk_url[TOLK_CONFIG_STR]; /* "vosk": ws://host:port[/path] of the vosk-server */
+    char vosk_url_for[1024];        /* "vosk": per-language servers, "fr:ws://b:2700,de:..." */
     /* translation (audio_worker) */
     char apy_url[TOLK_CONFIG_STR]; /* Apertium APy base URL */
     int apy_timeout_ms;            /* per request */
@@ -98,6 +101,10 @@ bool tolk_config_language_supported(const tolk_config_t *cfg, const char *lang);
 
 /* True when item is one of the entries of a comma separated list. */
 bool tolk_csv_has(const char *csv, const char *item);
+
+/* The vosk-server URL for speech in lang into out: its vosk_url_for entry,
+   else vosk_url. Returns 0, or -1 when it does not fit. */
+int tolk_config_vosk_url(const tolk_config_t *cfg, const char *lang, char *out, size_t cap);
 
 /* Print every key with its current value (secrets masked), for --help. */
 void tolk_config_print(const tolk_config_t *cfg, void *file);

@@ -104,6 +104,33 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+/* vosk_url_for picks a language's server; every other language gets
+   vosk_url, and a code is matched whole ("e" is not "es"). */
+START_TEST(test_vosk_url_per_language)
+{
+    tolk_config_t cfg;
+    char err[256] = "", url[256];
+    ck_assert_int_eq(tolk_config_load(&cfg, NULL, err, sizeof err), 0);
+    ck_assert_str_eq(cfg.vosk_url, "ws://127.0.0.1:2700");
+    ck_assert_int_eq(tolk_config_vosk_url(&cfg, "en", url, sizeof url), 0);
+    ck_assert_str_eq(url, "ws://127.0.0.1:2700");
+    ck_assert_int_eq(tolk_config_set(&cfg, "vosk_url", "ws://a:2700/en"), 0);
+    ck_assert_int_eq(
+        tolk_config_set(&cfg, "vosk_url_for", "fr:ws://b:2700, de:ws://c:2701/x ,es:ws://d"), 0);
+    tolk_config_vosk_url(&cfg, "fr", url, sizeof url);
+    ck_assert_str_eq(url, "ws://b:2700");
+    tolk_config_vosk_url(&cfg, "de", url, sizeof url);
+    ck_assert_str_eq(url, "ws://c:2701/x");
+    tolk_config_vosk_url(&cfg, "es", url, sizeof url);
+    ck_assert_str_eq(url, "ws://d");
+    tolk_config_vosk_url(&cfg, "en", url, sizeof url);
+    ck_assert_str_eq(url, "ws://a:2700/en");
+    tolk_config_vosk_url(&cfg, "e", url, sizeof url);
+    ck_assert_str_eq(url, "ws://a:2700/en");
+    ck_assert_int_eq(tolk_config_vosk_url(&cfg, "fr", url, 5), -1);
+}
+END_TEST
+
 START_TEST(test_empty_path_means_none)
 {
     tolk_config_t cfg;
@@ -445,6 +472,7 @@ static Suite *s_suite(void)
     TCase *tc = tcase_create("layers");
     tcase_add_checked_fixture(tc, s_setup, s_teardown);
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_vosk_url_per_language);
     tcase_add_test(tc, test_empty_path_means_none);
     tcase_add_test(tc, test_file_overrides);
     tcase_add_test(tc, test_file_from_env);
