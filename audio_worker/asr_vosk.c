@@ -313,6 +313,12 @@ static void s_drop(s_stream_t *self, bool failed, const char *why)
 {
     if (failed) {
         s_cut(self);
+        /* the speaker had stopped: nothing will recognise what waits in
+           time to matter, and a stopping worker must not wait for it */
+        if (self->eof_wanted) {
+            self->eof_wanted = false;
+            self->nbacklog = 0;
+        }
         s_server_failed(self->server, why);
         self->retry_ms = s_now_ms() + self->backoff_ms;
         self->backoff_ms = self->backoff_ms ? self->backoff_ms * 2 : S_BACKOFF_MIN_MS;
@@ -327,17 +333,24 @@ static void s_drop(s_stream_t *self, bool failed, const char *why)
         self->utt_start = self->samples;
 }
 
-/* Send n samples on the connection as one message. */
-static void s_send(s_stream_t *self, const int16_t *pcm, size_t n)
+/* Send n samples on the connection as one message. Returns 0, or -1
+   when the server is too far behind (or the queue is full): the
+   connection is dropped then, and the caller keeps the samples. */
+static int s_send(s_stream_t *self, const int16_t *pcm, size_t n)
 {
     if (self->if_count == S_INFLIGHT_MAX ||
         tolk_wsconn_send(self->conn, false, pcm, n * sizeof *pcm) != 0) {
-        s_drop(self, true, "too slow: audio unanswered");
-        s_backlog_add(self, pcm, n);
-        return;
+        char why[160];
+        snprintf(why, sizeof why, "%s",
+                 tolk_wsconn_state(self->conn) == TOLK_WSCONN_CLOSED
+                     ? tolk_wsconn_error(self->conn)
+                     : "too slow: 10 s of audio unanswered");
+        s_drop(self, true, why);
+        return -1;
     }
     self->inflight[(self->if_head + self->if_count++) % S_INFLIGHT_MAX] = (int)n;
     self->sent += (int64_t)n;
+    return 0;
 }
 
 /* Audio that is ready to go: to the connection, else to the backlog
@@ -345,7 +358,8 @@ static void s_send(s_stream_t *self, const int16_t *pcm, size_t n)
 static void s_audio(s_stream_t *self, const int16_t *pcm, size_t n)
 {
     if (self->conn && !self->eof_sent) {
-        s_send(self, pcm, n);
+        if (s_send(self, pcm, n) != 0)
+            s_backlog_add(self, pcm, n);
         return;
     }
     s_backlog_add(self, pcm, n);
@@ -428,13 +442,17 @@ static void s_connect(s_stream_t *self)
     self->sent = self->acked = 0;
     self->utt_start = self->base;
     self->in_utt = false;
-    size_t n = self->nbacklog;
-    self->nbacklog = 0;
-    for (size_t off = 0; off < n && self->conn; off += S_BLOCK)
-        s_send(self, self->backlog + off, n - off < S_BLOCK ? n - off : S_BLOCK);
-    if (self->conn && self->eof_wanted)
+    size_t n = self->nbacklog, off = 0;
+    for (; off < n; off += S_BLOCK)
+        if (s_send(self, self->backlog + off, n - off < S_BLOCK ? n - off : S_BLOCK) != 0)
+            break;
+    /* what did not go waits for the next connection */
+    memmove(self->backlog, self->backlog + off, (n - off) * sizeof *self->backlog);
+    self->nbacklog = n - off;
+    if (self->conn && self->eof_wanted) {
+        self->eof_wanted = false;
         s_send_eof(self);
-    self->eof_wanted = false;
+    }
 }
 
 /* Engine table: open on the server at url (the engine's "model"). */
