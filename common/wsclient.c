@@ -44,12 +44,10 @@ struct _ws_client_t {
     char close_reason[124]; /* the server's close reason (at most 123 bytes by RFC) */
     char error[192];        /* what the server did wrong, "" if nothing */
     int pongs;              /* pongs received, for ping tests */
-    unsigned char *rbuf;    /* bytes read but not yet consumed as frames */
+    unsigned char *rbuf;    /* the handshake's answer while it is read */
     size_t rlen;            /* valid bytes in rbuf */
     size_t rcap;            /* capacity of rbuf */
-    unsigned char *msg;     /* data message being reassembled from fragments */
-    size_t msg_len;         /* its length so far */
-    int msg_opcode;         /* its opcode, 0 when no message is in progress */
+    tolk_wsdec_t *dec;      /* frames after the handshake (wsframe's decoder) */
 };
 
 /* Status and reason of this thread's last ws_connect, for tests of refusals. */
@@ -265,49 +263,48 @@ static int s_fail(ws_client_t *c, int code, const char *fmt, ...)
     return -1;
 }
 
-/* Parse a frame header at the start of the buffer: 1 with f filled, 0 when
-   more bytes are needed. */
-static int s_parse_header(const ws_client_t *c, tolk_wsframe_t *f)
+/* Read what is available (waiting up to deadline) into the decoder: 1
+   read something, 0 timeout, -1 the connection is gone. */
+static int s_fill_frames(ws_client_t *c, int64_t deadline)
 {
-    return tolk_wsframe_parse(c->rbuf, c->rlen, f);
-}
-
-/* Wait until one whole frame is at the start of the buffer: 1 with f
-   filled, 0 on timeout, -1 when the connection is gone or failed. Refuses a
-   frame longer than WS_MAX_MESSAGE before buffering its payload. */
-static int s_next_frame(ws_client_t *c, int64_t deadline, tolk_wsframe_t *f)
-{
+    unsigned char buf[S_READ_CHUNK];
     for (;;) {
-        if (s_parse_header(c, f)) {
-            if (f->len > WS_MAX_MESSAGE)
-                return s_fail(c, 1009, "server frame of %llu bytes exceeds %d",
-                              (unsigned long long)f->len, WS_MAX_MESSAGE);
-            if (c->rlen >= f->hlen + f->len)
-                return 1;
+        if (c->dropped || c->fd < 0)
+            return -1;
+        int r = s_wait_readable(c->fd, deadline);
+        if (r == 0)
+            return 0;
+        if (r < 0) {
+            s_dropped(c);
+            return -1;
         }
-        int r = s_fill(c, deadline);
-        if (r <= 0)
-            return r;
+        size_t room = tolk_wsdec_room(c->dec);
+        ssize_t n = recv(c->fd, buf, room < sizeof buf ? room : sizeof buf, MSG_DONTWAIT);
+        if (n > 0) {
+            tolk_wsdec_push(c->dec, buf, (size_t)n); /* fits: at most room */
+            return 1;
+        }
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
+        s_dropped(c);
+        return -1;
     }
 }
 
-/* Handle one control frame whose payload is p[0..len): 0 to go on, -1 when
-   the connection has closed. */
-static int s_control(ws_client_t *c, const tolk_wsframe_t *f, const unsigned char *p, size_t len)
+/* Handle one control frame (opcode, payload p[0..len); the decoder has
+   checked its length and FIN): 0 to go on, -1 when the connection has
+   closed. */
+static int s_control(ws_client_t *c, int opcode, const unsigned char *p, size_t len)
 {
-    if (!f->fin || len > 125)
-        return s_fail(c, 1002, "fragmented or long (%zu bytes) control frame", len);
-    if (f->opcode == WS_OP_PING) {
+    if (opcode == WS_OP_PING) {
         if (!c->close_sent)
             s_send_frame(c->fd, 1, WS_OP_PONG, 0, 1, p, len);
         return 0;
     }
-    if (f->opcode == WS_OP_PONG) {
+    if (opcode == WS_OP_PONG) {
         c->pongs++;
         return 0;
     }
-    if (f->opcode != WS_OP_CLOSE)
-        return s_fail(c, 1002, "unknown control opcode 0x%x", f->opcode);
     if (len == 1)
         return s_fail(c, 1002, "close frame with a 1-byte body");
     int code = len >= 2 ? (p[0] << 8) | p[1] : 1005;
@@ -328,58 +325,37 @@ static int s_control(ws_client_t *c, const tolk_wsframe_t *f, const unsigned cha
 
 /* Receive the next data message: 1 with the malloc'd, NUL terminated
    message in data, its length in len and its opcode in opcode; 0 on
-   timeout; -1 once the connection has closed. */
+   timeout; -1 once the connection has closed. Frames are checked
+   strictly by the decoder; a violation fails the connection with the
+   close code it calls for. */
 static int s_recv_data(ws_client_t *c, int64_t deadline, int *opcode, unsigned char **data,
                        size_t *len)
 {
     for (;;) {
-        if (!c || c->dropped || c->close_received || c->fd < 0)
+        if (!c || c->dropped || c->close_received || c->fd < 0 || !c->dec)
             return -1;
-        tolk_wsframe_t f;
-        int r = s_next_frame(c, deadline, &f);
-        if (r <= 0)
-            return r;
-        const unsigned char *p = c->rbuf + f.hlen;
-        size_t flen = (size_t)f.len;
-        if (f.masked)
-            return s_fail(c, 1002, "server frame is masked");
-        if (f.rsv)
-            return s_fail(c, 1002, "reserved bits 0x%x set without an extension", f.rsv);
-        if (f.opcode >= 0x8) {
-            r = s_control(c, &f, p, flen);
-            s_consume(c, f.hlen + flen);
-            if (r < 0)
+        tolk_wsmsg_t m;
+        int r = tolk_wsdec_next(c->dec, &m);
+        if (r < 0)
+            return s_fail(c, tolk_wsdec_close_code(c->dec), "%s", tolk_wsdec_error(c->dec));
+        if (r == 0) {
+            r = s_fill_frames(c, deadline);
+            if (r <= 0)
+                return r;
+            continue;
+        }
+        if (m.opcode >= 0x8) {
+            if (s_control(c, m.opcode, m.data, m.len) < 0)
                 return -1;
             continue;
         }
-        if (f.opcode == WS_OP_CONT && !c->msg_opcode)
-            return s_fail(c, 1002, "continuation frame without a message");
-        if (f.opcode != WS_OP_CONT && c->msg_opcode)
-            return s_fail(c, 1002, "new message inside a fragmented one");
-        if (f.opcode != WS_OP_CONT && f.opcode != WS_OP_TEXT && f.opcode != WS_OP_BINARY)
-            return s_fail(c, 1002, "unknown data opcode 0x%x", f.opcode);
-        if (c->msg_len + flen > WS_MAX_MESSAGE)
-            return s_fail(c, 1009, "server message exceeds %d bytes", WS_MAX_MESSAGE);
-        unsigned char *m = realloc(c->msg, c->msg_len + flen + 1);
-        if (!m)
+        unsigned char *copy = malloc(m.len + 1);
+        if (!copy)
             return s_fail(c, 1011, "out of memory");
-        c->msg = m;
-        memcpy(c->msg + c->msg_len, p, flen);
-        c->msg_len += flen;
-        c->msg[c->msg_len] = 0;
-        if (f.opcode != WS_OP_CONT)
-            c->msg_opcode = f.opcode;
-        s_consume(c, f.hlen + flen);
-        if (!f.fin)
-            continue;
-        if (c->msg_opcode == WS_OP_TEXT && !tolk_wsframe_utf8_valid(c->msg, c->msg_len))
-            return s_fail(c, 1007, "text message is not UTF-8");
-        *opcode = c->msg_opcode;
-        *data = c->msg;
-        *len = c->msg_len;
-        c->msg = NULL;
-        c->msg_len = 0;
-        c->msg_opcode = 0;
+        memcpy(copy, m.data, m.len + 1);
+        *opcode = m.opcode;
+        *data = copy;
+        *len = m.len;
         return 1;
     }
 }
@@ -499,6 +475,15 @@ ws_client_t *ws_connect_ex(const char *host, int port, const char *path_and_quer
         s_connect_error("server chose subprotocol '%s' that was not asked for", proto);
         goto err;
     }
+    /* frames may have come with the answer */
+    c->dec = tolk_wsdec_new(WS_MAX_MESSAGE);
+    if (!c->dec || tolk_wsdec_push(c->dec, c->rbuf, c->rlen) != 0) {
+        s_connect_error("out of memory");
+        goto err;
+    }
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rlen = c->rcap = 0;
     return c;
 err:
     ws_destroy(&c);
@@ -680,7 +665,7 @@ void ws_destroy(ws_client_t **c_p)
     if (c->fd >= 0)
         close(c->fd);
     free(c->rbuf);
-    free(c->msg);
+    tolk_wsdec_destroy(&c->dec);
     free(c);
     *c_p = NULL;
 }

@@ -3,6 +3,7 @@
 #include "wsframe.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,13 +196,15 @@ bool tolk_wsframe_http_header(const char *hdr, const char *name, char *out, size
 struct tolk_wsdec_t {
     size_t max;      /* longest message accepted */
     uint8_t *buf;    /* bytes pushed, not yet consumed */
-    size_t len, cap; /* used and allocated (cap = max + header + 1) */
+    size_t len, cap; /* used and allocated (grown as needed, up to limit) */
+    size_t limit;    /* max + a header + the NUL: the most it ever holds */
     size_t skip;     /* bytes of buf consumed by the last message returned */
     uint8_t *msg;    /* a fragmented data message being joined */
     size_t msg_len;  /* its length so far */
     int msg_opcode;  /* its opcode, 0 when none is in progress */
     uint8_t *out;    /* the last message handed out, when it was joined */
     char error[96];  /* why it failed, "" while it has not */
+    int code;        /* the close code that failure calls for (RFC 6455 7.4.1) */
 };
 
 tolk_wsdec_t *tolk_wsdec_new(size_t max)
@@ -210,7 +213,8 @@ tolk_wsdec_t *tolk_wsdec_new(size_t max)
     if (!self)
         return NULL;
     self->max = max;
-    self->cap = max + TOLK_WSFRAME_HEADER_MAX + 1;
+    self->limit = max + TOLK_WSFRAME_HEADER_MAX + 1;
+    self->cap = self->limit < 16384 ? self->limit : 16384;
     self->buf = malloc(self->cap);
     if (!self->buf) {
         free(self);
@@ -246,22 +250,38 @@ static void s_dec_consume(tolk_wsdec_t *self)
 size_t tolk_wsdec_room(tolk_wsdec_t *self)
 {
     s_dec_consume(self);
-    return self->cap - 1 - self->len;
+    return self->limit - 1 - self->len;
 }
 
 int tolk_wsdec_push(tolk_wsdec_t *self, const uint8_t *data, size_t len)
 {
     if (len > tolk_wsdec_room(self))
         return -1;
+    if (self->len + len + 1 > self->cap) {
+        size_t cap = self->cap * 2;
+        while (cap < self->len + len + 1)
+            cap *= 2;
+        if (cap > self->limit)
+            cap = self->limit;
+        uint8_t *p = realloc(self->buf, cap);
+        if (!p)
+            return -1;
+        self->buf = p;
+        self->cap = cap;
+    }
     memcpy(self->buf + self->len, data, len);
     self->len += len;
     return 0;
 }
 
-/* Fail the decoder for good. Returns -1. */
-static int s_dec_fail(tolk_wsdec_t *self, const char *why)
+/* Fail the decoder for good with close code and why. Returns -1. */
+static int s_dec_fail(tolk_wsdec_t *self, int code, const char *fmt, ...)
 {
-    snprintf(self->error, sizeof self->error, "%s", why);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(self->error, sizeof self->error, fmt, ap);
+    va_end(ap);
+    self->code = code;
     return -1;
 }
 
@@ -275,25 +295,26 @@ int tolk_wsdec_next(tolk_wsdec_t *self, tolk_wsmsg_t *msg)
         if (!tolk_wsframe_parse(self->buf, self->len, &f))
             return 0;
         if (f.masked)
-            return s_dec_fail(self, "server frame is masked");
+            return s_dec_fail(self, 1002, "server frame is masked");
         if (f.rsv)
-            return s_dec_fail(self, "reserved bits set without an extension");
+            return s_dec_fail(self, 1002, "reserved bits 0x%x set without an extension", f.rsv);
         if (f.len > self->max)
-            return s_dec_fail(self, "server frame too long");
-        if (self->len < f.hlen + f.len)
+            return s_dec_fail(self, 1009, "server frame of %llu bytes exceeds %zu",
+                              (unsigned long long)f.len, self->max);
+        size_t n = (size_t)f.len;
+        if (f.opcode >= 0x8 && (!f.fin || n > 125))
+            return s_dec_fail(self, 1002, "fragmented or long (%zu bytes) control frame", n);
+        if (f.opcode > 0xA)
+            return s_dec_fail(self, 1002, "unknown control opcode 0x%x", f.opcode);
+        if (self->len < f.hlen + n)
             return 0; /* the buffer holds max + a header: it will fit */
         uint8_t *p = self->buf + f.hlen;
-        size_t n = (size_t)f.len;
         if (f.opcode >= 0x8) {
-            if (!f.fin || n > 125)
-                return s_dec_fail(self, "fragmented or long control frame");
-            if (f.opcode > 0xA)
-                return s_dec_fail(self, "unknown control opcode");
             /* NUL after the payload, kept in its own copy: the next frame's
                first byte may sit there */
             self->out = malloc(n + 1);
             if (!self->out)
-                return s_dec_fail(self, "out of memory");
+                return s_dec_fail(self, 1011, "out of memory");
             memcpy(self->out, p, n);
             self->out[n] = 0;
             self->skip = f.hlen + n;
@@ -301,16 +322,16 @@ int tolk_wsdec_next(tolk_wsdec_t *self, tolk_wsmsg_t *msg)
             return 1;
         }
         if (f.opcode == 0x0 && !self->msg_opcode)
-            return s_dec_fail(self, "continuation frame without a message");
+            return s_dec_fail(self, 1002, "continuation frame without a message");
         if (f.opcode != 0x0 && self->msg_opcode)
-            return s_dec_fail(self, "new message inside a fragmented one");
+            return s_dec_fail(self, 1002, "new message inside a fragmented one");
         if (f.opcode != 0x0 && f.opcode != 0x1 && f.opcode != 0x2)
-            return s_dec_fail(self, "unknown data opcode");
+            return s_dec_fail(self, 1002, "unknown data opcode 0x%x", f.opcode);
         if (self->msg_len + n > self->max)
-            return s_dec_fail(self, "server message too long");
+            return s_dec_fail(self, 1009, "server message exceeds %zu bytes", self->max);
         uint8_t *m = realloc(self->msg, self->msg_len + n + 1);
         if (!m)
-            return s_dec_fail(self, "out of memory");
+            return s_dec_fail(self, 1011, "out of memory");
         self->msg = m;
         memcpy(m + self->msg_len, p, n);
         self->msg_len += n;
@@ -322,7 +343,7 @@ int tolk_wsdec_next(tolk_wsdec_t *self, tolk_wsmsg_t *msg)
         if (!f.fin)
             continue;
         if (self->msg_opcode == 0x1 && !tolk_wsframe_utf8_valid(self->msg, self->msg_len))
-            return s_dec_fail(self, "text message is not UTF-8");
+            return s_dec_fail(self, 1007, "text message is not UTF-8");
         self->out = self->msg;
         *msg = (tolk_wsmsg_t){.opcode = self->msg_opcode, .data = self->msg, .len = self->msg_len};
         self->msg = NULL;
@@ -335,4 +356,9 @@ int tolk_wsdec_next(tolk_wsdec_t *self, tolk_wsmsg_t *msg)
 const char *tolk_wsdec_error(tolk_wsdec_t *self)
 {
     return self->error;
+}
+
+int tolk_wsdec_close_code(tolk_wsdec_t *self)
+{
+    return self->code;
 }

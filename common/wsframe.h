@@ -102,4 +102,8 @@ int tolk_wsdec_next(tolk_wsdec_t *self, tolk_wsmsg_t *msg);
 /* Why the decoder failed ("" when it has not). */
 const char *tolk_wsdec_error(tolk_wsdec_t *self);
 
+/* The close code its failure calls for: 1002 protocol error, 1007 bad
+   UTF-8, 1009 too long, 1011 out of memory; 0 when it has not failed. */
+int tolk_wsdec_close_code(tolk_wsdec_t *self);
+
 #endif
