@@ -45,15 +45,19 @@
 #define S_RATE            16000
 #define S_BLOCK           (S_RATE / 10) /* samples per message: 100 ms */
 #define S_BACKLOG_SAMPLES (5 * S_RATE)  /* audio kept while no connection is up */
-#define S_INFLIGHT_MAX    100           /* 10 s of audio unanswered: too slow */
-#define S_QUEUE_MAX       (S_INFLIGHT_MAX * S_BLOCK * 2 + 4096)
-#define S_CONNECT_MS      3000
-#define S_EOF_MS          5000
-#define S_BACKOFF_MIN_MS  200
-#define S_BACKOFF_MAX_MS  5000
-#define S_NO_ITEM_MS      10 /* a stream that got no poll item is tried this often */
-#define S_CONFIG          "{\"config\" : {\"sample_rate\" : 16000, \"words\" : 1}}"
-#define S_EOF             "{\"eof\" : 1}"
+/* 30 s of audio unanswered: too slow. A server that falls behind for a
+   while (a CPU spike, a pause) catches up; dropping it sooner would cost
+   an utterance and a reconnect without making it faster. 960 KB queued
+   at most. */
+#define S_INFLIGHT_MAX   300
+#define S_QUEUE_MAX      (S_INFLIGHT_MAX * S_BLOCK * 2 + 4096)
+#define S_CONNECT_MS     3000
+#define S_EOF_MS         5000
+#define S_BACKOFF_MIN_MS 200
+#define S_BACKOFF_MAX_MS 5000
+#define S_NO_ITEM_MS     10 /* a stream that got no poll item is tried this often */
+#define S_CONFIG         "{\"config\" : {\"sample_rate\" : 16000, \"words\" : 1}}"
+#define S_EOF            "{\"eof\" : 1}"
 
 /* One server: its URL resolved, and whether it is answering. */
 typedef struct s_server_s {
@@ -344,7 +348,7 @@ static int s_send(s_stream_t *self, const int16_t *pcm, size_t n)
         snprintf(why, sizeof why, "%s",
                  tolk_wsconn_state(self->conn) == TOLK_WSCONN_CLOSED
                      ? tolk_wsconn_error(self->conn)
-                     : "too slow: 10 s of audio unanswered");
+                     : "too slow: 30 s of audio unanswered");
         s_drop(self, true, why);
         return -1;
     }
