@@ -18,9 +18,11 @@
     what asr.c had shown of it (its stable words, or nothing); a new one
     is tried with a backoff (S_BACKOFF_MIN_MS doubling to
     S_BACKOFF_MAX_MS) while audio comes. Bounds: a connect and upgrade
-    take S_CONNECT_MS at most, the last final S_EOF_MS, at most
-    S_INFLIGHT_MAX messages go unanswered (a server that falls further
-    behind is dropped as too slow), answers are TOLK_VOSK_ANSWER_MAX bytes.
+    take S_CONNECT_MS at most; a server that owes answers (for audio or
+    for eof) and sends none for S_STALL_MS is dropped as stalled, one that
+    answers but falls S_INFLIGHT_MAX messages behind as too slow (a slow
+    server that keeps answering is waited for); answers are
+    TOLK_VOSK_ANSWER_MAX bytes.
     An outage is logged once per server, not per stream or attempt.
 
     Names in vosk_url are resolved once, when the first stream on the URL
@@ -52,7 +54,7 @@
 #define S_INFLIGHT_MAX   300
 #define S_QUEUE_MAX      (S_INFLIGHT_MAX * S_BLOCK * 2 + 4096)
 #define S_CONNECT_MS     3000
-#define S_EOF_MS         5000
+#define S_STALL_MS       5000 /* owing answers and sending none this long: stalled */
 #define S_BACKOFF_MIN_MS 200
 #define S_BACKOFF_MAX_MS 5000
 #define S_NO_ITEM_MS     10 /* a stream that got no poll item is tried this often */
@@ -94,9 +96,10 @@ typedef struct {
     int64_t utt_start;            /* stream sample where the utterance in progress began */
     int inflight[S_INFLIGHT_MAX]; /* sizes of the unanswered messages, oldest at head */
     int if_head, if_count;
-    int64_t eof_ms;   /* when eof was sent */
-    int64_t retry_ms; /* no connection before this (backoff) */
-    int backoff_ms;   /* the next backoff */
+    int64_t progress_ms; /* the server's last progress: an answer, or the first message
+                            it owed one for (the stall clock) */
+    int64_t retry_ms;    /* no connection before this (backoff) */
+    int backoff_ms;      /* the next backoff */
     int16_t block[S_BLOCK];
     size_t nblock;    /* samples in block */
     int16_t *backlog; /* audio for the next connection, S_BACKLOG_SAMPLES at most */
@@ -352,6 +355,8 @@ static int s_send(s_stream_t *self, const int16_t *pcm, size_t n)
         s_drop(self, true, why);
         return -1;
     }
+    if (self->if_count == 0)
+        self->progress_ms = s_now_ms();
     self->inflight[(self->if_head + self->if_count++) % S_INFLIGHT_MAX] = (int)n;
     self->sent += (int64_t)n;
     return 0;
@@ -378,8 +383,9 @@ static void s_send_eof(s_stream_t *self)
         s_drop(self, true, "too slow: eof refused");
         return;
     }
+    if (self->if_count == 0)
+        self->progress_ms = s_now_ms();
     self->eof_sent = true;
-    self->eof_ms = s_now_ms();
 }
 
 /* One answer of the server: it covers the oldest unanswered message. */
@@ -392,6 +398,7 @@ static void s_on_answer(void *arg, bool text, const char *data, size_t len)
     tolk_vosk_parse(data, len, &a);
     if (a.kind == TOLK_VOSK_NONE)
         return;
+    self->progress_ms = s_now_ms();
     if (!self->answered) {
         self->answered = true;
         self->backoff_ms = 0; /* a working server: the next drop retries at once */
@@ -560,8 +567,8 @@ static long s_timeout_ms(void *handle)
         return S_NO_ITEM_MS;
     if (self->conn && !self->opened)
         due = S_CONNECT_MS - tolk_wsconn_age_ms(self->conn);
-    else if (self->conn && self->eof_sent)
-        due = self->eof_ms + S_EOF_MS - now;
+    else if (self->conn && (self->eof_sent || self->if_count))
+        due = self->progress_ms + S_STALL_MS - now;
     else if (!self->conn && self->nbacklog)
         due = self->retry_ms - now;
     else
@@ -585,6 +592,7 @@ static void s_run(void *handle, const zmq_pollitem_t *items, int n)
         tolk_wsconn_state_t st = tolk_wsconn_state(self->conn);
         if (st == TOLK_WSCONN_OPEN && !self->opened) {
             self->opened = true;
+            self->progress_ms = s_now_ms(); /* what it owes is owed from now */
             s_stats.connects++;
         }
         if (st == TOLK_WSCONN_CLOSED) {
@@ -595,8 +603,8 @@ static void s_run(void *handle, const zmq_pollitem_t *items, int n)
             s_drop(self, !done, why);
         } else if (!self->opened && tolk_wsconn_age_ms(self->conn) >= S_CONNECT_MS)
             s_drop(self, true, "no answer to the upgrade in time");
-        else if (self->eof_sent && s_now_ms() - self->eof_ms >= S_EOF_MS)
-            s_drop(self, true, "no last final in time");
+        else if ((self->eof_sent || self->if_count) && s_now_ms() - self->progress_ms >= S_STALL_MS)
+            s_drop(self, true, "stalled: no answer in 5 s");
     }
     if (!self->conn && self->nbacklog && s_now_ms() >= self->retry_ms)
         s_connect(self);

@@ -18,6 +18,8 @@
     - a session created in es (listed in source_languages) is recognised
       at the es server (the stand-in still hears English: it has no
       Spanish model) and offers APy's targets for es;
+    - a server that answers slower than the speaker talks is waited for:
+      the captions come late, none is lost;
     - while the server refuses every connection, nothing is captioned, the
       feed counts it down, the worker logs it once, and the session goes
       on: once the server is back, captions come again.
@@ -614,6 +616,41 @@ START_TEST(test_a_second_source_language)
 }
 END_TEST
 
+START_TEST(test_a_slow_server_is_waited_for)
+{
+    /* answers 150 ms apart for 100 ms messages: the server falls behind
+       the speaker by half the audio, and catches up in the quiet after */
+    json_decref(s_control("/standin/mode?delay_ms=150"));
+    long long failures = ic_feed_counter(s_h, "audio", "vosk_failures", 3000);
+    size_t from = s_log_size();
+    char sid[IC_SID_LEN];
+    ws_client_t *spk = s_speaker("vosk-slow", "en", sid);
+    listener_t ls[1];
+    s_listen(&ls[0], sid, "en");
+    size_t len;
+    uint8_t *pcm = s_program(0, 0, &len, NULL);
+    int64_t t0 = ic_now_ms();
+    s_play(spk, pcm, len, ls, 1, NULL);
+    free(pcm);
+    s_wait_eof(from, ls, 1);
+    s_settle(sid, ls, 1, 1);
+    json_decref(s_control("/standin/mode"));
+    char *ref = s_reference(0, 0), *hyp = s_joined(ls[0].finals, 0);
+    double wer = s_wer(ref, hyp);
+    printf("itest_vosk: slow server: \"%s\" (WER %.3f), the final %lld ms after the audio "
+           "began\n",
+           hyp, wer, (long long)(ic_int(json_array_get(ls[0].finals, 0), "arrivedMs") - t0));
+    ck_assert_double_le(wer, S_WER_FILE_MAX);
+    ck_assert_int_gt(json_array_size(ls[0].partials), 0);
+    ck_assert_int_eq(ic_feed_counter(s_h, "audio", "vosk_failures", 3000), failures);
+    free(ref);
+    free(hyp);
+    s_unlisten(&ls[0]);
+    ws_close(spk, 1000, "done");
+    ws_destroy(&spk);
+}
+END_TEST
+
 START_TEST(test_a_server_that_refuses_is_waited_out)
 {
     json_decref(s_control("/standin/mode?refuse=1"));
@@ -661,6 +698,7 @@ int main(void)
     tcase_add_test(tc, test_partials_finals_and_translations);
     tcase_add_test(tc, test_a_server_restart_costs_that_utterance_at_most);
     tcase_add_test(tc, test_a_second_source_language);
+    tcase_add_test(tc, test_a_slow_server_is_waited_for);
     tcase_add_test(tc, test_a_server_that_refuses_is_waited_out);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
