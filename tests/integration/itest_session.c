@@ -645,16 +645,7 @@ END_TEST
 
 START_TEST(test_monitor_snapshot)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "TOLK_CONFIG=%s/tolk.conf %s/tolk-monitor --once --json",
-             harness_dir(s_h), harness_bin(s_h));
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    char *out = calloc(1, 1 << 20);
-    size_t n = fread(out, 1, (1 << 20) - 1, p);
-    ck_assert_int_eq(pclose(p), 0);
-    ck_assert_int_gt((int)n, 0);
-    json_t *j = ic_json(out);
+    json_t *j = ic_monitor_snapshot(s_h);
     json_t *procs = json_object_get(j, "processes");
     ck_assert(json_is_array(procs));
     /* two gateways, two control workers, the sweeper */
