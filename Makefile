@@ -11,7 +11,7 @@ DESTDIR ?=
 SAN     ?= 0
 .DEFAULT_GOAL := all
 
-PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson openssl libcurl pocketsphinx sphinxbase espeak-ng
+PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson openssl libcurl pocketsphinx sphinxbase espeak-ng sndfile samplerate
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -70,7 +70,7 @@ FUZZ_RUNS    ?= 10000000
 FUZZ_CC = build_one() { clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
         -DTOLK_VERSION=\"$(VERSION)\" -Icommon -Igateway $$(pkg-config --cflags $(PKGS)) \
         tests/fuzz/fuzz_$$1.c common/*.c gateway/frame.c gateway/audio_check.c gateway/static_map.c audio_worker/translator.c audio_worker/whisper.c \
-        $$(pkg-config --libs $(PKGS)) -lm -o build-fuzz/fuzz_$$1; }; build_one
+        $$(pkg-config --libs $(PKGS)) -lev -lm -o build-fuzz/fuzz_$$1; }; build_one
 
 # benchmarks and their tools (loadgen, floor): bench/<name>.c -> $(BUILD)/bench/<name>;
 # they print figures, never pass or fail on speed
