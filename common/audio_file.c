@@ -104,8 +104,7 @@ static int s_decode(SNDFILE *f, SF_INFO info, const char *path, int16_t **pcm, s
     return 0;
 }
 
-int tolk_audio_file_read(const char *path, int16_t **pcm, size_t *samples, char *err,
-                         size_t errlen)
+int tolk_audio_file_read(const char *path, int16_t **pcm, size_t *samples, char *err, size_t errlen)
 {
     SF_INFO info = {0};
     SNDFILE *f = sf_open(path, SFM_READ, &info);

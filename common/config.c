@@ -59,7 +59,7 @@ static const field_t s_fields[] = {
     FI(grace_period_s),
     FI(max_session_s),
     FI(session_create_per_hour),
-    FI(failed_joins_per_minute),
+    FI(failed_joins_per_hour),
     FS(languages),
     FI(refresh_required_s),
     FI(refresh_warning_s),
@@ -114,7 +114,7 @@ static void s_defaults(tolk_config_t *cfg)
     cfg->grace_period_s = 60;
     cfg->max_session_s = 2 * 3600;
     cfg->session_create_per_hour = 10;
-    cfg->failed_joins_per_minute = 10;
+    cfg->failed_joins_per_hour = 600;
     strcpy(cfg->languages, "en,es,ca,gl,eo,fr,pt,it,ro");
     cfg->refresh_required_s = 100 * 60;
     cfg->refresh_warning_s = 105 * 60;

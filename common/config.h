@@ -42,7 +42,8 @@ typedef struct {
     int grace_period_s;          /* speaker drop grace before the session ends */
     int max_session_s;           /* sessions older than this without a refresh end */
     int session_create_per_hour; /* per speaker sub */
-    int failed_joins_per_minute; /* per client address */
+    int failed_joins_per_hour;   /* per client address, sliding hour: a venue behind one NAT
+                                    address never reaches it by mistyping (protocol.md) */
     char languages[512];         /* comma separated supported ISO 639-1 codes */
     /* connections */
     int refresh_required_s; /* connection age that asks for a refresh */

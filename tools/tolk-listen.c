@@ -34,7 +34,7 @@ static void s_usage(FILE *out)
 {
     fprintf(out, "usage: tolk-listen --session ID [--lang L] [options]\n"
                  "Join a tolk session as a listener and print its captions.\n\n"
-                 "  --session ID        the session code, e.g. golden-eagle-427\n"
+                 "  --session ID        the session code, e.g. golden-eagle-427-913\n"
                  "  --lang L            the language to read [en]\n"
                  "  --host H --port P   the gateway [127.0.0.1, the configured port]\n"
                  "  --partials          print partial captions too\n"
