@@ -54,6 +54,7 @@ SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/support/*.c))
 CHECK_LIBS  := $(shell pkg-config --libs check 2>/dev/null)
 # program modules unit tested on their own (an archive: a test links only what it uses)
 PROGRAM_LIB_OBJ := $(BUILD)/gateway/frame.o $(BUILD)/gateway/audio_check.o $(BUILD)/gateway/static_map.o \
+    $(BUILD)/gateway/client_addr.o \
     $(patsubst %.c,$(BUILD)/%.o,$(filter-out audio_worker/main.c,$(wildcard audio_worker/*.c)))
 PROGRAM_LIB     := $(BUILD)/libprograms.a
 $(PROGRAM_LIB): $(PROGRAM_LIB_OBJ)
@@ -69,7 +70,7 @@ FUZZ_RUNS    ?= 10000000
 # build-fuzz/fuzz_<name> from tests/fuzz/fuzz_<name>.c, for a shell loop over names
 FUZZ_CC = build_one() { clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
         -DTOLK_VERSION=\"$(VERSION)\" -Icommon -Igateway $$(pkg-config --cflags $(PKGS)) \
-        tests/fuzz/fuzz_$$1.c common/*.c gateway/frame.c gateway/audio_check.c gateway/static_map.c audio_worker/translator.c audio_worker/whisper.c \
+        tests/fuzz/fuzz_$$1.c common/*.c gateway/frame.c gateway/audio_check.c gateway/static_map.c gateway/client_addr.c audio_worker/translator.c audio_worker/whisper.c \
         $$(pkg-config --libs $(PKGS)) -lev -lm -o build-fuzz/fuzz_$$1; }; build_one
 
 # benchmarks and their tools (loadgen, floor): bench/<name>.c -> $(BUILD)/bench/<name>;

@@ -39,6 +39,7 @@ static const field_t s_fields[] = {
     FS(bind_address),
     FI(port),
     FS(public_url),
+    FS(trusted_proxies),
     FS(backend_host),
     FS(web_root),
     FS(origins),

@@ -15,13 +15,15 @@
 
 typedef struct {
     /* gateway */
-    char bind_address[64];            /* where the HTTP/WebSocket port listens */
-    int port;                         /* TOLK_PORT: public HTTP/WebSocket port */
-    char public_url[TOLK_CONFIG_STR]; /* base URL printed and sent in sessionCreated */
-    char backend_host[64];            /* address the gateway's ROUTER binds on */
-    char web_root[TOLK_CONFIG_STR];   /* static pages directory */
-    char origins[1024];               /* comma separated allowlist; empty = same origin */
-    int drain_timeout_ms;             /* how long a draining gateway waits before closing */
+    char bind_address[64];                 /* where the HTTP/WebSocket port listens */
+    int port;                              /* TOLK_PORT: public HTTP/WebSocket port */
+    char public_url[TOLK_CONFIG_STR];      /* base URL printed and sent in sessionCreated */
+    char trusted_proxies[TOLK_CONFIG_STR]; /* peers whose X-Forwarded-For/Forwarded name the
+                                              client (addresses, CIDRs); "": nobody's */
+    char backend_host[64];                 /* address the gateway's ROUTER binds on */
+    char web_root[TOLK_CONFIG_STR];        /* static pages directory */
+    char origins[1024];                    /* comma separated allowlist; empty = same origin */
+    int drain_timeout_ms;                  /* how long a draining gateway waits before closing */
     char event_loop[8]; /* "ev" (libev: epoll, cost per ready socket) or "poll" (cost per socket) */
     /* redis */
     char redis_host[64];

@@ -155,6 +155,11 @@ gateway_t *gateway_new(const tolk_config_t *cfg, volatile sig_atomic_t *stop_req
     self->loop = ev_loop_new(EVFLAG_AUTO);
     if (!self->conns || !self->sessions || !self->loop || s_load_jwt(self) != 0)
         goto err;
+    char why[256];
+    if (gw_proxies_parse(&self->proxies, cfg->trusted_proxies, why, sizeof why) != 0) {
+        tolk_error("start", NULL, "%s", why);
+        goto err;
+    }
     if (bridge_start(self) != 0) {
         tolk_error("start", NULL, "cannot bind the worker backend");
         goto err;
