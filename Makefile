@@ -9,6 +9,7 @@ VERSION := 0.1.0
 PREFIX  ?= /usr/local
 DESTDIR ?=
 SAN     ?= 0
+LAN     ?= 0
 .DEFAULT_GOAL := all
 
 PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson openssl libcurl pocketsphinx sphinxbase espeak-ng sndfile samplerate
@@ -149,7 +150,7 @@ deps:
 	@tools/install-deps.sh
 
 run: deps all
-	@BUILD=$(BUILD) tools/tolk-run
+	@BUILD=$(BUILD) LAN=$(LAN) tools/tolk-run
 
 test: deps
 	$(MAKE) check

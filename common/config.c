@@ -40,6 +40,8 @@ static const field_t s_fields[] = {
     FI(port),
     FS(public_url),
     FS(trusted_proxies),
+    FS(tls_cert_file),
+    FS(tls_key_file),
     FS(backend_host),
     FS(web_root),
     FS(origins),
@@ -247,8 +249,13 @@ int tolk_config_load(tolk_config_t *cfg, const char *path, char *err, size_t err
             return -1;
         }
     }
+    if (!*cfg->tls_cert_file != !*cfg->tls_key_file) {
+        snprintf(err, errlen, "tls_cert_file and tls_key_file go together: set both or neither");
+        return -1;
+    }
     if (!*cfg->public_url)
-        snprintf(cfg->public_url, sizeof cfg->public_url, "http://%s:%d",
+        snprintf(cfg->public_url, sizeof cfg->public_url, "%s://%s:%d",
+                 *cfg->tls_cert_file ? "https" : "http",
                  strcmp(cfg->bind_address, "0.0.0.0") ? cfg->bind_address : "localhost", cfg->port);
     return 0;
 }

@@ -18,6 +18,9 @@ typedef struct {
     char bind_address[64];                 /* where the HTTP/WebSocket port listens */
     int port;                              /* TOLK_PORT: public HTTP/WebSocket port */
     char public_url[TOLK_CONFIG_STR];      /* base URL printed and sent in sessionCreated */
+    char tls_cert_file[TOLK_CONFIG_STR];   /* PEM certificate (chain): the port serves HTTPS
+                                              and WSS; "": plain HTTP */
+    char tls_key_file[TOLK_CONFIG_STR];    /* its PEM private key */
     char trusted_proxies[TOLK_CONFIG_STR]; /* peers whose X-Forwarded-For/Forwarded name the
                                               client (addresses, CIDRs); "": nobody's */
     char backend_host[64];                 /* address the gateway's ROUTER binds on */

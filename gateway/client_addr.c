@@ -103,7 +103,7 @@ int gw_proxies_parse(gw_proxies_t *self, const char *list, char *err, size_t err
         net->prefix = bits < 0 ? 128 : (int)bits + (v4 ? 96 : 0);
         /* host bits zero, so that 10.1.2.3/8 means 10.0.0.0/8 */
         for (int b = net->prefix; b < 128; b++)
-            net->addr[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
+            net->addr[b / 8] &= (uint8_t) ~(0x80 >> (b % 8));
         self->n++;
     }
     return 0;

@@ -121,6 +121,10 @@ static int s_refuse_upgrade(struct lws *wsi, int status, const char *reason)
                         "connection: close\r\n\r\n%s",
                         status, reason, blen, body);
     int fd = (int)lws_get_socket_fd(wsi);
+    /* over TLS the bytes would have to go through lws's TLS session, which
+       the filter cannot write to: the client sees the connection close */
+    if (lws_is_ssl(wsi))
+        fd = -1;
     if (fd >= 0 && hlen > 0 && hlen < (int)sizeof head)
         (void)send(fd, head, (size_t)hlen, MSG_NOSIGNAL | MSG_DONTWAIT);
     return 1;

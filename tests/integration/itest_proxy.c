@@ -46,7 +46,8 @@ static int s_port; /* nginx's */
 static int s_nginx_config(const char *dir)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/deploy/nginx.conf", getenv("TOLK_TOP") ? getenv("TOLK_TOP") : ".");
+    snprintf(path, sizeof path, "%s/deploy/nginx.conf",
+             getenv("TOLK_TOP") ? getenv("TOLK_TOP") : ".");
     FILE *in = fopen(path, "r");
     if (!in)
         return -1;
@@ -93,14 +94,14 @@ static int s_nginx_config(const char *dir)
 
 static void s_setup(void)
 {
-    harness_opts_t opts = {.gateways = 2,
-                           .control_workers = 1,
-                           .status_workers = HARNESS_NONE,
-                           .extra_env = {"TOLK_JWT_SECRET=" SECRET, "TOLK_JWT_ISSUER=",
-                                         "TOLK_JWT_AUDIENCE=", "TOLK_TRUSTED_PROXIES=127.0.0.1",
-                                         "TOLK_FAILED_JOINS_PER_HOUR=10", "TOLK_ASR_ENGINE=loadtest",
-                                         "TOLK_LOADTEST_CAPTION_MS=300", "TOLK_SPEECH_ENABLED=0",
-                                         NULL}};
+    harness_opts_t opts = {
+        .gateways = 2,
+        .control_workers = 1,
+        .status_workers = HARNESS_NONE,
+        .extra_env = {"TOLK_JWT_SECRET=" SECRET,
+                      "TOLK_JWT_ISSUER=", "TOLK_JWT_AUDIENCE=", "TOLK_TRUSTED_PROXIES=127.0.0.1",
+                      "TOLK_FAILED_JOINS_PER_HOUR=10", "TOLK_ASR_ENGINE=loadtest",
+                      "TOLK_LOADTEST_CAPTION_MS=300", "TOLK_SPEECH_ENABLED=0", NULL}};
     s_h = harness_start(&opts);
     ck_assert_msg(s_h != NULL, "the system did not start");
     s_port = harness_free_ports(1);
@@ -168,9 +169,8 @@ static ws_client_t *s_open(int gw, const char *source, const char *headers, cons
    gw < 0); the connection is closed after it. */
 static json_t *s_join_answer(int gw, const char *source, const char *headers, const char *sid)
 {
-    ws_client_t *c =
-        s_open(gw, source, headers, "/ws?action=joinSession&sessionId=%s&targetLanguage=%s", sid,
-               "en");
+    ws_client_t *c = s_open(gw, source, headers,
+                            "/ws?action=joinSession&sessionId=%s&targetLanguage=%s", sid, "en");
     json_t *j = ic_json(ws_recv_text(c, IC_WAIT_MS));
     ws_close(c, 1000, "bye");
     ws_destroy(&c);
@@ -238,8 +238,8 @@ START_TEST(test_captions_and_resume_through_nginx)
     s_speak(spk, 15, NULL, scratch);
     char q[512];
     snprintf(q, sizeof q, "%s&targetLanguage=en&lastSeq=%lld", sid, last);
-    drop = s_open(-1, "127.0.0.3", NULL, "/ws?action=refreshConnection&role=listener&sessionId=%s%s",
-                  q, "");
+    drop = s_open(-1, "127.0.0.3", NULL,
+                  "/ws?action=refreshConnection&role=listener&sessionId=%s%s", q, "");
     ck_assert_str_eq(
         ic_get(j = ic_json(ws_recv_type(drop, "connectionRefreshComplete", IC_WAIT_MS)), "type"),
         "connectionRefreshComplete");
@@ -248,9 +248,10 @@ START_TEST(test_captions_and_resume_through_nginx)
     long long seq = ic_redis_int(s_h, "HGET tolk:{%s}:session seq:en", sid);
     s_collect(drop, resumed, 1500);
     s_collect(stay, all, 500);
-    printf("itest_proxy: %lld finals; the listener who stayed got %zu, the one who dropped at #%lld "
-           "and resumed got %zu\n",
-           seq, json_array_size(all), last, json_array_size(resumed));
+    printf(
+        "itest_proxy: %lld finals; the listener who stayed got %zu, the one who dropped at #%lld "
+        "and resumed got %zu\n",
+        seq, json_array_size(all), last, json_array_size(resumed));
     fflush(stdout);
     ck_assert_int_ge(seq, 12); /* 4.5 s of audio, a final per 300 ms */
     ck_assert_int_eq((long long)json_array_size(all), seq);

@@ -52,8 +52,8 @@ END_TEST
 
 START_TEST(test_parse_refuses)
 {
-    const char *bad[] = {"10.0.0.0/33", "::/129", "bogus", "10.0.0.1/", "10.0.0.1/8x",
-                         "1.2.3.4.5", "10.0.0.0/-1", "[::1]"};
+    const char *bad[] = {"10.0.0.0/33", "::/129",    "bogus",       "10.0.0.1/",
+                         "10.0.0.1/8x", "1.2.3.4.5", "10.0.0.0/-1", "[::1]"};
     char err[256];
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         err[0] = 0;
