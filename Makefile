@@ -2,7 +2,8 @@
 #
 #   make run      install what is missing, build, run everything under supervisord
 #   make test     install what is missing, build, run every suite, the browser test, the
-#                 fault script's short form, then every suite again under ASan+UBSan
+#                 fault script's short form, the benchmark's smallest form (so it cannot
+#                 break unnoticed), then every suite again under ASan+UBSan
 #   make install  PREFIX=/usr/local DESTDIR=
 #
 VERSION := 0.1.0
@@ -156,6 +157,7 @@ test: deps
 	$(MAKE) check
 	$(MAKE) e2e
 	$(MAKE) faults FAULT_ARGS=--quick
+	$(MAKE) bench BENCH_ARGS=--quick
 	$(MAKE) SAN=1 check
 
 # kill and stop tolk's processes under load and check that it heals
