@@ -2,16 +2,18 @@
 #
 #   make run      install what is missing, build, run everything under supervisord
 #   make test     install what is missing, build, run every suite, the browser test, the
-#                 fault script's short form, then every suite again under ASan+UBSan
+#                 fault script's short form, the benchmark's smallest form (so it cannot
+#                 break unnoticed), then every suite again under ASan+UBSan
 #   make install  PREFIX=/usr/local DESTDIR=
 #
 VERSION := 0.1.0
 PREFIX  ?= /usr/local
 DESTDIR ?=
 SAN     ?= 0
+LAN     ?= 0
 .DEFAULT_GOAL := all
 
-PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson openssl libcurl pocketsphinx sphinxbase espeak-ng
+PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson openssl libcurl pocketsphinx sphinxbase espeak-ng sndfile samplerate
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -54,6 +56,7 @@ SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/support/*.c))
 CHECK_LIBS  := $(shell pkg-config --libs check 2>/dev/null)
 # program modules unit tested on their own (an archive: a test links only what it uses)
 PROGRAM_LIB_OBJ := $(BUILD)/gateway/frame.o $(BUILD)/gateway/audio_check.o $(BUILD)/gateway/static_map.o \
+    $(BUILD)/gateway/client_addr.o \
     $(patsubst %.c,$(BUILD)/%.o,$(filter-out audio_worker/main.c,$(wildcard audio_worker/*.c)))
 PROGRAM_LIB     := $(BUILD)/libprograms.a
 $(PROGRAM_LIB): $(PROGRAM_LIB_OBJ)
@@ -69,7 +72,7 @@ FUZZ_RUNS    ?= 10000000
 # build-fuzz/fuzz_<name> from tests/fuzz/fuzz_<name>.c, for a shell loop over names
 FUZZ_CC = build_one() { clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
         -DTOLK_VERSION=\"$(VERSION)\" -Icommon -Igateway $$(pkg-config --cflags $(PKGS)) \
-        tests/fuzz/fuzz_$$1.c common/*.c gateway/frame.c gateway/audio_check.c gateway/static_map.c audio_worker/translator.c audio_worker/whisper.c audio_worker/asr_vosk.c \
+        tests/fuzz/fuzz_$$1.c common/*.c gateway/frame.c gateway/audio_check.c gateway/static_map.c gateway/client_addr.c audio_worker/translator.c audio_worker/whisper.c audio_worker/asr_vosk.c \
         $$(pkg-config --libs $(PKGS)) -lev -lm -o build-fuzz/fuzz_$$1; }; build_one
 
 # benchmarks and their tools (loadgen, floor): bench/<name>.c -> $(BUILD)/bench/<name>;
@@ -148,12 +151,13 @@ deps:
 	@tools/install-deps.sh
 
 run: deps all
-	@BUILD=$(BUILD) tools/tolk-run
+	@BUILD=$(BUILD) LAN=$(LAN) tools/tolk-run
 
 test: deps
 	$(MAKE) check
 	$(MAKE) e2e
 	$(MAKE) faults FAULT_ARGS=--quick
+	$(MAKE) bench BENCH_ARGS=--quick
 	$(MAKE) SAN=1 check
 
 # kill and stop tolk's processes under load and check that it heals

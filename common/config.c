@@ -39,6 +39,9 @@ static const field_t s_fields[] = {
     FS(bind_address),
     FI(port),
     FS(public_url),
+    FS(trusted_proxies),
+    FS(tls_cert_file),
+    FS(tls_key_file),
     FS(backend_host),
     FS(web_root),
     FS(origins),
@@ -59,7 +62,7 @@ static const field_t s_fields[] = {
     FI(grace_period_s),
     FI(max_session_s),
     FI(session_create_per_hour),
-    FI(failed_joins_per_minute),
+    FI(failed_joins_per_hour),
     FS(languages),
     FI(refresh_required_s),
     FI(refresh_warning_s),
@@ -116,7 +119,7 @@ static void s_defaults(tolk_config_t *cfg)
     cfg->grace_period_s = 60;
     cfg->max_session_s = 2 * 3600;
     cfg->session_create_per_hour = 10;
-    cfg->failed_joins_per_minute = 10;
+    cfg->failed_joins_per_hour = 600;
     strcpy(cfg->languages, "en,es,ca,gl,eo,fr,pt,it,ro");
     cfg->refresh_required_s = 100 * 60;
     cfg->refresh_warning_s = 105 * 60;
@@ -249,8 +252,13 @@ int tolk_config_load(tolk_config_t *cfg, const char *path, char *err, size_t err
             return -1;
         }
     }
+    if (!*cfg->tls_cert_file != !*cfg->tls_key_file) {
+        snprintf(err, errlen, "tls_cert_file and tls_key_file go together: set both or neither");
+        return -1;
+    }
     if (!*cfg->public_url)
-        snprintf(cfg->public_url, sizeof cfg->public_url, "http://%s:%d",
+        snprintf(cfg->public_url, sizeof cfg->public_url, "%s://%s:%d",
+                 *cfg->tls_cert_file ? "https" : "http",
                  strcmp(cfg->bind_address, "0.0.0.0") ? cfg->bind_address : "localhost", cfg->port);
     return 0;
 }

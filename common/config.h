@@ -15,13 +15,18 @@
 
 typedef struct {
     /* gateway */
-    char bind_address[64];            /* where the HTTP/WebSocket port listens */
-    int port;                         /* TOLK_PORT: public HTTP/WebSocket port */
-    char public_url[TOLK_CONFIG_STR]; /* base URL printed and sent in sessionCreated */
-    char backend_host[64];            /* address the gateway's ROUTER binds on */
-    char web_root[TOLK_CONFIG_STR];   /* static pages directory */
-    char origins[1024];               /* comma separated allowlist; empty = same origin */
-    int drain_timeout_ms;             /* how long a draining gateway waits before closing */
+    char bind_address[64];                 /* where the HTTP/WebSocket port listens */
+    int port;                              /* TOLK_PORT: public HTTP/WebSocket port */
+    char public_url[TOLK_CONFIG_STR];      /* base URL printed and sent in sessionCreated */
+    char tls_cert_file[TOLK_CONFIG_STR];   /* PEM certificate (chain): the port serves HTTPS
+                                              and WSS; "": plain HTTP */
+    char tls_key_file[TOLK_CONFIG_STR];    /* its PEM private key */
+    char trusted_proxies[TOLK_CONFIG_STR]; /* peers whose X-Forwarded-For/Forwarded name the
+                                              client (addresses, CIDRs); "": nobody's */
+    char backend_host[64];                 /* address the gateway's ROUTER binds on */
+    char web_root[TOLK_CONFIG_STR];        /* static pages directory */
+    char origins[1024];                    /* comma separated allowlist; empty = same origin */
+    int drain_timeout_ms;                  /* how long a draining gateway waits before closing */
     char event_loop[8]; /* "ev" (libev: epoll, cost per ready socket) or "poll" (cost per socket) */
     /* redis */
     char redis_host[64];
@@ -42,7 +47,8 @@ typedef struct {
     int grace_period_s;          /* speaker drop grace before the session ends */
     int max_session_s;           /* sessions older than this without a refresh end */
     int session_create_per_hour; /* per speaker sub */
-    int failed_joins_per_minute; /* per client address */
+    int failed_joins_per_hour;   /* per client address, sliding hour: a venue behind one NAT
+                                    address never reaches it by mistyping (protocol.md) */
     char languages[512];         /* comma separated supported ISO 639-1 codes */
     /* connections */
     int refresh_required_s; /* connection age that asks for a refresh */

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #define S_CREATE_WINDOW_S   3600 /* createSession is limited per hour */
-#define S_JOINFAIL_WINDOW_S 60   /* failed joins are limited per minute */
+#define S_JOINFAIL_WINDOW_S 3600 /* failed joins are limited per hour */
 /* Key buffers: a longer sub or client hash is cut to fit, the same cut for
    every check and count of it. */
 #define S_CREATE_KEY_MAX   (TOLK_ID_MAX + 300)
@@ -69,11 +69,11 @@ int tolk_rate_create(tolk_redis_t *r, const char *sub, int per_hour, int64_t now
     return s_check(r, key, per_hour, S_CREATE_WINDOW_S, now_ms, true);
 }
 
-int tolk_rate_join_check(tolk_redis_t *r, const char *client, int per_minute, int64_t now_ms)
+int tolk_rate_join_check(tolk_redis_t *r, const char *client, int per_hour, int64_t now_ms)
 {
     char key[S_JOINFAIL_KEY_MAX];
     s_joinfail_key(key, sizeof key, client);
-    return s_check(r, key, per_minute, S_JOINFAIL_WINDOW_S, now_ms, false);
+    return s_check(r, key, per_hour, S_JOINFAIL_WINDOW_S, now_ms, false);
 }
 
 void tolk_rate_join_failed(tolk_redis_t *r, const char *client, int64_t now_ms)

@@ -31,7 +31,11 @@ static tolk_redis_script_t s_create = {
    listener's member value is L:<lang>, or H:<lang> when it hears speech. */
 static tolk_redis_script_t s_join = {
     "local st = redis.call('HGET', KEYS[1], 'state')\n"
-    "if not st then return {-404} end\n"
+    "if not st then\n"
+    "  local why = redis.call('GET', KEYS[6])\n"
+    "  if why then return {-410, why} end\n"
+    "  return {-404}\n"
+    "end\n"
     "local member = ARGV[1] .. '/' .. ARGV[2]\n"
     "if redis.call('HEXISTS', KEYS[4], member) == 1 then return {-1} end\n"
     "local n = tonumber(redis.call('HGET', KEYS[1], 'listenerCount'))\n"
@@ -154,15 +158,17 @@ static tolk_redis_script_t s_speaker_refresh = {
     "  end\n"                                                                                      \
     "  redis.call('PEXPIRE', KEYS[6], ARGV[2])\n"                                                  \
     "end\n"                                                                                        \
+    "redis.call('SET', KEYS[8], ARGV[4], 'PX', ARGV[2])\n"                                         \
     "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])\n"                             \
     "return {gws, members}\n"
 
-/* KEYS: session langs gws members speech histlangs transcript. ARGV: -
-   retention_ms now. Returns {gateways, members} or false. */
+/* KEYS: session langs gws members speech histlangs transcript ended. ARGV:
+   - retention_ms now reason. Returns {gateways, members} or false. */
 static tolk_redis_script_t s_end = {
     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n" END_SESSION, ""};
 
-/* KEYS: as s_end. ARGV: now retention_ms now. Ends only an expired grace. */
+/* KEYS: as s_end. ARGV: now retention_ms now reason. Ends only an expired
+   grace. */
 static tolk_redis_script_t s_end_expired = {
     "local st = redis.call('HMGET', KEYS[1], 'state', 'graceUntil')\n"
     "if not st[1] then return false end\n"
@@ -173,7 +179,7 @@ static tolk_redis_script_t s_end_expired = {
 typedef struct {
     char session[TOLK_ID_MAX + 32], langs[TOLK_ID_MAX + 32], gws[TOLK_ID_MAX + 32],
         members[TOLK_ID_MAX + 32], speech[TOLK_ID_MAX + 32], histlangs[TOLK_ID_MAX + 32],
-        transcript[TOLK_ID_MAX + 32];
+        transcript[TOLK_ID_MAX + 32], ended[TOLK_ID_MAX + 32];
 } keys_t;
 
 static void s_keys(keys_t *k, const char *sid)
@@ -185,6 +191,7 @@ static void s_keys(keys_t *k, const char *sid)
     snprintf(k->speech, sizeof k->speech, "tolk:{%s}:speech", sid);
     snprintf(k->histlangs, sizeof k->histlangs, "tolk:{%s}:histlangs", sid);
     snprintf(k->transcript, sizeof k->transcript, "tolk:{%s}:transcript", sid);
+    snprintf(k->ended, sizeof k->ended, "tolk:{%s}:ended", sid);
 }
 
 static void s_cmd(tolk_redis_t *r, const char *fmt, const char *a, const char *b, const char *c)
@@ -216,17 +223,17 @@ static const char *s_nouns[] = {
 static void s_new_id(char *sid)
 {
     size_t na = sizeof s_adjectives / sizeof *s_adjectives, nn = sizeof s_nouns / sizeof *s_nouns;
-    unsigned int r[3];
+    unsigned int r[4];
     FILE *f = fopen("/dev/urandom", "r");
     if (!f || fread(r, sizeof r, 1, f) != 1) {
-        r[0] = (unsigned)rand();
-        r[1] = (unsigned)rand();
-        r[2] = (unsigned)rand();
+        for (int i = 0; i < 4; i++)
+            r[i] = (unsigned)rand();
     }
     if (f)
         fclose(f);
-    snprintf(sid, TOLK_ID_MAX + 1, "%s-%s-%03u", s_adjectives[r[0] % na], s_nouns[r[1] % nn],
-             100 + r[2] % 900);
+    /* 64 x 64 x 900 x 1000 = 3.7e9 codes: see "Guessing a code" in docs/protocol.md */
+    snprintf(sid, TOLK_ID_MAX + 1, "%s-%s-%03u-%03u", s_adjectives[r[0] % na], s_nouns[r[1] % nn],
+             100 + r[2] % 900, r[3] % 1000);
 }
 
 int tolk_store_create(tolk_redis_t *r, char *sid, const char *source, const char *tier,
@@ -298,6 +305,10 @@ static int s_info_script(tolk_redis_t *r, tolk_redis_script_t *script, int nkeys
     int code = (int)tolk_reply_int(rep->element[0], TOLK_STORE_DOWN);
     if (code == 0 && rep->elements > 1)
         s_info(rep->element[1], info);
+    if (code == TOLK_STORE_ENDED) {
+        const char *why = rep->elements > 1 ? tolk_reply_str(rep->element[1]) : NULL;
+        snprintf(info->end_reason, sizeof info->end_reason, "%s", why ? why : "endSession");
+    }
     freeReplyObject(rep);
     return code;
 }
@@ -310,9 +321,9 @@ int tolk_store_join(tolk_redis_t *r, const char *sid, const char *gw, uint64_t c
     char conn_s[24], max_s[16];
     snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
     snprintf(max_s, sizeof max_s, "%d", max_listeners);
-    const char *argv[] = {k.session, k.langs, k.gws, k.members, k.speech,
+    const char *argv[] = {k.session, k.langs, k.gws, k.members, k.speech,          k.ended,
                           gw,        conn_s,  lang,  max_s,     speech ? "1" : "0"};
-    int rc = s_info_script(r, &s_join, 5, 5, argv, info);
+    int rc = s_info_script(r, &s_join, 6, 5, argv, info);
     if (rc == TOLK_STORE_OK)
         s_cmd(r, "HSET tolk:gwconns:%s %s %s", gw, conn_s, sid);
     return rc;
@@ -416,16 +427,17 @@ static int s_id_list(const redisReply *a, char ids[][TOLK_ID_MAX + 1], int max)
 
 /* Run an end script and clean the indexes; shared by the two ways to end. */
 static int s_end_with(tolk_redis_t *r, tolk_redis_script_t *script, const char *sid,
-                      const char *arg, int retention_s, char gws[][TOLK_ID_MAX + 1], int max_gws)
+                      const char *arg, const char *reason, int retention_s,
+                      char gws[][TOLK_ID_MAX + 1], int max_gws)
 {
     keys_t k;
     s_keys(&k, sid);
     char keep_s[24], now_s[24];
     snprintf(keep_s, sizeof keep_s, "%lld", (long long)(retention_s > 0 ? retention_s : 1) * 1000);
     snprintf(now_s, sizeof now_s, "%lld", (long long)tolk_now_ms());
-    const char *argv[] = {k.session,   k.langs,      k.gws,           k.members, k.speech,
-                          k.histlangs, k.transcript, arg ? arg : "-", keep_s,    now_s};
-    redisReply *rep = tolk_redis_eval(r, script, 7, 3, argv);
+    const char *argv[] = {k.session,    k.langs, k.gws,           k.members, k.speech, k.histlangs,
+                          k.transcript, k.ended, arg ? arg : "-", keep_s,    now_s,    reason};
+    redisReply *rep = tolk_redis_eval(r, script, 8, 4, argv);
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         if (rep)
             freeReplyObject(rep);
@@ -459,10 +471,10 @@ static int s_end_with(tolk_redis_t *r, tolk_redis_script_t *script, const char *
     return n;
 }
 
-int tolk_store_end(tolk_redis_t *r, const char *sid, int retention_s, char gws[][TOLK_ID_MAX + 1],
-                   int max_gws)
+int tolk_store_end(tolk_redis_t *r, const char *sid, const char *reason, int retention_s,
+                   char gws[][TOLK_ID_MAX + 1], int max_gws)
 {
-    return s_end_with(r, &s_end, sid, NULL, retention_s, gws, max_gws);
+    return s_end_with(r, &s_end, sid, NULL, reason, retention_s, gws, max_gws);
 }
 
 int tolk_store_end_expired(tolk_redis_t *r, const char *sid, int64_t now_ms, int retention_s,
@@ -470,7 +482,7 @@ int tolk_store_end_expired(tolk_redis_t *r, const char *sid, int64_t now_ms, int
 {
     char now_s[24];
     snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
-    return s_end_with(r, &s_end_expired, sid, now_s, retention_s, gws, max_gws);
+    return s_end_with(r, &s_end_expired, sid, now_s, "speakerTimeout", retention_s, gws, max_gws);
 }
 
 /* KEYS: session langs gws members speech. Recount listeners, languages,
@@ -771,7 +783,10 @@ void tolk_store_gateway_forget(tolk_redis_t *r, const char *gw)
 
 bool tolk_session_id_valid(const char *sid)
 {
-    /* [a-z]+-[a-z]+-[0-9]{3}, at most TOLK_ID_MAX */
+    /* [a-z]+-[a-z]+-[0-9]{3}(-[0-9]{3})?, at most TOLK_ID_MAX: codes are made
+       with both groups of digits; one group is the shape before 0.2, still
+       accepted so that a session made by an older control worker during a
+       rolling upgrade can be joined */
     size_t n = strlen(sid);
     if (n < 7 || n > TOLK_ID_MAX)
         return false;
@@ -787,6 +802,12 @@ bool tolk_session_id_valid(const char *sid)
     for (int i = 0; i < 3; i++, p++)
         if (*p < '0' || *p > '9')
             return false;
+    if (*p == '-') {
+        p++;
+        for (int i = 0; i < 3; i++, p++)
+            if (*p < '0' || *p > '9')
+                return false;
+    }
     return *p == 0;
 }
 

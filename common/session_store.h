@@ -13,6 +13,7 @@
         tolk:{sid}:hist:<lang> stream  the finals of one language, id <seq>-0
         tolk:{sid}:histlangs   set     languages with a history
         tolk:{sid}:transcript  hash    speakerSub, sourceLanguage, createdAt, endedAt
+        tolk:{sid}:ended       string  why it ended: a returning listener is told so
     Cross-session indexes are written after the script, in the same call:
         tolk:gwconns:<gw>   hash   conn -> session id (cleanup of a dead gateway)
         tolk:sessions       zset   session id by last refresh (maximum duration)
@@ -49,7 +50,8 @@ typedef struct {
     char quality_tier[16];
     tolk_broadcast_state_t state;
     long listener_count;
-    bool in_grace; /* the speaker is away; listeners should know */
+    bool in_grace;       /* the speaker is away; listeners should know */
+    char end_reason[32]; /* TOLK_STORE_ENDED: why it ended ("endSession", ...) */
 } tolk_session_info_t;
 
 /* One language and its listeners, in a snapshot. */
@@ -75,6 +77,7 @@ typedef struct {
 typedef enum {
     TOLK_STORE_OK = 0,
     TOLK_STORE_NOT_FOUND = -404,
+    TOLK_STORE_ENDED = -410, /* no such session now, but it ended within the retention */
     TOLK_STORE_FULL = -409,
     TOLK_STORE_FORBIDDEN = -403,
     TOLK_STORE_EXISTS = -1, /* id taken, or member already present */
@@ -93,7 +96,9 @@ typedef enum {
 int tolk_store_create(tolk_redis_t *r, char *sid, const char *source, const char *tier,
                       const char *sub, const char *gw, uint64_t conn, int64_t now_ms);
 
-/* Add a listener under the cap; fills info. */
+/* Add a listener under the cap; fills info. TOLK_STORE_ENDED (with
+   info->end_reason) when the session ended within the retention time,
+   TOLK_STORE_NOT_FOUND when there is no trace of it. */
 int tolk_store_join(tolk_redis_t *r, const char *sid, const char *gw, uint64_t conn,
                     const char *lang, int max_listeners, bool speech, tolk_session_info_t *info);
 
@@ -118,11 +123,12 @@ int tolk_store_speaker_refresh(tolk_redis_t *r, const char *sid, const char *gw,
                                const char *sub, int64_t now_ms, tolk_session_info_t *info);
 
 /* End a session: delete every key and index entry, except the caption
-   history, which expires retention_s later (the transcript). Fills the gateways that
-   hosted members so the caller can tell them. Returns the gateway count,
-   TOLK_STORE_NOT_FOUND, or DOWN. */
-int tolk_store_end(tolk_redis_t *r, const char *sid, int retention_s, char gws[][TOLK_ID_MAX + 1],
-                   int max_gws);
+   history, which expires retention_s later (the transcript), and the
+   reason it ended ("endSession", "maxDuration", ...), kept as long for a
+   returning listener. Fills the gateways that hosted members so the caller
+   can tell them. Returns the gateway count, TOLK_STORE_NOT_FOUND, or DOWN. */
+int tolk_store_end(tolk_redis_t *r, const char *sid, const char *reason, int retention_s,
+                   char gws[][TOLK_ID_MAX + 1], int max_gws);
 
 /* End sid only if its speaker is still away and its grace deadline is
    past (a speaker who came back at the last moment wins). Same results as

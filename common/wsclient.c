@@ -9,6 +9,7 @@
 #include "wsclient.h"
 #include "wsframe.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -80,7 +81,30 @@ static int s_remaining(int64_t deadline)
 /* Connect a TCP socket to host:port within timeout_ms; blocking (with a
    send timeout) and close-on-exec once connected, so forked helpers do not
    inherit it. Returns the fd, or -1 with a message in err. */
-static int s_tcp_connect(const char *host, int port, int timeout_ms, char *err, size_t errlen)
+/* Bind fd (of family) to the local address source, any port: a test's
+   second client at 127.0.0.2. Returns 0, or -1 with errno set. */
+static int s_bind_source(int fd, int family, const char *source)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    if (family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        len = sizeof *a;
+        if (inet_pton(AF_INET, source, &a->sin_addr) != 1)
+            return errno = EINVAL, -1;
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        len = sizeof *a;
+        if (inet_pton(AF_INET6, source, &a->sin6_addr) != 1)
+            return errno = EINVAL, -1;
+    }
+    return bind(fd, (struct sockaddr *)&ss, len);
+}
+
+static int s_tcp_connect(const char *host, int port, const char *source, int timeout_ms, char *err,
+                         size_t errlen)
 {
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
@@ -101,7 +125,9 @@ static int s_tcp_connect(const char *host, int port, int timeout_ms, char *err, 
             continue;
         }
         int soerr = 0;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        if (source && s_bind_source(fd, ai->ai_family, source) != 0) {
+            soerr = errno;
+        } else if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
             soerr = errno;
             if (soerr == EINPROGRESS) {
                 struct pollfd pfd = {.fd = fd, .events = POLLOUT};
@@ -384,11 +410,20 @@ ws_client_t *ws_connect(const char *host, int port, const char *path_and_query, 
 ws_client_t *ws_connect_ex(const char *host, int port, const char *path_and_query,
                            const char *origin, const char *protocol, int timeout_ms)
 {
+    ws_connect_opts_t o = {.origin = origin, .protocol = protocol};
+    return ws_connect_with(host, port, path_and_query, &o, timeout_ms);
+}
+
+ws_client_t *ws_connect_with(const char *host, int port, const char *path_and_query,
+                             const ws_connect_opts_t *opts, int timeout_ms)
+{
+    const char *origin = opts ? opts->origin : NULL, *protocol = opts ? opts->protocol : NULL;
+    const char *extra = opts && opts->headers ? opts->headers : "";
     s_last_status = 0;
     s_last_error[0] = 0;
     int64_t deadline = s_deadline(timeout_ms);
     char err[192];
-    int fd = s_tcp_connect(host, port, timeout_ms, err, sizeof err);
+    int fd = s_tcp_connect(host, port, opts ? opts->source : NULL, timeout_ms, err, sizeof err);
     if (fd < 0) {
         s_connect_error("%s", err);
         return NULL;
@@ -409,10 +444,10 @@ ws_client_t *ws_connect_ex(const char *host, int port, const char *path_and_quer
         asprintf(&req,
                  "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                  "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                 "Sec-WebSocket-Version: 13\r\n%s%s%s%s%s%s\r\n",
+                 "Sec-WebSocket-Version: 13\r\n%s%s%s%s%s%s%s\r\n",
                  path_and_query, host, port, key, origin ? "Origin: " : "", origin ? origin : "",
                  origin ? "\r\n" : "", protocol ? "Sec-WebSocket-Protocol: " : "",
-                 protocol ? protocol : "", protocol ? "\r\n" : "");
+                 protocol ? protocol : "", protocol ? "\r\n" : "", extra);
     if (n < 0) {
         s_connect_error("out of memory");
         goto err;
@@ -751,7 +786,7 @@ int http_get_ex(const char *host, int port, const char *path, char *body, size_t
         body[0] = 0;
     int64_t deadline = s_deadline(timeout_ms);
     char err[192];
-    int fd = s_tcp_connect(host, port, timeout_ms, err, sizeof err);
+    int fd = s_tcp_connect(host, port, NULL, timeout_ms, err, sizeof err);
     if (fd < 0)
         return -1;
     char *req = NULL;

@@ -41,6 +41,18 @@ ws_client_t *ws_connect(const char *host, int port, const char *path_and_query, 
 ws_client_t *ws_connect_ex(const char *host, int port, const char *path_and_query,
                            const char *origin, const char *protocol, int timeout_ms);
 
+/* What ws_connect_with may be told; NULL fields are left out. */
+typedef struct {
+    const char *origin;   /* the Origin header */
+    const char *protocol; /* Sec-WebSocket-Protocol */
+    const char *source;   /* local address to connect from: a test's other client, 127.0.0.2 */
+    const char *headers;  /* more request header lines, each ending in \r\n (X-Forwarded-For) */
+} ws_connect_opts_t;
+
+/* Same, with any of those. */
+ws_client_t *ws_connect_with(const char *host, int port, const char *path_and_query,
+                             const ws_connect_opts_t *opts, int timeout_ms);
+
 /* HTTP status of this thread's last ws_connect: 101 on success, 0 when the
    TCP connection or the HTTP exchange failed before a status line. */
 int ws_last_http_status(void);

@@ -214,7 +214,7 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
     const char *client = s_str(p, "clientHash");
     /* Redis away: no limit is known, and the join itself will say so */
     int wait =
-        tolk_rate_join_check(self->redis, client, self->cfg.failed_joins_per_minute, tolk_now_ms());
+        tolk_rate_join_check(self->redis, client, self->cfg.failed_joins_per_hour, tolk_now_ms());
     if (wait > 0) {
         s_error(self, gw, conn, 429, "RATE_LIMIT_EXCEEDED", "too many failed joins", action, wait,
                 true);
@@ -223,7 +223,7 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
     if (!sid || !tolk_session_id_valid(sid)) {
         s_join_failed(self, client);
         s_error(self, gw, conn, 400, "INVALID_PARAMETERS",
-                "sessionId must look like golden-eagle-427", action, 0, true);
+                "sessionId must look like golden-eagle-427-913", action, 0, true);
         return;
     }
     if (!lang || !tolk_language_code_valid(lang)) {
@@ -252,6 +252,13 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
     tolk_session_info_t info;
     int rc = tolk_store_join(self->redis, sid, gw, conn, lang, self->cfg.max_listeners, speech == 1,
                              &info);
+    if (rc == TOLK_STORE_ENDED) {
+        /* a returning listener: told as the others were, and no failed join */
+        json_t *o = json_pack("{s:s, s:s, s:s}", "type", "sessionEnded", "sessionId", sid, "reason",
+                              info.end_reason);
+        s_reply_obj(self, gw, conn, o, 1000, 0);
+        return;
+    }
     if (rc == TOLK_STORE_NOT_FOUND) {
         s_join_failed(self, client);
         s_error(self, gw, conn, 404, "SESSION_NOT_FOUND", "no live session has this id", action, 0,
@@ -293,7 +300,7 @@ static void s_speaker_refresh(control_worker_t *self, const char *gw, uint64_t c
     const char *sub = s_str(p, "sub");
     if (!sid || !tolk_session_id_valid(sid)) {
         s_error(self, gw, conn, 400, "INVALID_PARAMETERS",
-                "sessionId must look like golden-eagle-427", action, 0, true);
+                "sessionId must look like golden-eagle-427-913", action, 0, true);
         return;
     }
     tolk_session_info_t info;
@@ -372,7 +379,7 @@ static void s_transcript(control_worker_t *self, const char *gw, uint64_t conn, 
     int format = tolk_transcript_format_parse(s_str(p, "format"));
     if (!sid || !tolk_session_id_valid(sid)) {
         s_error(self, gw, conn, 400, "INVALID_PARAMETERS",
-                "sessionId must look like golden-eagle-427", action, 0, true);
+                "sessionId must look like golden-eagle-427-913", action, 0, true);
         return;
     }
     if ((lang && !tolk_language_code_valid(lang)) || format < 0) {
@@ -490,8 +497,8 @@ static void s_connect(control_worker_t *self, const char *gw, const tolk_envelop
 static void s_end(control_worker_t *self, const char *sid, const char *reason)
 {
     char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];
-    int n =
-        tolk_store_end(self->redis, sid, self->cfg.transcript_retention_s, gws, TOLK_STORE_MAX_GWS);
+    int n = tolk_store_end(self->redis, sid, reason, self->cfg.transcript_retention_s, gws,
+                           TOLK_STORE_MAX_GWS);
     if (n < 0)
         return;
     tolk_store_publish_ended(self->link, gws, n, sid, reason);

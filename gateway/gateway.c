@@ -19,7 +19,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The protocols lws serves: WebSockets and HTTP through one callback. */
 static const struct lws_protocols s_protocols[] = {
@@ -117,6 +119,27 @@ static int s_listen(gateway_t *self)
        text and close reasons itself and closes with 1007 (RFC 6455 8.1) */
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE |
                    LWS_SERVER_OPTION_LIBEV;
+    if (self->cfg.tls_cert_file[0]) {
+        /* HTTPS and WSS on the same port; a plain http:// request there is
+           answered with a redirect to https:// instead of a TLS error */
+        for (int i = 0; i < 2; i++) {
+            const char *f = i ? self->cfg.tls_key_file : self->cfg.tls_cert_file;
+            if (access(f, R_OK) != 0) {
+                tolk_error("start", NULL, "%s %s: %s", i ? "tls_key_file" : "tls_cert_file", f,
+                           strerror(errno));
+                return -1;
+            }
+        }
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+                        LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT |
+                        LWS_SERVER_OPTION_REDIRECT_HTTP_TO_HTTPS;
+        info.ssl_cert_filepath = self->cfg.tls_cert_file;
+        info.ssl_private_key_filepath = self->cfg.tls_key_file;
+        /* HTTP/1.1 only: lws 4.1's file serving over h2 never ends the
+           stream (a page took the client's whole timeout), and WebSockets
+           are RFC 6455 upgrades of HTTP/1.1 */
+        info.alpn = "http/1.1";
+    }
     info.max_http_header_data = 16384;
     info.timeout_secs = 10;
     info.fd_limit_per_thread = 0;
@@ -155,6 +178,11 @@ gateway_t *gateway_new(const tolk_config_t *cfg, volatile sig_atomic_t *stop_req
     self->loop = ev_loop_new(EVFLAG_AUTO);
     if (!self->conns || !self->sessions || !self->loop || s_load_jwt(self) != 0)
         goto err;
+    char why[256];
+    if (gw_proxies_parse(&self->proxies, cfg->trusted_proxies, why, sizeof why) != 0) {
+        tolk_error("start", NULL, "%s", why);
+        goto err;
+    }
     if (bridge_start(self) != 0) {
         tolk_error("start", NULL, "cannot bind the worker backend");
         goto err;

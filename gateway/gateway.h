@@ -24,6 +24,7 @@
 #define TOLK_GATEWAY_H
 
 #include "audio_check.h"
+#include "client_addr.h"
 #include "config.h"
 #include "envelope.h"
 #include "jwt_check.h"
@@ -172,6 +173,7 @@ struct gateway_s {
     struct lws_context *lws;  /* HTTP and WebSocket on that loop */
     tolk_jwt_policy_t jwt;    /* how speaker tokens are checked */
     unsigned char *jwt_key;   /* the HS256 secret or the PEM public key, owned */
+    gw_proxies_t proxies;     /* trusted_proxies: whose forwarding headers count */
     /* bridge.c: the ROUTER and the workers */
     zsock_t *router;                        /* backend the workers connect to */
     char endpoint[TOLK_ID_MAX + 1];         /* its resolved address, registered in Redis */

@@ -121,6 +121,10 @@ static int s_refuse_upgrade(struct lws *wsi, int status, const char *reason)
                         "connection: close\r\n\r\n%s",
                         status, reason, blen, body);
     int fd = (int)lws_get_socket_fd(wsi);
+    /* over TLS the bytes would have to go through lws's TLS session, which
+       the filter cannot write to: the client sees the connection close */
+    if (lws_is_ssl(wsi))
+        fd = -1;
     if (fd >= 0 && hlen > 0 && hlen < (int)sizeof head)
         (void)send(fd, head, (size_t)hlen, MSG_NOSIGNAL | MSG_DONTWAIT);
     return 1;
@@ -688,6 +692,43 @@ static void s_dropping(struct lws *wsi, gw_conn_t *c)
 
 /* --------------------------------------------------------- lifecycle */
 
+/* A request header's value, malloc'd (NULL when absent, or longer than
+   forwarding headers have any need to be). custom: lws has no token for
+   it, so it is looked up by its "name:". */
+static char *s_header_value(struct lws *wsi, int token, const char *custom)
+{
+    int len = custom ? lws_hdr_custom_length(wsi, custom, (int)strlen(custom))
+                     : lws_hdr_total_length(wsi, (enum lws_token_indexes)token);
+    if (len <= 0 || len > 4096)
+        return NULL;
+    char *v = malloc((size_t)len + 1);
+    int got = !v       ? -1
+              : custom ? lws_hdr_custom_copy(wsi, v, len + 1, custom, (int)strlen(custom))
+                       : lws_hdr_copy(wsi, v, len + 1, (enum lws_token_indexes)token);
+    if (got < 0) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Where the connection comes from: the TCP peer, or, from a trusted proxy,
+   the client its forwarding headers name (client_addr.h). */
+static void s_client_addr(gateway_t *gw, struct lws *wsi, char out[GW_ADDR_MAX])
+{
+    char peer[128] = "";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    if (!gw_proxies_trusts(&gw->proxies, peer)) {
+        gw_client_addr(&gw->proxies, peer, NULL, NULL, out);
+        return;
+    }
+    char *xff = s_header_value(wsi, WSI_TOKEN_X_FORWARDED_FOR, NULL);
+    char *fwd = xff ? NULL : s_header_value(wsi, 0, "forwarded:");
+    gw_client_addr(&gw->proxies, peer, xff, fwd, out);
+    free(xff);
+    free(fwd);
+}
+
 static void s_established(gateway_t *gw, struct lws *wsi, gw_conn_t *c)
 {
     memset(c, 0, sizeof *c);
@@ -697,9 +738,9 @@ static void s_established(gateway_t *gw, struct lws *wsi, gw_conn_t *c)
     c->opened_ms = tolk_now_ms();
     c->tokens = gw->cfg.control_rate_per_s;
     c->tokens_ns = tolk_now_ns();
-    char peer[128] = "";
-    lws_get_peer_simple(wsi, peer, sizeof peer);
-    tolk_log_hash(peer, strlen(peer), c->client_hash);
+    char client[GW_ADDR_MAX];
+    s_client_addr(gw, wsi, client);
+    tolk_log_hash(client, strlen(client), c->client_hash);
     /* a fixed kernel send buffer (no autotuning up to tcp_wmem's 4 MB): a
        listener that stops reading fills it in seconds, then its send queue,
        and is closed with 1013 instead of parking megabytes in the kernel */

@@ -50,8 +50,8 @@ static void s_expire_old(sweeper_t *self, int64_t now)
     for (int i = 0; i < ndue; i++) {
         const char *sid = due[i];
         char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1];
-        int n = tolk_store_end(self->redis, sid, self->cfg.transcript_retention_s, gws,
-                               TOLK_STORE_MAX_GWS);
+        int n = tolk_store_end(self->redis, sid, "maxDuration", self->cfg.transcript_retention_s,
+                               gws, TOLK_STORE_MAX_GWS);
         if (n >= 0) {
             tolk_store_publish_ended(self->link, gws, n, sid, "maxDuration");
             self->sessions_expired++;

@@ -4,27 +4,43 @@
     finals as lines; partials too with --partials (on a terminal they
     overwrite each other in place). Stops when the session ends. With
     --json it prints the raw messages, which is what scripts and tests use.
+
+    The gateway closes a connection that has sent nothing for its idle
+    timeout (idle_timeout_s, 120 s by default), however many captions it
+    receives, so the listener sends a heartbeat every --heartbeat seconds
+    by the clock, not only after a quiet spell.
 */
 #include "config.h"
 #include "wsclient.h"
 
 #include <getopt.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Monotonic milliseconds: deadlines must not move with the wall clock. */
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void s_usage(FILE *out)
 {
     fprintf(out, "usage: tolk-listen --session ID [--lang L] [options]\n"
                  "Join a tolk session as a listener and print its captions.\n\n"
-                 "  --session ID        the session code, e.g. golden-eagle-427\n"
+                 "  --session ID        the session code, e.g. golden-eagle-427-913\n"
                  "  --lang L            the language to read [en]\n"
                  "  --host H --port P   the gateway [127.0.0.1, the configured port]\n"
                  "  --partials          print partial captions too\n"
                  "  --json              print every message as a JSON line\n"
                  "  --seconds S         stop after S seconds [until the session ends]\n"
+                 "  --heartbeat S       send a heartbeat every S seconds [30]\n"
                  "  --config FILE       tolk.conf to read [$TOLK_CONFIG]\n");
 }
 
@@ -32,19 +48,15 @@ int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1", *session = NULL, *lang = "en", *config_path = NULL;
     int port = 0;
-    double seconds = 0;
+    double seconds = 0, heartbeat = 30;
     bool json = false, partials = false;
-    static const struct option opts[] = {{"session", required_argument, 0, 's'},
-                                         {"lang", required_argument, 0, 'l'},
-                                         {"host", required_argument, 0, 'H'},
-                                         {"port", required_argument, 0, 'p'},
-                                         {"partials", no_argument, 0, 'P'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"seconds", required_argument, 0, 'S'},
-                                         {"config", required_argument, 0, 'c'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {"version", no_argument, 0, 'V'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"session", required_argument, 0, 's'}, {"lang", required_argument, 0, 'l'},
+        {"host", required_argument, 0, 'H'},    {"port", required_argument, 0, 'p'},
+        {"partials", no_argument, 0, 'P'},      {"json", no_argument, 0, 'j'},
+        {"seconds", required_argument, 0, 'S'}, {"heartbeat", required_argument, 0, 'B'},
+        {"config", required_argument, 0, 'c'},  {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},       {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -69,6 +81,9 @@ int main(int argc, char **argv)
             case 'S':
                 seconds = atof(optarg);
                 break;
+            case 'B':
+                heartbeat = atof(optarg);
+                break;
             case 'c':
                 config_path = optarg;
                 break;
@@ -83,7 +98,7 @@ int main(int argc, char **argv)
                 return 2;
         }
     }
-    if (!session || optind != argc) {
+    if (!session || optind != argc || heartbeat < 0.1) {
         s_usage(stderr);
         return 2;
     }
@@ -104,18 +119,21 @@ int main(int argc, char **argv)
         return 1;
     }
     bool tty = isatty(STDOUT_FILENO), dangling = false;
-    int64_t left_ms = seconds > 0 ? (int64_t)(seconds * 1000) : -1;
+    int64_t now = s_now_ms(), beat_ms = (int64_t)(heartbeat * 1000);
+    int64_t end = seconds > 0 ? now + (int64_t)(seconds * 1000) : INT64_MAX;
+    int64_t next_beat = now + beat_ms;
     int rc = 0;
-    while (left_ms != 0) {
-        int slice = left_ms > 0 && left_ms < 30000 ? (int)left_ms : 30000;
-        char *msg = ws_recv_text(ws, slice);
-        if (left_ms > 0)
-            left_ms = left_ms > slice ? left_ms - slice : 0;
+    while (now < end) {
+        int64_t until = next_beat < end ? next_beat : end;
+        char *msg = ws_recv_text(ws, until > now ? (int)(until - now) : 0);
+        now = s_now_ms();
+        if (now >= next_beat && ws_is_open(ws)) {
+            ws_send_text(ws, "{\"action\":\"heartbeat\"}");
+            next_beat = now + beat_ms;
+        }
         if (!msg) {
             if (!ws_is_open(ws))
                 break;
-            /* the gateway closes connections silent for two minutes */
-            ws_send_text(ws, "{\"action\":\"heartbeat\"}");
             continue;
         }
         if (json) {

@@ -1,13 +1,14 @@
-/*  tolk-speak.c -- be a speaker from the command line: stream a WAV file.
+/*  tolk-speak.c -- be a speaker from the command line: stream a recording.
 
-    Creates a session (or resumes one with refreshConnection), streams the
-    file's PCM as binary frames at the pace it was spoken (or --speed times
-    faster), and prints every message the server sends back: the session
-    code and listener link first, then the speaker's own captions and
-    status. At the end of the file it waits --linger seconds for the last
-    captions, then ends the session with a clean close. The README's "try
-    it" section and the end-to-end tests use it as a real client would.
+    Reads any audio file libsndfile reads (WAV, FLAC, Ogg, ...; any rate,
+    any channels) as 16 kHz mono PCM (common/audio_file.h). Creates a session (or resumes one with
+   refreshConnection), streams the file's PCM as binary frames at the pace it was spoken (or --speed
+   times faster), and prints every message the server sends back: the session code and listener link
+   first, then the speaker's own captions and status. At the end of the file it waits --linger
+   seconds for the last captions, then ends the session with a clean close. The README's "try it"
+   section and the end-to-end tests use it as a real client would.
 */
+#include "audio_file.h"
 #include "config.h"
 #include "jwt_check.h"
 #include "wsclient.h"
@@ -19,73 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* A whole WAV file's PCM, checked to be what the server accepts. */
-typedef struct {
-    uint8_t *pcm;
-    size_t len;
-} wav_t;
-
-static uint32_t s_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* Read path; the server wants 16 kHz, 16-bit, mono. Returns 0 or -1. */
-static int s_wav_read(const char *path, wav_t *w)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        return -1;
-    }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (size < 44 || size > 512L * 1024 * 1024) {
-        fclose(f);
-        fprintf(stderr, "tolk-speak: %s: not a WAV file of a sensible size\n", path);
-        return -1;
-    }
-    uint8_t *buf = malloc((size_t)size);
-    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        fclose(f);
-        free(buf);
-        fprintf(stderr, "tolk-speak: %s: cannot read\n", path);
-        return -1;
-    }
-    fclose(f);
-    if (memcmp(buf, "RIFF", 4) || memcmp(buf + 8, "WAVE", 4)) {
-        free(buf);
-        fprintf(stderr, "tolk-speak: %s: not a RIFF/WAVE file\n", path);
-        return -1;
-    }
-    size_t pos = 12;
-    bool fmt_ok = false;
-    while (pos + 8 <= (size_t)size) {
-        uint32_t len = s_le32(buf + pos + 4);
-        const uint8_t *body = buf + pos + 8;
-        if (!memcmp(buf + pos, "fmt ", 4) && len >= 16 && pos + 8 + 16 <= (size_t)size)
-            fmt_ok = (body[0] | body[1] << 8) == 1 && (body[2] | body[3] << 8) == 1 &&
-                     s_le32(body + 4) == 16000 && (body[14] | body[15] << 8) == 16;
-        if (!memcmp(buf + pos, "data", 4)) {
-            if (!fmt_ok)
-                break;
-            size_t avail = (size_t)size - pos - 8;
-            w->len = (len && len < avail ? len : avail) & ~(size_t)1;
-            w->pcm = malloc(w->len ? w->len : 1);
-            if (!w->pcm)
-                break;
-            memcpy(w->pcm, body, w->len);
-            free(buf);
-            return 0;
-        }
-        pos += 8 + (size_t)len + (len & 1);
-    }
-    free(buf);
-    fprintf(stderr, "tolk-speak: %s: must be 16 kHz, 16-bit, mono PCM\n", path);
-    return -1;
-}
 
 static int64_t s_now_ms(void)
 {
@@ -157,9 +91,9 @@ static char *s_token(const char *given, const tolk_config_t *cfg)
 
 static void s_usage(FILE *out)
 {
-    fprintf(out, "usage: tolk-speak FILE.wav [options]\n"
-                 "Stream a 16 kHz 16-bit mono WAV file to tolk as a speaker and print what\n"
-                 "comes back.\n\n"
+    fprintf(out, "usage: tolk-speak FILE [options]\n"
+                 "Stream a recording (WAV, FLAC, Ogg, ...: anything libsndfile reads, at any\n"
+                 "rate) to tolk as a speaker and print what comes back.\n\n"
                  "  --session-create     start a new session (the default)\n"
                  "  --session ID         resume session ID (refreshConnection as its speaker)\n"
                  "  --host H --port P    the gateway [127.0.0.1, the configured port]\n"
@@ -246,13 +180,18 @@ int main(int argc, char **argv)
     }
     if (!port)
         port = cfg.port;
-    wav_t wav = {0};
-    if (s_wav_read(argv[optind], &wav) != 0)
+    int16_t *samples = NULL;
+    size_t count = 0;
+    if (tolk_audio_file_read(argv[optind], &samples, &count, err, sizeof err) != 0) {
+        fprintf(stderr, "tolk-speak: %s\n", err);
         return 1;
+    }
+    const uint8_t *pcm = (const uint8_t *)samples;
+    size_t pcm_len = count * sizeof *samples;
     char *token = s_token(token_arg, &cfg);
     if (!token) {
         fprintf(stderr, "tolk-speak: no token: pass --token or set TOLK_TOKEN\n");
-        free(wav.pcm);
+        free(samples);
         return 1;
     }
     char path[8192];
@@ -267,7 +206,7 @@ int main(int argc, char **argv)
     ws_client_t *ws = ws_connect(host, port, path, NULL, 5000);
     if (!ws) {
         fprintf(stderr, "tolk-speak: cannot connect to %s:%d: %s\n", host, port, ws_last_error());
-        free(wav.pcm);
+        free(samples);
         return 1;
     }
     /* the first answer says whether we are in */
@@ -277,7 +216,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tolk-speak: refused: %s\n", first ? first : "no answer");
         free(first);
         ws_destroy(&ws);
-        free(wav.pcm);
+        free(samples);
         return 1;
     }
     s_show(first, json);
@@ -285,22 +224,22 @@ int main(int argc, char **argv)
     size_t chunk = (size_t)chunk_ms * 32; /* 16 kHz x 2 bytes */
     int64_t start = s_now_ms();
     int rc = 0;
-    for (size_t off = 0, i = 0; off < wav.len; off += chunk, i++) {
+    for (size_t off = 0, i = 0; off < pcm_len; off += chunk, i++) {
         /* open loop: chunk i is due at its audio time over speed, whatever came before */
         int64_t due = start + (int64_t)((double)i * chunk_ms / speed);
         if (s_pump(ws, due, json) < 0) {
             rc = 1;
             break;
         }
-        size_t n = wav.len - off < chunk ? wav.len - off : chunk;
+        size_t n = pcm_len - off < chunk ? pcm_len - off : chunk;
         if (n < 100)
             break; /* the server refuses scraps; a few ms of audio do not matter */
-        if (ws_send_binary(ws, wav.pcm + off, n) != 0) {
+        if (ws_send_binary(ws, pcm + off, n) != 0) {
             rc = 1;
             break;
         }
     }
-    free(wav.pcm);
+    free(samples);
     if (rc == 0 && s_pump(ws, s_now_ms() + (int64_t)(linger * 1000), json) < 0)
         rc = 1;
     if (rc != 0)

@@ -217,7 +217,7 @@ async function run(browser) {
     await speaker.selectOption('#source', 'en');
     await speaker.click('#start');
     await speaker.waitForFunction(
-      () => /^[a-z]+-[a-z]+-[0-9]{3}$/.test(document.getElementById('session-code').textContent),
+      () => /^[a-z]+-[a-z]+-[0-9]{3}-[0-9]{3}$/.test(document.getElementById('session-code').textContent),
       null,
       { timeout: 20000 },
     );

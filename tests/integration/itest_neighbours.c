@@ -121,17 +121,7 @@ END_TEST
    joined by spaces into out. */
 static int s_monitor_rows(harness_t *h, char *out, size_t cap)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "TOLK_CONFIG=%s/tolk.conf %s/tolk-monitor --once --json",
-             harness_dir(h), harness_bin(h));
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    char *text = calloc(1, 1 << 20);
-    ck_assert_ptr_nonnull(text);
-    size_t n = fread(text, 1, (1 << 20) - 1, p);
-    ck_assert_int_eq(pclose(p), 0);
-    ck_assert_int_gt((int)n, 0);
-    json_t *j = ic_json(text);
+    json_t *j = ic_monitor_snapshot(h);
     json_t *procs = json_object_get(j, "processes"), *row;
     size_t i, used = 0;
     out[0] = 0;

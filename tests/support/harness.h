@@ -33,7 +33,9 @@ typedef struct {
     int control_workers;       /* 0: tolk-stack's default; HARNESS_NONE: none */
     int status_workers;        /* 0: tolk-stack's default; HARNESS_NONE: none */
     int audio_workers;         /* 0: tolk-stack's default; HARNESS_NONE: none */
-    const char *extra_env[16]; /* "TOLK_KEY=value" overrides for every process, NULL ends */
+    const char *extra_env[16]; /* "TOLK_KEY=value" overrides for every process, NULL ends;
+                                  with TOLK_TLS_CERT_FILE the gateways' readiness is
+                                  asked over https */
 } harness_opts_t;
 
 typedef struct _harness_t harness_t;

@@ -31,6 +31,22 @@ json_t *ic_json(char *text)
     return j;
 }
 
+/* The monitor run as an operator runs it, against h's config. */
+json_t *ic_monitor_snapshot(harness_t *h)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "TOLK_CONFIG=%s/tolk.conf %s/tolk-monitor --once --json",
+             harness_dir(h), harness_bin(h));
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char *out = calloc(1, 1 << 20);
+    ck_assert_ptr_nonnull(out);
+    size_t n = fread(out, 1, (1 << 20) - 1, p);
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_int_gt((int)n, 0);
+    return ic_json(out);
+}
+
 /* "" for a missing field, so that string assertions fail with a value
    instead of crashing on NULL. */
 const char *ic_get(json_t *j, const char *key)

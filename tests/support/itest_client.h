@@ -37,6 +37,10 @@ typedef struct {
    JSON. Takes text (frees it); the caller json_decrefs the result. */
 json_t *ic_json(char *text);
 
+/* What `tolk-monitor --once --json` prints for system h, parsed; asserts
+   it ran and printed JSON. The caller json_decrefs the result. */
+json_t *ic_monitor_snapshot(harness_t *h);
+
 /* A string field of j, "" when missing or not a string. */
 const char *ic_get(json_t *j, const char *key);
 

@@ -394,7 +394,8 @@ END_TEST
 
 START_TEST(test_session_id_valid)
 {
-    ck_assert(tolk_session_id_valid("golden-eagle-427"));
+    ck_assert(tolk_session_id_valid("golden-eagle-427-913"));
+    ck_assert(tolk_session_id_valid("golden-eagle-427")); /* made before 0.2 */
     ck_assert(tolk_session_id_valid("a-b-000"));
     ck_assert(tolk_session_id_valid("quiet-river-999"));
 
@@ -413,6 +414,10 @@ START_TEST(test_session_id_valid)
         "golden-eagle-427 ",
         " golden-eagle-427",
         "golden-eagle-427-1",
+        "golden-eagle-427-9130",
+        "golden-eagle-427-",
+        "golden-eagle-427-91a",
+        "golden-eagle-427913",
         "golden-eagle427",
         "golden-eagle--427",
         "g0lden-eagle-427",

@@ -27,8 +27,9 @@ export const LANGUAGES = {
 /** What the recogniser speaks (config key source_languages). */
 export const SOURCE_LANGUAGES = { en: 'English' };
 
-/** The exact session id form the gateway accepts. */
-export const SESSION_CODE_RE = /^[a-z]+-[a-z]+-[0-9]{3}$/;
+/** The exact session id forms the gateway accepts (one group of digits: codes
+ *  made before 0.2). */
+export const SESSION_CODE_RE = /^[a-z]+-[a-z]+-[0-9]{3}(-[0-9]{3})?$/;
 
 /** Turn what a person typed or pasted (a code, a spaced code, a whole
  *  listener link) into a session code, or null. */
