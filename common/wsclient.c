@@ -27,6 +27,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #define S_HEADER_MAX      16384             /* longest handshake answer we read */
 #define S_CLOSE_WAIT_MS   1000              /* how long ws_close waits for the server */
@@ -49,6 +52,8 @@ struct _ws_client_t {
     size_t rlen;            /* valid bytes in rbuf */
     size_t rcap;            /* capacity of rbuf */
     tolk_wsdec_t *dec;      /* frames after the handshake (wsframe's decoder) */
+    SSL_CTX *ctx;           /* wss: the TLS context of this one connection */
+    SSL *ssl;               /* wss: the TLS session over fd (non-blocking); NULL: plain */
 };
 
 /* Status and reason of this thread's last ws_connect, for tests of refusals. */
@@ -191,6 +196,134 @@ static int s_wait_readable(int fd, int64_t deadline)
     }
 }
 
+/* Readable for c: TLS may already hold decrypted bytes the socket no
+   longer shows. 1 readable, 0 timeout, -1 error. */
+static int s_wait_client(ws_client_t *c, int64_t deadline)
+{
+    if (c->ssl && SSL_pending(c->ssl) > 0)
+        return 1;
+    return s_wait_readable(c->fd, deadline);
+}
+
+/* After SSL_ERROR_WANT_READ/WRITE: wait for what TLS wants, until
+   deadline. 1 ready, 0 timeout, -1 error. */
+static int s_tls_wait(ws_client_t *c, int err, int64_t deadline)
+{
+    struct pollfd pfd = {.fd = c->fd, .events = err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN};
+    for (;;) {
+        int n = poll(&pfd, 1, s_remaining(deadline));
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 ? -1 : n;
+    }
+}
+
+/* Read what is there (after s_wait_client said so): bytes, 0 at EOF, -1
+   with errno EAGAIN when nothing is ready yet (a partial TLS record). */
+static ssize_t s_recv_some(ws_client_t *c, void *buf, size_t n)
+{
+    if (!c->ssl)
+        return recv(c->fd, buf, n, MSG_DONTWAIT);
+    int r = SSL_read(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    errno = ECONNRESET;
+    return -1;
+}
+
+/* Write all of buf on c, plain or TLS; a write blocked S_SEND_TIMEOUT_MS
+   fails. Returns 0 or -1. */
+static int s_send_all(ws_client_t *c, const void *buf, size_t len)
+{
+    if (!c->ssl)
+        return s_write_all(c->fd, buf, len);
+    const char *p = buf;
+    int64_t deadline = s_deadline(S_SEND_TIMEOUT_MS);
+    while (len > 0) {
+        int r = SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+        if (r > 0) {
+            p += r;
+            len -= (size_t)r;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) ||
+            s_tls_wait(c, e, deadline) <= 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Start TLS on c's socket to host, verifying the certificate (against
+   ca_file, or the system's CAs) for host's name or address unless
+   insecure. Returns 0, or -1 with err set. */
+static int s_tls_start(ws_client_t *c, const char *host, const ws_connect_opts_t *o,
+                       int64_t deadline, char *err, size_t errlen)
+{
+    c->ctx = SSL_CTX_new(TLS_client_method());
+    if (!c->ctx) {
+        snprintf(err, errlen, "TLS: no context");
+        return -1;
+    }
+    if (o->tls_insecure) {
+        SSL_CTX_set_verify(c->ctx, SSL_VERIFY_NONE, NULL);
+    } else {
+        int ok = o->tls_ca_file ? SSL_CTX_load_verify_locations(c->ctx, o->tls_ca_file, NULL)
+                                : SSL_CTX_set_default_verify_paths(c->ctx);
+        /* a gateway's own certificate given as the CA file is trusted as it
+           is, with no chain above it: a self-signed one, or a leaf */
+        if (o->tls_ca_file)
+            X509_STORE_set_flags(SSL_CTX_get_cert_store(c->ctx), X509_V_FLAG_PARTIAL_CHAIN);
+        if (ok != 1) {
+            snprintf(err, errlen, "TLS: cannot read the CA file %s",
+                     o->tls_ca_file ? o->tls_ca_file : "(system)");
+            return -1;
+        }
+        SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+    }
+    c->ssl = SSL_new(c->ctx);
+    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+        snprintf(err, errlen, "TLS: no session");
+        return -1;
+    }
+    unsigned char ip[16];
+    bool is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+    X509_VERIFY_PARAM *param = SSL_get0_param(c->ssl);
+    if (is_ip) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, host);
+    } else {
+        SSL_set_tlsext_host_name(c->ssl, host);
+        X509_VERIFY_PARAM_set1_host(param, host, 0);
+    }
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+    for (;;) {
+        int r = SSL_connect(c->ssl);
+        if (r == 1)
+            return 0;
+        int e = SSL_get_error(c->ssl, r);
+        if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) &&
+            s_tls_wait(c, e, deadline) > 0)
+            continue;
+        long v = SSL_get_verify_result(c->ssl);
+        if (v != X509_V_OK)
+            snprintf(err, errlen, "TLS: the certificate of %s is not trusted: %s", host,
+                     X509_verify_cert_error_string(v));
+        else
+            snprintf(err, errlen, "TLS handshake with %s failed: %s", host,
+                     e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE
+                         ? "no answer in time"
+                         : ERR_reason_error_string(ERR_get_error()));
+        return -1;
+    }
+}
+
 /* Make room for at least need more bytes in the read buffer. Returns 0 or -1. */
 static int s_reserve(ws_client_t *c, size_t need)
 {
@@ -224,14 +357,14 @@ static int s_fill(ws_client_t *c, int64_t deadline)
     if (s_reserve(c, S_READ_CHUNK) != 0)
         return -1;
     for (;;) {
-        int r = s_wait_readable(c->fd, deadline);
+        int r = s_wait_client(c, deadline);
         if (r == 0)
             return 0;
         if (r < 0) {
             s_dropped(c);
             return -1;
         }
-        ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+        ssize_t n = s_recv_some(c, c->rbuf + c->rlen, c->rcap - c->rlen);
         if (n > 0) {
             c->rlen += (size_t)n;
             return 1;
@@ -251,7 +384,7 @@ static void s_consume(ws_client_t *c, size_t n)
 }
 
 /* Build one frame and write it. Returns 0 or -1. */
-static int s_send_frame(int fd, int fin, int opcode, int rsv, int masked, const void *data,
+static int s_send_frame(ws_client_t *c, int fin, int opcode, int rsv, int masked, const void *data,
                         size_t len)
 {
     unsigned char *buf = malloc(len + TOLK_WSFRAME_HEADER_MAX);
@@ -265,7 +398,7 @@ static int s_send_frame(int fd, int fin, int opcode, int rsv, int masked, const 
         memcpy(buf + h, data, len);
     if (masked)
         tolk_wsframe_mask(buf + h, len, key, 0);
-    int rc = s_write_all(fd, buf, h + len);
+    int rc = s_send_all(c, buf, h + len);
     free(buf);
     return rc;
 }
@@ -280,7 +413,7 @@ static int s_fail(ws_client_t *c, int code, const char *fmt, ...)
     va_end(ap);
     if (!c->close_sent && !c->dropped && c->fd >= 0) {
         unsigned char body[2] = {(unsigned char)(code >> 8), (unsigned char)code};
-        s_send_frame(c->fd, 1, WS_OP_CLOSE, 0, 1, body, 2);
+        s_send_frame(c, 1, WS_OP_CLOSE, 0, 1, body, 2);
     }
     c->close_sent = true;
     if (c->fd >= 0)
@@ -297,7 +430,7 @@ static int s_fill_frames(ws_client_t *c, int64_t deadline)
     for (;;) {
         if (c->dropped || c->fd < 0)
             return -1;
-        int r = s_wait_readable(c->fd, deadline);
+        int r = s_wait_client(c, deadline);
         if (r == 0)
             return 0;
         if (r < 0) {
@@ -305,7 +438,7 @@ static int s_fill_frames(ws_client_t *c, int64_t deadline)
             return -1;
         }
         size_t room = tolk_wsdec_room(c->dec);
-        ssize_t n = recv(c->fd, buf, room < sizeof buf ? room : sizeof buf, MSG_DONTWAIT);
+        ssize_t n = s_recv_some(c, buf, room < sizeof buf ? room : sizeof buf);
         if (n > 0) {
             tolk_wsdec_push(c->dec, buf, (size_t)n); /* fits: at most room */
             return 1;
@@ -324,7 +457,7 @@ static int s_control(ws_client_t *c, int opcode, const unsigned char *p, size_t 
 {
     if (opcode == WS_OP_PING) {
         if (!c->close_sent)
-            s_send_frame(c->fd, 1, WS_OP_PONG, 0, 1, p, len);
+            s_send_frame(c, 1, WS_OP_PONG, 0, 1, p, len);
         return 0;
     }
     if (opcode == WS_OP_PONG) {
@@ -343,7 +476,7 @@ static int s_control(ws_client_t *c, int opcode, const unsigned char *p, size_t 
         memcpy(c->close_reason, p + 2, rlen);
     c->close_reason[rlen] = 0;
     if (!c->close_sent) {
-        s_send_frame(c->fd, 1, WS_OP_CLOSE, 0, 1, p, len >= 2 ? 2 : 0);
+        s_send_frame(c, 1, WS_OP_CLOSE, 0, 1, p, len >= 2 ? 2 : 0);
         c->close_sent = true;
     }
     return -1;
@@ -435,6 +568,10 @@ ws_client_t *ws_connect_with(const char *host, int port, const char *path_and_qu
         return NULL;
     }
     c->fd = fd;
+    if (opts && opts->tls && s_tls_start(c, host, opts, deadline, err, sizeof err) != 0) {
+        s_connect_error("%s", err);
+        goto err;
+    }
 
     char key[TOLK_WSFRAME_KEY_LEN], expect[TOLK_WSFRAME_ACCEPT_LEN];
     tolk_wsframe_key(key, expect);
@@ -452,7 +589,7 @@ ws_client_t *ws_connect_with(const char *host, int port, const char *path_and_qu
         s_connect_error("out of memory");
         goto err;
     }
-    int rc = s_write_all(fd, req, (size_t)n);
+    int rc = s_send_all(c, req, (size_t)n);
     free(req);
     if (rc != 0) {
         s_connect_error("sending the handshake: %s", strerror(errno));
@@ -539,14 +676,14 @@ int ws_send_text(ws_client_t *c, const char *text)
 {
     if (!ws_is_open(c) || !text)
         return -1;
-    return s_send_frame(c->fd, 1, WS_OP_TEXT, 0, 1, text, strlen(text));
+    return s_send_frame(c, 1, WS_OP_TEXT, 0, 1, text, strlen(text));
 }
 
 int ws_send_binary(ws_client_t *c, const void *data, size_t len)
 {
     if (!ws_is_open(c) || (!data && len))
         return -1;
-    return s_send_frame(c->fd, 1, WS_OP_BINARY, 0, 1, data, len);
+    return s_send_frame(c, 1, WS_OP_BINARY, 0, 1, data, len);
 }
 
 int ws_send_frame(ws_client_t *c, int fin, int opcode, int rsv, int masked, const void *data,
@@ -554,14 +691,14 @@ int ws_send_frame(ws_client_t *c, int fin, int opcode, int rsv, int masked, cons
 {
     if (!c || c->fd < 0 || (!data && len))
         return -1;
-    return s_send_frame(c->fd, fin, opcode, rsv, masked, data, len);
+    return s_send_frame(c, fin, opcode, rsv, masked, data, len);
 }
 
 int ws_send_raw(ws_client_t *c, const void *data, size_t len)
 {
     if (!c || c->fd < 0 || (!data && len))
         return -1;
-    return s_write_all(c->fd, data, len);
+    return s_send_all(c, data, len);
 }
 
 int ws_close(ws_client_t *c, int code, const char *reason)
@@ -582,7 +719,7 @@ int ws_close(ws_client_t *c, int code, const char *reason)
                 memcpy(body + 2, reason, rlen);
             len += rlen;
         }
-        s_send_frame(c->fd, 1, WS_OP_CLOSE, 0, 1, body, len);
+        s_send_frame(c, 1, WS_OP_CLOSE, 0, 1, body, len);
         c->close_sent = true;
     }
     int64_t deadline = s_deadline(S_CLOSE_WAIT_MS);
@@ -697,6 +834,11 @@ void ws_destroy(ws_client_t **c_p)
     if (!c_p || !*c_p)
         return;
     ws_client_t *c = *c_p;
+    if (c->ssl) {
+        SSL_shutdown(c->ssl); /* our close_notify, best effort: the socket is non-blocking */
+        SSL_free(c->ssl);
+    }
+    SSL_CTX_free(c->ctx);
     if (c->fd >= 0)
         close(c->fd);
     free(c->rbuf);

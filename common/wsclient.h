@@ -43,10 +43,14 @@ ws_client_t *ws_connect_ex(const char *host, int port, const char *path_and_quer
 
 /* What ws_connect_with may be told; NULL fields are left out. */
 typedef struct {
-    const char *origin;   /* the Origin header */
-    const char *protocol; /* Sec-WebSocket-Protocol */
-    const char *source;   /* local address to connect from: a test's other client, 127.0.0.2 */
-    const char *headers;  /* more request header lines, each ending in \r\n (X-Forwarded-For) */
+    const char *origin;      /* the Origin header */
+    const char *protocol;    /* Sec-WebSocket-Protocol */
+    const char *source;      /* local address to connect from: a test's other client, 127.0.0.2 */
+    const char *headers;     /* more request header lines, each ending in \r\n (X-Forwarded-For) */
+    bool tls;                /* wss: TLS (OpenSSL) under the WebSocket */
+    const char *tls_ca_file; /* trust this PEM (a self-signed gateway's certificate);
+                                NULL: the system's CAs */
+    bool tls_insecure;       /* accept any certificate (say so to the user) */
 } ws_connect_opts_t;
 
 /* Same, with any of those. */

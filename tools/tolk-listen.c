@@ -11,6 +11,7 @@
     by the clock, not only after a quiet spell.
 */
 #include "config.h"
+#include "gateway_target.h"
 #include "wsclient.h"
 
 #include <getopt.h>
@@ -36,7 +37,10 @@ static void s_usage(FILE *out)
                  "Join a tolk session as a listener and print its captions.\n\n"
                  "  --session ID        the session code, e.g. golden-eagle-427-913\n"
                  "  --lang L            the language to read [en]\n"
-                 "  --host H --port P   the gateway [127.0.0.1, the configured port]\n"
+                 "  --host H --port P   the gateway [the configured bind_address and port]\n"
+                 "  --tls               wss [when the config has tls_cert_file]\n"
+                 "  --cafile FILE       trust this certificate [the config's tls_cert_file]\n"
+                 "  --insecure          wss without checking the certificate\n"
                  "  --partials          print partial captions too\n"
                  "  --json              print every message as a JSON line\n"
                  "  --seconds S         stop after S seconds [until the session ends]\n"
@@ -46,17 +50,26 @@ static void s_usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1", *session = NULL, *lang = "en", *config_path = NULL;
+    const char *host = NULL, *cafile = NULL, *session = NULL, *lang = "en", *config_path = NULL;
     int port = 0;
     double seconds = 0, heartbeat = 30;
+    bool tls = false, insecure = false;
     bool json = false, partials = false;
-    static const struct option opts[] = {
-        {"session", required_argument, 0, 's'}, {"lang", required_argument, 0, 'l'},
-        {"host", required_argument, 0, 'H'},    {"port", required_argument, 0, 'p'},
-        {"partials", no_argument, 0, 'P'},      {"json", no_argument, 0, 'j'},
-        {"seconds", required_argument, 0, 'S'}, {"heartbeat", required_argument, 0, 'B'},
-        {"config", required_argument, 0, 'c'},  {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},       {0, 0, 0, 0}};
+    static const struct option opts[] = {{"session", required_argument, 0, 's'},
+                                         {"lang", required_argument, 0, 'l'},
+                                         {"host", required_argument, 0, 'H'},
+                                         {"tls", no_argument, 0, 'T'},
+                                         {"cafile", required_argument, 0, 'A'},
+                                         {"insecure", no_argument, 0, 'I'},
+                                         {"port", required_argument, 0, 'p'},
+                                         {"partials", no_argument, 0, 'P'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"seconds", required_argument, 0, 'S'},
+                                         {"heartbeat", required_argument, 0, 'B'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"version", no_argument, 0, 'V'},
+                                         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -68,6 +81,15 @@ int main(int argc, char **argv)
                 break;
             case 'H':
                 host = optarg;
+                break;
+            case 'T':
+                tls = true;
+                break;
+            case 'A':
+                cafile = optarg;
+                break;
+            case 'I':
+                insecure = true;
                 break;
             case 'p':
                 port = atoi(optarg);
@@ -108,14 +130,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "tolk-listen: %s\n", err);
         return 1;
     }
-    if (!port)
-        port = cfg.port;
+    /* the gateway the config describes, then what the command line says */
+    tolk_target_t target;
+    tolk_target_from_config(&target, &cfg);
+    if (host)
+        snprintf(target.host, sizeof target.host, "%s", host);
+    if (port)
+        target.port = port;
+    if (cafile)
+        snprintf(target.ca_file, sizeof target.ca_file, "%s", cafile);
+    target.tls |= tls || cafile || insecure;
+    target.insecure = insecure;
+    ws_connect_opts_t wsopts = tolk_target_opts(&target);
     char path[512];
     snprintf(path, sizeof path, "/ws?action=joinSession&sessionId=%s&targetLanguage=%s", session,
              lang);
-    ws_client_t *ws = ws_connect(host, port, path, NULL, 5000);
+    ws_client_t *ws = ws_connect_with(target.host, target.port, path, &wsopts, 5000);
     if (!ws) {
-        fprintf(stderr, "tolk-listen: cannot connect to %s:%d: %s\n", host, port, ws_last_error());
+        fprintf(stderr, "tolk-listen: cannot connect to %s://%s:%d: %s\n",
+                target.tls ? "wss" : "ws", target.host, target.port, ws_last_error());
         return 1;
     }
     bool tty = isatty(STDOUT_FILENO), dangling = false;

@@ -10,6 +10,7 @@
 */
 #include "audio_file.h"
 #include "config.h"
+#include "gateway_target.h"
 #include "jwt_check.h"
 #include "wsclient.h"
 
@@ -96,7 +97,10 @@ static void s_usage(FILE *out)
                  "rate) to tolk as a speaker and print what comes back.\n\n"
                  "  --session-create     start a new session (the default)\n"
                  "  --session ID         resume session ID (refreshConnection as its speaker)\n"
-                 "  --host H --port P    the gateway [127.0.0.1, the configured port]\n"
+                 "  --host H --port P    the gateway [the configured bind_address and port]\n"
+                 "  --tls                wss [when the config has tls_cert_file]\n"
+                 "  --cafile FILE        trust this certificate [the config's tls_cert_file]\n"
+                 "  --insecure           wss without checking the certificate\n"
                  "  --token JWT          speaker token [$TOLK_TOKEN, else minted from the config]\n"
                  "  --source-language L  [en]\n"
                  "  --speed N            N times faster than real time [1]\n"
@@ -108,19 +112,29 @@ static void s_usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1", *session = NULL, *token_arg = NULL, *source = "en",
+    const char *host = NULL, *cafile = NULL, *session = NULL, *token_arg = NULL, *source = "en",
                *config_path = NULL;
     int port = 0, chunk_ms = 100;
     double speed = 1.0, linger = 5.0;
+    bool tls = false, insecure = false;
     bool json = false;
-    static const struct option opts[] = {
-        {"session-create", no_argument, 0, 'C'}, {"session", required_argument, 0, 's'},
-        {"host", required_argument, 0, 'H'},     {"port", required_argument, 0, 'p'},
-        {"token", required_argument, 0, 't'},    {"source-language", required_argument, 0, 'l'},
-        {"speed", required_argument, 0, 'x'},    {"chunk-ms", required_argument, 0, 'k'},
-        {"linger", required_argument, 0, 'w'},   {"json", no_argument, 0, 'j'},
-        {"config", required_argument, 0, 'c'},   {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"session-create", no_argument, 0, 'C'},
+                                         {"session", required_argument, 0, 's'},
+                                         {"host", required_argument, 0, 'H'},
+                                         {"tls", no_argument, 0, 'T'},
+                                         {"cafile", required_argument, 0, 'A'},
+                                         {"insecure", no_argument, 0, 'I'},
+                                         {"port", required_argument, 0, 'p'},
+                                         {"token", required_argument, 0, 't'},
+                                         {"source-language", required_argument, 0, 'l'},
+                                         {"speed", required_argument, 0, 'x'},
+                                         {"chunk-ms", required_argument, 0, 'k'},
+                                         {"linger", required_argument, 0, 'w'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"version", no_argument, 0, 'V'},
+                                         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -132,6 +146,15 @@ int main(int argc, char **argv)
                 break;
             case 'H':
                 host = optarg;
+                break;
+            case 'T':
+                tls = true;
+                break;
+            case 'A':
+                cafile = optarg;
+                break;
+            case 'I':
+                insecure = true;
                 break;
             case 'p':
                 port = atoi(optarg);
@@ -178,8 +201,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "tolk-speak: %s\n", err);
         return 1;
     }
-    if (!port)
-        port = cfg.port;
+    /* the gateway the config describes, then what the command line says */
+    tolk_target_t target;
+    tolk_target_from_config(&target, &cfg);
+    if (host)
+        snprintf(target.host, sizeof target.host, "%s", host);
+    if (port)
+        target.port = port;
+    if (cafile)
+        snprintf(target.ca_file, sizeof target.ca_file, "%s", cafile);
+    target.tls |= tls || cafile || insecure;
+    target.insecure = insecure;
+    ws_connect_opts_t wsopts = tolk_target_opts(&target);
     int16_t *samples = NULL;
     size_t count = 0;
     if (tolk_audio_file_read(argv[optind], &samples, &count, err, sizeof err) != 0) {
@@ -203,9 +236,10 @@ int main(int argc, char **argv)
                  "/ws?action=createSession&sourceLanguage=%s&qualityTier=standard&token=%s", source,
                  token);
     free(token);
-    ws_client_t *ws = ws_connect(host, port, path, NULL, 5000);
+    ws_client_t *ws = ws_connect_with(target.host, target.port, path, &wsopts, 5000);
     if (!ws) {
-        fprintf(stderr, "tolk-speak: cannot connect to %s:%d: %s\n", host, port, ws_last_error());
+        fprintf(stderr, "tolk-speak: cannot connect to %s://%s:%d: %s\n", target.tls ? "wss" : "ws",
+                target.host, target.port, ws_last_error());
         free(samples);
         return 1;
     }

@@ -5,24 +5,21 @@
     - the pages and /readyz over https, the certificate verified against
       itself (so it really is the one configured);
     - a plain http:// request on the same port is redirected to https://;
-    - a WebSocket over TLS: the upgrade, then createSession's
-      sessionCreated and a listener's sessionJoined, read from the TLS
-      stream by a minimal client written here on OpenSSL.
+    - a WebSocket over TLS (the tests' client, common/wsclient.c, on
+      OpenSSL): sessionCreated, sessionJoined, a heartbeat; refused with
+      "not trusted" without our certificate;
+    - tolk-speak streaming a recording to tolk-listen, both over wss,
+      finding TLS and the certificate in their config as on a LAN=1 run.
 */
 #include "harness.h"
 #include "itest_client.h"
 
-#include <arpa/inet.h>
 #include <check.h>
 #include <curl/curl.h>
 #include <jansson.h>
-#include <netinet/in.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define SECRET "tls-test-secret-0123456789abcdef"
@@ -48,9 +45,9 @@ static void s_setup(void)
     harness_opts_t opts = {.gateways = 1,
                            .control_workers = 1,
                            .status_workers = HARNESS_NONE,
-                           .extra_env = {"TOLK_JWT_SECRET=" SECRET, "TOLK_JWT_ISSUER=",
-                                         "TOLK_JWT_AUDIENCE=", s_env_cert, s_env_key,
-                                         "TOLK_ASR_ENGINE=loadtest", NULL}};
+                           .extra_env = {"TOLK_JWT_SECRET=" SECRET,
+                                         "TOLK_JWT_ISSUER=", "TOLK_JWT_AUDIENCE=", s_env_cert,
+                                         s_env_key, "TOLK_ASR_ENGINE=loadtest", NULL}};
     s_h = harness_start(&opts);
     ck_assert_msg(s_h != NULL, "the system did not start over TLS");
 }
@@ -144,80 +141,12 @@ END_TEST
 
 /* ------------------------------------------------------------- WSS */
 
-/* A TLS connection to the gateway, verified against our certificate. */
-static SSL *s_tls_connect(SSL_CTX **ctx_p, int *fd_p)
+/* A WebSocket over TLS to the gateway at path, trusting ca (NULL: the
+   system's CAs, which do not know our certificate). */
+static ws_client_t *s_wss(const char *path, const char *ca)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    ck_assert_ptr_nonnull(ctx);
-    ck_assert_int_eq(SSL_CTX_load_verify_locations(ctx, s_cert, NULL), 1);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)harness_gateway_port(s_h, 0))};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    SSL *ssl = SSL_new(ctx);
-    SSL_set_fd(ssl, fd);
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), "127.0.0.1");
-    ck_assert_msg(SSL_connect(ssl) == 1, "TLS handshake: %s",
-                  ERR_error_string(ERR_get_error(), NULL));
-    *ctx_p = ctx;
-    *fd_p = fd;
-    return ssl;
-}
-
-/* Upgrade to a WebSocket at path and return the first text message the
-   server sends (malloc'd). */
-static char *s_wss_first_message(const char *path)
-{
-    SSL_CTX *ctx;
-    int fd;
-    SSL *ssl = s_tls_connect(&ctx, &fd);
-    char req[8192];
-    int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n",
-                     path, harness_gateway_port(s_h, 0));
-    ck_assert_int_eq(SSL_write(ssl, req, n), n);
-    unsigned char buf[16384];
-    size_t len = 0;
-    const unsigned char *frame = NULL;
-    char *text = NULL;
-    while (!text) {
-        int r = SSL_read(ssl, buf + len, (int)(sizeof buf - 1 - len));
-        ck_assert_msg(r > 0, "the TLS stream ended before a message");
-        len += (size_t)r;
-        buf[len] = 0;
-        if (!frame) {
-            const char *end = strstr((char *)buf, "\r\n\r\n");
-            if (!end)
-                continue;
-            ck_assert_msg(strncmp((char *)buf, "HTTP/1.1 101", 12) == 0, "no upgrade: %.60s",
-                          buf);
-            frame = (const unsigned char *)end + 4;
-        }
-        size_t have = len - (size_t)(frame - buf);
-        if (have < 2)
-            continue;
-        ck_assert_int_eq(frame[0], 0x81); /* FIN, text: the server's first message */
-        size_t plen = frame[1] & 0x7f, hdr = 2;
-        if (plen == 126) {
-            if (have < 4)
-                continue;
-            plen = (size_t)frame[2] << 8 | frame[3];
-            hdr = 4;
-        }
-        if (have >= hdr + plen)
-            text = strndup((const char *)frame + hdr, plen);
-    }
-    SSL_shutdown(ssl);
-    SSL_free(ssl);
-    SSL_CTX_free(ctx);
-    close(fd);
-    return text;
+    ws_connect_opts_t o = {.tls = true, .tls_ca_file = ca};
+    return ws_connect_with("127.0.0.1", harness_gateway_port(s_h, 0), path, &o, IC_WAIT_MS);
 }
 
 START_TEST(test_websocket_over_tls)
@@ -226,9 +155,9 @@ START_TEST(test_websocket_over_tls)
     char path[4096];
     snprintf(path, sizeof path, "/ws?action=createSession&sourceLanguage=en&token=%s", token);
     free(token);
-    /* the speaker's connection closes after its first message here, but
-       the session is in its grace period, so a listener can still join */
-    json_t *j = ic_json(s_wss_first_message(path));
+    ws_client_t *spk = s_wss(path, s_cert);
+    ck_assert_msg(spk != NULL, "wss: %s", ws_last_error());
+    json_t *j = ic_json(ws_recv_text(spk, IC_WAIT_MS));
     ck_assert_str_eq(ic_get(j, "type"), "sessionCreated");
     printf("itest_tls: over wss: sessionCreated %s, listenerUrl %s\n", ic_get(j, "sessionId"),
            ic_get(j, "listenerUrl"));
@@ -238,9 +167,75 @@ START_TEST(test_websocket_over_tls)
     snprintf(path, sizeof path, "/ws?action=joinSession&sessionId=%s&targetLanguage=es",
              ic_get(j, "sessionId"));
     json_decref(j);
-    j = ic_json(s_wss_first_message(path));
+    ws_client_t *l = s_wss(path, s_cert);
+    ck_assert_ptr_nonnull(l);
+    j = ic_json(ws_recv_text(l, IC_WAIT_MS));
     ck_assert_str_eq(ic_get(j, "type"), "sessionJoined");
     json_decref(j);
+    /* a heartbeat both ways through TLS */
+    ck_assert_int_eq(ws_send_text(l, "{\"action\":\"heartbeat\"}"), 0);
+    j = ic_json(ws_recv_type(l, "heartbeatAck", IC_WAIT_MS));
+    json_decref(j);
+    ck_assert_int_eq(ws_close(l, 1000, "bye"), 0);
+    ws_destroy(&l);
+    /* the system's CAs do not know a self-signed certificate: refused, saying why */
+    ck_assert_ptr_null(s_wss(path, NULL));
+    printf("itest_tls: without our certificate: %s\n", ws_last_error());
+    fflush(stdout);
+    ck_assert_ptr_nonnull(strstr(ws_last_error(), "not trusted"));
+    ws_close(spk, 1000, "done");
+    ws_destroy(&spk);
+}
+END_TEST
+
+/* Run a tool of the system with the gateway's TLS settings in its
+   environment, as `make run LAN=1` writes them into tolk.conf. */
+static FILE *s_tool(const char *args)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "TOLK_CONFIG=%s/tolk.conf TOLK_TLS_CERT_FILE=%s TOLK_TLS_KEY_FILE=%s exec %s/%s",
+             harness_dir(s_h), s_cert, s_key, harness_bin(s_h), args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+START_TEST(test_speak_and_listen_over_wss)
+{
+    char *token = ic_mint(&s_jwt, "tls-cli");
+    char args[4096];
+    snprintf(args, sizeof args,
+             "tolk-speak /usr/share/pocketsphinx/test/data/librivox/"
+             "sense_and_sensibility_01_austen_64kb-0870.wav --json --speed 2 --linger 2 --token %s",
+             token);
+    free(token);
+    FILE *spk = s_tool(args);
+    char line[65536];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, spk));
+    json_t *j = ic_json(strdup(line));
+    ck_assert_str_eq(ic_get(j, "type"), "sessionCreated");
+    snprintf(args, sizeof args, "tolk-listen --session %s --lang en --json 2>&1",
+             ic_get(j, "sessionId"));
+    json_decref(j);
+    FILE *lst = s_tool(args);
+    while (fgets(line, sizeof line, spk))
+        ;
+    ck_assert_int_eq(pclose(spk), 0);
+    int captions = 0;
+    char last[64] = "";
+    while (fgets(line, sizeof line, lst)) {
+        j = json_loads(line, 0, NULL);
+        ck_assert_msg(j != NULL, "tolk-listen said: %s", line);
+        captions += strcmp(ic_get(j, "type"), "caption") == 0;
+        snprintf(last, sizeof last, "%s", ic_get(j, "type"));
+        json_decref(j);
+    }
+    ck_assert_int_eq(pclose(lst), 0);
+    printf("itest_tls: tolk-speak to tolk-listen over wss: %d captions, then %s\n", captions, last);
+    fflush(stdout);
+    ck_assert_int_gt(captions, 0);
+    ck_assert_str_eq(last, "sessionEnded");
 }
 END_TEST
 
@@ -252,6 +247,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, s_setup, s_teardown);
     tcase_add_test(tc, test_pages_over_https);
     tcase_add_test(tc, test_websocket_over_tls);
+    tcase_add_test(tc, test_speak_and_listen_over_wss);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,24 @@
+/*  gateway_target.c -- a system's gateway as its config describes it. */
+#include "gateway_target.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void tolk_target_from_config(tolk_target_t *self, const tolk_config_t *cfg)
+{
+    memset(self, 0, sizeof *self);
+    const char *bind = cfg->bind_address;
+    snprintf(self->host, sizeof self->host, "%s",
+             !bind[0] || strcmp(bind, "0.0.0.0") == 0 ? "127.0.0.1" : bind);
+    self->port = cfg->port;
+    self->tls = cfg->tls_cert_file[0] != 0;
+    snprintf(self->ca_file, sizeof self->ca_file, "%s", cfg->tls_cert_file);
+}
+
+ws_connect_opts_t tolk_target_opts(const tolk_target_t *self)
+{
+    ws_connect_opts_t o = {.tls = self->tls,
+                           .tls_ca_file = self->ca_file[0] ? self->ca_file : NULL,
+                           .tls_insecure = self->insecure};
+    return o;
+}
