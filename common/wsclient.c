@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -267,6 +268,9 @@ static int s_send_all(ws_client_t *c, const void *buf, size_t len)
 static int s_tls_start(ws_client_t *c, const char *host, const ws_connect_opts_t *o,
                        int64_t deadline, char *err, size_t errlen)
 {
+    /* OpenSSL writes with write(2), not send(MSG_NOSIGNAL): a write to a
+       connection the gateway has closed must fail, not kill the process */
+    signal(SIGPIPE, SIG_IGN);
     c->ctx = SSL_CTX_new(TLS_client_method());
     if (!c->ctx) {
         snprintf(err, errlen, "TLS: no context");
