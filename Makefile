@@ -4,7 +4,7 @@
 #   make test     install what is missing, build, run every suite, the browser test, the
 #                 fault script's short form, the benchmark's smallest form (so it cannot
 #                 break unnoticed), then every suite again under ASan+UBSan
-#   make install  PREFIX=/usr/local DESTDIR=
+#   make install  PREFIX=/usr/local DESTDIR= (make uninstall takes it away again)
 #
 VERSION := 0.1.0
 PREFIX  ?= /usr/local
@@ -82,7 +82,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(SUPPORT_OBJ) $(PROGRAM_LIB) $(LIBTOLK)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-.PHONY: all deps run test check check-unit check-integration install format clean fuzz fuzz-merge bench e2e faults
+.PHONY: all deps run test check check-unit check-integration install uninstall format clean fuzz fuzz-merge bench e2e faults
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h) $(wildcard */*.h) $(wildcard tests/support/*.h)
@@ -174,11 +174,61 @@ e2e: all
 check: all $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS)
 	@BUILD=$(BUILD) tests/run-suites.sh $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS)
 
+# installed layout; a package build sets PREFIX=/usr (config in /etc)
+bindir     ?= $(PREFIX)/bin
+datadir    ?= $(PREFIX)/share
+unitdir    ?= $(PREFIX)/lib/systemd/system
+ifeq ($(PREFIX),/usr)
+sysconfdir ?= /etc
+else
+sysconfdir ?= $(PREFIX)/etc
+endif
+UNITS       := $(wildcard deploy/systemd/*.service deploy/systemd/*.target)
+DEPLOY_REFS := $(filter-out deploy/systemd,$(wildcard deploy/*))
+WEB_FILES   := $(shell cd web && find . -type f | sort)
+# the config and units as installed: web_root, ExecStart and TOLK_CONFIG
+# point into this PREFIX (remade on every install: PREFIX may change)
+INSTALL_CONF = sed 's|^web_root *=.*|web_root = $(datadir)/tolk/web|' deploy/tolk.conf
+INSTALL_UNIT = sed -e 's|@bindir@|$(bindir)|g' -e 's|@sysconfdir@|$(sysconfdir)|g'
+CONF_DIR     = $(DESTDIR)$(sysconfdir)/tolk
+
+# the programs, the web root, the units, the reference configs, and
+# tolk.conf unless one is there already (then tolk.conf.new beside it);
+# the config holds jwt_secret: mode 640, group tolk when that group exists
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/tolk/web $(DESTDIR)$(PREFIX)/share/tolk/deploy
-	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	cp -r web/. $(DESTDIR)$(PREFIX)/share/tolk/web/
-	install -m 644 deploy/* $(DESTDIR)$(PREFIX)/share/tolk/deploy/
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(datadir)/tolk/web $(DESTDIR)$(datadir)/tolk/deploy \
+	    $(DESTDIR)$(unitdir) $(CONF_DIR)
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(bindir)/
+	cp -r web/. $(DESTDIR)$(datadir)/tolk/web/
+	install -m 644 $(DEPLOY_REFS) $(DESTDIR)$(datadir)/tolk/deploy/
+	@for u in $(UNITS); do \
+	    echo "install $$u -> $(DESTDIR)$(unitdir)/$${u##*/}"; \
+	    $(INSTALL_UNIT) $$u > $(DESTDIR)$(unitdir)/$${u##*/} && chmod 644 $(DESTDIR)$(unitdir)/$${u##*/} || exit 1; \
+	done
+	@$(INSTALL_CONF) > $(BUILD)/tolk.conf.install
+	@if [ -e $(CONF_DIR)/tolk.conf ] && ! cmp -s $(BUILD)/tolk.conf.install $(CONF_DIR)/tolk.conf; then \
+	    dest=$(CONF_DIR)/tolk.conf.new; \
+	    echo "tolk: $(CONF_DIR)/tolk.conf exists and is kept; the new one is $$dest"; \
+	else dest=$(CONF_DIR)/tolk.conf; fi; \
+	install -m 640 $(BUILD)/tolk.conf.install $$dest && \
+	if getent group tolk >/dev/null 2>&1; then chgrp tolk $$dest || true; fi
+
+# removes what install put; a tolk.conf that differs from the installed one
+# (edited by the operator) is kept, and so is the directory holding it
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(bindir)/,$(notdir $(PROGRAMS)))
+	rm -f $(addprefix $(DESTDIR)$(unitdir)/,$(notdir $(UNITS)))
+	rm -f $(addprefix $(DESTDIR)$(datadir)/tolk/deploy/,$(notdir $(DEPLOY_REFS)))
+	rm -f $(addprefix $(DESTDIR)$(datadir)/tolk/web/,$(WEB_FILES))
+	-find $(DESTDIR)$(datadir)/tolk -depth -type d -empty -delete 2>/dev/null
+	@mkdir -p $(BUILD) && $(INSTALL_CONF) > $(BUILD)/tolk.conf.install
+	@for f in $(CONF_DIR)/tolk.conf $(CONF_DIR)/tolk.conf.new; do \
+	    if [ -e $$f ]; then \
+	        if cmp -s $(BUILD)/tolk.conf.install $$f; then rm -f $$f && echo "rm -f $$f"; \
+	        else echo "tolk: $$f was changed and is kept"; fi; \
+	    fi; \
+	done
+	-@rmdir $(CONF_DIR) 2>/dev/null
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
