@@ -82,7 +82,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(SUPPORT_OBJ) $(PROGRAM_LIB) $(LIBTOLK)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-.PHONY: all deps run test check check-unit check-integration install uninstall format clean fuzz fuzz-merge bench e2e faults
+.PHONY: all deps run test check check-unit check-integration check-ops install uninstall format clean fuzz fuzz-merge bench e2e faults
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h) $(wildcard */*.h) $(wildcard tests/support/*.h)
@@ -170,9 +170,17 @@ faults: all $(BUILD)/bench/loadgen
 e2e: all
 	@BUILD=$(BUILD) tests/e2e/run.sh
 
+# operators' suites: shell scripts that make install into a scratch
+# DESTDIR (the tree, uninstall, systemd-analyze verify on the units)
+OPS_TESTS := $(wildcard tests/ops/test_*.sh)
+
 # build and run every suite with the current flags (no dependency install)
 check: all $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS)
-	@BUILD=$(BUILD) tests/run-suites.sh $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS)
+	+@BUILD=$(BUILD) tests/run-suites.sh $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS) $(OPS_TESTS)
+
+# the operators' suites alone
+check-ops: all
+	+@BUILD=$(BUILD) tests/run-suites.sh $(OPS_TESTS)
 
 # installed layout; a package build sets PREFIX=/usr (config in /etc)
 bindir     ?= $(PREFIX)/bin
