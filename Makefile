@@ -176,11 +176,11 @@ OPS_TESTS := $(wildcard tests/ops/test_*.sh)
 
 # build and run every suite with the current flags (no dependency install)
 check: all $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS)
-	+@BUILD=$(BUILD) tests/run-suites.sh $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS) $(OPS_TESTS)
+	@BUILD=$(BUILD) tests/run-suites.sh $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS) $(OPS_TESTS)
 
 # the operators' suites alone
 check-ops: all
-	+@BUILD=$(BUILD) tests/run-suites.sh $(OPS_TESTS)
+	@BUILD=$(BUILD) tests/run-suites.sh $(OPS_TESTS)
 
 # installed layout; a package build sets PREFIX=/usr (config in /etc)
 bindir     ?= $(PREFIX)/bin
