@@ -5,8 +5,7 @@
 # root, a second install keeps an edited config (the new one as
 # tolk.conf.new), and make uninstall leaves no file but that edited config.
 set -eu
-TOP=${TOLK_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
+. "$(dirname "$0")/lib.sh"
 D=$(mktemp -d)
 trap 'rm -rf "$D"' EXIT
 
@@ -28,7 +27,7 @@ expected() {
     for f in "$TOP"/deploy/systemd/*; do echo "usr/lib/systemd/system/${f##*/}"; done
 }
 
-make -s -C "$TOP" install DESTDIR="$D/r" PREFIX=/usr >/dev/null
+ops_make install DESTDIR="$D/r" PREFIX=/usr
 expected | sort > "$D/want"
 tree "$D/r" > "$D/got"
 diff -u "$D/want" "$D/got" >&2 || fail "the installed tree differs from the expected one"
@@ -53,25 +52,25 @@ done
 grep -qx "ExecStart=/usr/bin/tolk-sweeper" "$units/tolk-sweeper.service" || fail "tolk-sweeper.service: ExecStart"
 
 # uninstall of an untouched install leaves no file
-make -s -C "$TOP" uninstall DESTDIR="$D/r" PREFIX=/usr >/dev/null
+ops_make uninstall DESTDIR="$D/r" PREFIX=/usr
 [ -z "$(tree "$D/r")" ] || fail "uninstall left: $(tree "$D/r")"
 
 # an edited config survives a second install and the uninstall
-make -s -C "$TOP" install DESTDIR="$D/r" PREFIX=/usr >/dev/null
+ops_make install DESTDIR="$D/r" PREFIX=/usr
 echo "max_listeners = 800" >> "$conf"
 cp "$conf" "$D/edited"
-make -s -C "$TOP" install DESTDIR="$D/r" PREFIX=/usr >/dev/null
+ops_make install DESTDIR="$D/r" PREFIX=/usr
 cmp -s "$conf" "$D/edited" || fail "a second install overwrote the edited config"
 grep -qx 'web_root = /usr/share/tolk/web' "$conf.new" || fail "no tolk.conf.new beside the edited config"
-make -s -C "$TOP" uninstall DESTDIR="$D/r" PREFIX=/usr >/dev/null
+ops_make uninstall DESTDIR="$D/r" PREFIX=/usr
 [ "$(tree "$D/r")" = etc/tolk/tolk.conf ] || fail "uninstall with an edited config left: $(tree "$D/r")"
 cmp -s "$conf" "$D/edited" || fail "uninstall changed the edited config"
 
 # any other PREFIX: the config under PREFIX/etc, every path under PREFIX
-make -s -C "$TOP" install DESTDIR="$D/l" PREFIX=/usr/local >/dev/null
+ops_make install DESTDIR="$D/l" PREFIX=/usr/local
 grep -qx 'web_root = /usr/local/share/tolk/web' "$D/l/usr/local/etc/tolk/tolk.conf" || fail "PREFIX=/usr/local: web_root"
 grep -qx 'ExecStart=/usr/local/bin/tolk-gateway' "$D/l/usr/local/lib/systemd/system/tolk-gateway@.service" || fail "PREFIX=/usr/local: ExecStart"
 grep -qx 'Environment=TOLK_CONFIG=/usr/local/etc/tolk/tolk.conf' "$D/l/usr/local/lib/systemd/system/tolk-sweeper.service" || fail "PREFIX=/usr/local: TOLK_CONFIG"
-make -s -C "$TOP" uninstall DESTDIR="$D/l" PREFIX=/usr/local >/dev/null
+ops_make uninstall DESTDIR="$D/l" PREFIX=/usr/local
 [ -z "$(tree "$D/l")" ] || fail "PREFIX=/usr/local: uninstall left: $(tree "$D/l")"
 echo "test_install: $(wc -l < "$D/want") files installed and removed; an edited config is kept"

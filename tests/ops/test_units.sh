@@ -10,13 +10,13 @@
 # binaries. A deliberately broken copy must be reported, so that a verify
 # that silently looked at nothing cannot pass.
 set -eu
-TOP=${TOLK_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$(dirname "$0")/lib.sh"
 command -v systemd-analyze >/dev/null || { echo "test_units: systemd-analyze missing (tools/install-deps.sh --test)" >&2; exit 1; }
 ROOT=$(mktemp -d)
 trap 'rm -rf "$ROOT"' EXIT
 UNITDIR=$ROOT/usr/lib/systemd/system
 
-make -s -C "$TOP" install DESTDIR="$ROOT" PREFIX=/usr >/dev/null
+ops_make install DESTDIR="$ROOT" PREFIX=/usr
 mkdir -p "$ROOT/lib/systemd/system"
 for f in /lib/systemd/system/*; do
     case ${f##*/} in tolk*) ;; *) cp -a "$f" "$ROOT/lib/systemd/system/" ;; esac
