@@ -82,7 +82,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(SUPPORT_OBJ) $(PROGRAM_LIB) $(LIBTOLK)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-.PHONY: all deps run test check check-unit check-integration check-ops install uninstall format clean fuzz fuzz-merge bench e2e faults
+.PHONY: all deps deps-test deps-bench run test check check-unit check-integration check-ops install uninstall format clean fuzz fuzz-merge bench e2e faults
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h) $(wildcard */*.h) $(wildcard tests/support/*.h)
@@ -115,8 +115,7 @@ $(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay
 # build-fuzz/artifacts/<name>/, the counts in build-fuzz/summary.txt. A
 # target may add libFuzzer flags in a line "/* fuzz-options: ... */".
 # make fuzz-merge folds the inputs that add coverage into tests/fuzz/corpus.
-fuzz:
-	@tools/install-deps.sh
+fuzz: deps-test
 	@mkdir -p build-fuzz && : > build-fuzz/summary.txt
 	@for name in $(FUZZ_NAMES); do \
 	    mkdir -p build-fuzz/corpus/$$name build-fuzz/artifacts/$$name && \
@@ -143,17 +142,23 @@ fuzz-merge:
 # the recognition benchmark (quick form), then the load scenarios against
 # the floor and the peer (bench/scenarios.py: one table, < 10 minutes);
 # BENCH_ARGS="--only 2 --listeners 500 --duration 60" runs one alone, bigger
-bench: deps all $(BENCHES)
+bench: deps-bench all $(BENCHES)
 	@BUILD=$(BUILD) $(BUILD)/bench/asr --quick
 	@BUILD=$(BUILD) bench/scenarios.py $(BENCH_ARGS)
 
+# the Debian packages: what make run needs; with the suites' (Chromium,
+# clang, nginx, ...); with the benchmarks' (tools/install-deps.sh says which)
 deps:
 	@tools/install-deps.sh
+deps-test:
+	@tools/install-deps.sh --test
+deps-bench:
+	@tools/install-deps.sh --bench
 
 run: deps all
 	@BUILD=$(BUILD) LAN=$(LAN) tools/tolk-run
 
-test: deps
+test: deps-test
 	$(MAKE) check
 	$(MAKE) e2e
 	$(MAKE) faults FAULT_ARGS=--quick
@@ -162,20 +167,21 @@ test: deps
 
 # kill and stop tolk's processes under load and check that it heals
 # (tests/faults/README.md); make test runs the short form
-faults: all $(BUILD)/bench/loadgen
+faults: deps-test all $(BUILD)/bench/loadgen
 	@BUILD=$(BUILD) tests/faults/run.py $(FAULT_ARGS)
 
 # the pages in headless Chromium against a whole system; screenshots land
 # in tests/e2e/artifacts/ (kept by CI)
-e2e: all
+e2e: deps-test all
 	@BUILD=$(BUILD) tests/e2e/run.sh
 
 # operators' suites: shell scripts that make install into a scratch
 # DESTDIR (the tree, uninstall, systemd-analyze verify on the units)
 OPS_TESTS := $(wildcard tests/ops/test_*.sh)
 
-# build and run every suite with the current flags (no dependency install)
-check: all $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS)
+# build and run every suite with the current flags (after installing the
+# test packages that are missing)
+check: deps-test all $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS)
 	@BUILD=$(BUILD) tests/run-suites.sh $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS) $(OPS_TESTS)
 
 # the operators' suites alone
