@@ -54,6 +54,11 @@ grep -qx "ExecStart=/usr/bin/tolk-sweeper" "$units/tolk-sweeper.service" || fail
 # uninstall of an untouched install leaves no file
 ops_make uninstall DESTDIR="$D/r" PREFIX=/usr
 [ -z "$(tree "$D/r")" ] || fail "uninstall left: $(tree "$D/r")"
+# and no directory of tolk's own (the shared ones, bin and the unit
+# directory, may stay as DESTDIR's install -d made them)
+for dir in usr/share/tolk etc/tolk; do
+    [ ! -e "$D/r/$dir" ] || fail "uninstall left the directory $dir"
+done
 
 # an edited config survives a second install and the uninstall
 ops_make install DESTDIR="$D/r" PREFIX=/usr
@@ -65,6 +70,7 @@ grep -qx 'web_root = /usr/share/tolk/web' "$conf.new" || fail "no tolk.conf.new 
 ops_make uninstall DESTDIR="$D/r" PREFIX=/usr
 [ "$(tree "$D/r")" = etc/tolk/tolk.conf ] || fail "uninstall with an edited config left: $(tree "$D/r")"
 cmp -s "$conf" "$D/edited" || fail "uninstall changed the edited config"
+[ ! -e "$D/r/usr/share/tolk" ] || fail "uninstall with an edited config left usr/share/tolk"
 
 # any other PREFIX: the config under PREFIX/etc, every path under PREFIX
 ops_make install DESTDIR="$D/l" PREFIX=/usr/local

@@ -34,6 +34,13 @@ for f in "$UNITDIR"/tolk*; do
 done
 [ "$(echo $units | wc -w)" -eq "$(ls "$TOP"/deploy/systemd | wc -w)" ] || { echo "test_units: not every unit was installed" >&2; exit 1; }
 
+# verify does not mind a Wants= naming no unit: every unit tolk.target
+# wants must be installed (an instance, its template)
+for w in $(sed -n 's/^Wants=//p' "$UNITDIR/tolk.target"); do
+    f=$(echo "$w" | sed 's/@[^.]*\./@./')
+    [ -f "$UNITDIR/$f" ] || { echo "test_units: tolk.target wants $w, and $f is not installed" >&2; exit 1; }
+done
+
 # prints what systemd-analyze verify said about the tolk units, and its exit status when not 0
 verify() {
     out=$(systemd-analyze verify --root="$ROOT" --man=no $units 2>&1) && rc=0 || rc=$?
