@@ -32,7 +32,7 @@ for f in "$UNITDIR"/tolk*; do
     esac
     units="$units $name"
 done
-[ "$(echo $units | wc -w)" -eq "$(ls "$TOP"/deploy/systemd | wc -w)" ] || { echo "test_units: not every unit was installed" >&2; exit 1; }
+[ "$(echo "$units" | wc -w)" -eq "$(ls "$TOP"/deploy/systemd | wc -w)" ] || { echo "test_units: not every unit was installed" >&2; exit 1; }
 
 # verify does not mind a Wants= naming no unit: every unit tolk.target
 # wants must be installed (an instance, its template)
