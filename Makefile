@@ -158,7 +158,9 @@ deps-bench:
 run: deps all
 	@BUILD=$(BUILD) LAN=$(LAN) tools/tolk-run
 
-test: deps-test
+# everything the suites and the benchmark need, in one apt run
+test:
+	@tools/install-deps.sh --test --bench
 	$(MAKE) check
 	$(MAKE) e2e
 	$(MAKE) faults FAULT_ARGS=--quick

@@ -3,8 +3,8 @@
 #
 # usage: tools/install-deps.sh [--test] [--bench]
 #   (none)   what `make run` needs: build, run, and the README's try-it
-#   --test   also what the suites need (make test, check, e2e, faults, fuzz)
-#   --bench  also what `make bench` needs
+#   --test   also what the suites need (make check, e2e, faults, fuzz; make test)
+#   --bench  also what `make bench` needs (make test runs its quick form)
 # Prints each missing package with the purpose it is installed for.
 set -e
 
