@@ -4,7 +4,7 @@
 #   make test     install what is missing, build, run every suite, the browser test, the
 #                 fault script's short form, the benchmark's smallest form (so it cannot
 #                 break unnoticed), then every suite again under ASan+UBSan
-#   make install  PREFIX=/usr/local DESTDIR=
+#   make install  PREFIX=/usr/local DESTDIR= (make uninstall takes it away again)
 #
 VERSION := 0.1.0
 PREFIX  ?= /usr/local
@@ -82,7 +82,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(SUPPORT_OBJ) $(PROGRAM_LIB) $(LIBTOLK)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-.PHONY: all deps run test check check-unit check-integration install format clean fuzz fuzz-merge bench e2e faults
+.PHONY: all deps deps-test deps-bench run test check check-unit check-integration check-ops install uninstall format clean fuzz fuzz-merge bench e2e faults
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h) $(wildcard */*.h) $(wildcard tests/support/*.h)
@@ -115,8 +115,7 @@ $(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay
 # build-fuzz/artifacts/<name>/, the counts in build-fuzz/summary.txt. A
 # target may add libFuzzer flags in a line "/* fuzz-options: ... */".
 # make fuzz-merge folds the inputs that add coverage into tests/fuzz/corpus.
-fuzz:
-	@tools/install-deps.sh
+fuzz: deps-test
 	@mkdir -p build-fuzz && : > build-fuzz/summary.txt
 	@for name in $(FUZZ_NAMES); do \
 	    mkdir -p build-fuzz/corpus/$$name build-fuzz/artifacts/$$name && \
@@ -143,17 +142,25 @@ fuzz-merge:
 # the recognition benchmark (quick form), then the load scenarios against
 # the floor and the peer (bench/scenarios.py: one table, < 10 minutes);
 # BENCH_ARGS="--only 2 --listeners 500 --duration 60" runs one alone, bigger
-bench: deps all $(BENCHES)
+bench: deps-bench all $(BENCHES)
 	@BUILD=$(BUILD) $(BUILD)/bench/asr --quick
 	@BUILD=$(BUILD) bench/scenarios.py $(BENCH_ARGS)
 
+# the Debian packages: what make run needs; with the suites' (Chromium,
+# clang, nginx, ...); with the benchmarks' (tools/install-deps.sh says which)
 deps:
 	@tools/install-deps.sh
+deps-test:
+	@tools/install-deps.sh --test
+deps-bench:
+	@tools/install-deps.sh --bench
 
 run: deps all
 	@BUILD=$(BUILD) LAN=$(LAN) tools/tolk-run
 
-test: deps
+# everything the suites and the benchmark need, in one apt run
+test:
+	@tools/install-deps.sh --test --bench
 	$(MAKE) check
 	$(MAKE) e2e
 	$(MAKE) faults FAULT_ARGS=--quick
@@ -162,23 +169,82 @@ test: deps
 
 # kill and stop tolk's processes under load and check that it heals
 # (tests/faults/README.md); make test runs the short form
-faults: all $(BUILD)/bench/loadgen
+faults: deps-test all $(BUILD)/bench/loadgen
 	@BUILD=$(BUILD) tests/faults/run.py $(FAULT_ARGS)
 
 # the pages in headless Chromium against a whole system; screenshots land
 # in tests/e2e/artifacts/ (kept by CI)
-e2e: all
+e2e: deps-test all
 	@BUILD=$(BUILD) tests/e2e/run.sh
 
-# build and run every suite with the current flags (no dependency install)
-check: all $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS)
-	@BUILD=$(BUILD) tests/run-suites.sh $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS)
+# operators' suites: shell scripts that make install into a scratch
+# DESTDIR (the tree, uninstall, systemd-analyze verify on the units)
+OPS_TESTS := $(wildcard tests/ops/test_*.sh)
 
+# build and run every suite with the current flags (after installing the
+# test packages that are missing)
+check: deps-test all $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS)
+	@BUILD=$(BUILD) tests/run-suites.sh $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEG_TESTS) $(OPS_TESTS)
+
+# the operators' suites alone
+check-ops: all
+	@BUILD=$(BUILD) tests/run-suites.sh $(OPS_TESTS)
+
+# installed layout; a package build sets PREFIX=/usr (config in /etc)
+bindir     ?= $(PREFIX)/bin
+datadir    ?= $(PREFIX)/share
+unitdir    ?= $(PREFIX)/lib/systemd/system
+ifeq ($(PREFIX),/usr)
+sysconfdir ?= /etc
+else
+sysconfdir ?= $(PREFIX)/etc
+endif
+UNITS       := $(wildcard deploy/systemd/*.service deploy/systemd/*.target)
+DEPLOY_REFS := $(filter-out deploy/systemd,$(wildcard deploy/*))
+WEB_FILES   := $(shell cd web && find . -type f | sort)
+# the config and units as installed: web_root, ExecStart and TOLK_CONFIG
+# point into this PREFIX (remade on every install: PREFIX may change)
+INSTALL_CONF = sed 's|^web_root *=.*|web_root = $(datadir)/tolk/web|' deploy/tolk.conf
+INSTALL_UNIT = sed -e 's|@bindir@|$(bindir)|g' -e 's|@sysconfdir@|$(sysconfdir)|g'
+CONF_DIR     = $(DESTDIR)$(sysconfdir)/tolk
+
+# the programs, the web root, the units, the reference configs, and
+# tolk.conf unless one is there already (then tolk.conf.new beside it);
+# the config holds jwt_secret: mode 640, group tolk when that group exists
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/tolk/web $(DESTDIR)$(PREFIX)/share/tolk/deploy
-	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	cp -r web/. $(DESTDIR)$(PREFIX)/share/tolk/web/
-	install -m 644 deploy/* $(DESTDIR)$(PREFIX)/share/tolk/deploy/
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(datadir)/tolk/web $(DESTDIR)$(datadir)/tolk/deploy \
+	    $(DESTDIR)$(unitdir) $(CONF_DIR)
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(bindir)/
+	cp -r web/. $(DESTDIR)$(datadir)/tolk/web/
+	install -m 644 $(DEPLOY_REFS) $(DESTDIR)$(datadir)/tolk/deploy/
+	@for u in $(UNITS); do \
+	    echo "install $$u -> $(DESTDIR)$(unitdir)/$${u##*/}"; \
+	    $(INSTALL_UNIT) $$u > $(DESTDIR)$(unitdir)/$${u##*/} && chmod 644 $(DESTDIR)$(unitdir)/$${u##*/} || exit 1; \
+	done
+	@$(INSTALL_CONF) > $(BUILD)/tolk.conf.install
+	@if [ -e $(CONF_DIR)/tolk.conf ] && ! cmp -s $(BUILD)/tolk.conf.install $(CONF_DIR)/tolk.conf; then \
+	    dest=$(CONF_DIR)/tolk.conf.new; \
+	    echo "tolk: $(CONF_DIR)/tolk.conf exists and is kept; the new one is $$dest"; \
+	else dest=$(CONF_DIR)/tolk.conf; fi; \
+	install -m 640 $(BUILD)/tolk.conf.install $$dest && \
+	if getent group tolk >/dev/null 2>&1; then chgrp tolk $$dest || true; fi
+
+# removes what install put; a tolk.conf that differs from the installed one
+# (edited by the operator) is kept, and so is the directory holding it
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(bindir)/,$(notdir $(PROGRAMS)))
+	rm -f $(addprefix $(DESTDIR)$(unitdir)/,$(notdir $(UNITS)))
+	rm -f $(addprefix $(DESTDIR)$(datadir)/tolk/deploy/,$(notdir $(DEPLOY_REFS)))
+	rm -f $(addprefix $(DESTDIR)$(datadir)/tolk/web/,$(WEB_FILES))
+	-find $(DESTDIR)$(datadir)/tolk -depth -type d -empty -delete 2>/dev/null
+	@mkdir -p $(BUILD) && $(INSTALL_CONF) > $(BUILD)/tolk.conf.install
+	@for f in $(CONF_DIR)/tolk.conf $(CONF_DIR)/tolk.conf.new; do \
+	    if [ -e $$f ]; then \
+	        if cmp -s $(BUILD)/tolk.conf.install $$f; then rm -f $$f && echo "rm -f $$f"; \
+	        else echo "tolk: $$f was changed and is kept"; fi; \
+	    fi; \
+	done
+	-@rmdir $(CONF_DIR) 2>/dev/null
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
