@@ -9,7 +9,11 @@
 /* The only rate the protocol carries. */
 #define S_RATE 16000
 
-const tolk_frontend_opts_t tolk_frontend_defaults = {.suppress_db = -15, .agc = false};
+/* Gentle suppression, no AGC: of the settings bench/asr --tune tried
+   (-5 to -40 dB, AGC on and off), -5 dB alone lowered the WER on noisy
+   audio without raising it on clean audio; speexdsp's own default of
+   -15 dB costs clean speech words (docs/performance.md). */
+const tolk_frontend_opts_t tolk_frontend_defaults = {.suppress_db = -5, .agc = false};
 
 struct tolk_frontend_t {
     SpeexPreprocessState *st;           /* the preprocessor, one channel */

@@ -867,7 +867,7 @@ static int s_part_wer(const s_plan_t *plan, double rtf)
     int nfe = 2;
     if (plan->tune) {
         /* what --tune tries besides the default: the suppression depth and AGC */
-        static const tolk_frontend_opts_t tries[] = {{-5, false},  {-10, false}, {-25, false},
+        static const tolk_frontend_opts_t tries[] = {{-10, false}, {-15, false}, {-25, false},
                                                      {-40, false}, {-15, true},  {-5, true}};
         for (size_t t = 0; t < sizeof tries / sizeof tries[0] && nfe < MAX_FE; t++) {
             fes[nfe].on = true;
