@@ -13,7 +13,7 @@ SAN     ?= 0
 LAN     ?= 0
 .DEFAULT_GOAL := all
 
-PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson openssl libcurl pocketsphinx sphinxbase espeak-ng sndfile samplerate
+PKGS := libczmq libzmq msgpack hiredis libwebsockets libjwt jansson openssl libcurl pocketsphinx sphinxbase espeak-ng sndfile samplerate speexdsp
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -98,6 +98,8 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(PROGRAM_LIB) $(LIBTOLK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 # test_asr scores words as the integration suites do (tests/support/wer.c)
 $(BUILD)/tests/test_asr: $(BUILD)/tests/support/wer.o
+# test_chrf checks the benchmark's chrF (tests/support/chrf.c)
+$(BUILD)/tests/test_chrf: $(BUILD)/tests/support/chrf.o
 
 $(BUILD)/tests/itest_%: $(BUILD)/tests/integration/itest_%.o $(SUPPORT_OBJ) $(LIBTOLK)
 	@mkdir -p $(@D)

@@ -408,6 +408,12 @@ tolk_worker_t *audio_worker_new(const tolk_config_t *cfg)
     tolk_worker_source(self->base, &curl);
     bool two_pass = strcmp(cfg->asr_engine, "whisper") == 0;
     self->vosk = strcmp(cfg->asr_engine, "vosk") == 0;
+    if (strcmp(cfg->asr_frontend, "on") != 0 && strcmp(cfg->asr_frontend, "off") != 0) {
+        tolk_error("start", NULL, "asr_frontend is '%s': it must be on or off", cfg->asr_frontend);
+        tolk_worker_destroy(&base); /* frees the worker too */
+        return NULL;
+    }
+    self->frontend = strcmp(cfg->asr_frontend, "on") == 0;
     snprintf(self->asr_local, sizeof self->asr_local, "%s",
              two_pass ? "pocketsphinx" : cfg->asr_engine);
     if (two_pass) {

@@ -35,6 +35,7 @@ typedef struct {
     tolk_whisper_t *whisper;   /* the second recognition pass; NULL unless asr_engine = whisper */
     char asr_local[32];        /* the engine streams open: asr_engine, pocketsphinx for whisper */
     bool vosk;                 /* asr_engine = vosk: streams answer from the loop */
+    bool frontend;             /* asr_frontend = on: each stream cleans its audio (frontend.h) */
     tolk_speech_t *speech;     /* espeak-ng, NULL when spoken translation is off or unavailable */
     zhashx_t *streams;         /* session id -> stream_t */
     char targets[512];         /* languages reachable from the source, "" until APy answered */

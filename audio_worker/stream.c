@@ -3,6 +3,7 @@
 #include "stream.h"
 #include "asr.h"
 #include "caption_store.h"
+#include "frontend.h"
 #include "log.h"
 #include "session_store.h"
 #include "speech.h"
@@ -57,17 +58,19 @@ struct stream_s {
     char sid[TOLK_ID_MAX + 1];
     char source[TOLK_LANG_MAX + 1]; /* the speaker's language */
     tolk_asr_stream_t *asr;
-    uint32_t epoch;        /* which recogniser run of this session: keeps segment ids unique */
-    int64_t offset_ms;     /* stream start relative to the session's creation */
-    int64_t last_audio_ms; /* wall clock of the last chunk */
-    int64_t refreshed_ms;  /* last read of languages and gateways */
-    bool fed_since_finish; /* an utterance may be open */
-    bool dead;             /* the session ended: stop */
+    tolk_frontend_t *frontend; /* asr_frontend = on: cleans the audio first; else NULL */
+    uint32_t epoch;            /* which recogniser run of this session: keeps segment ids unique */
+    int64_t offset_ms;         /* stream start relative to the session's creation */
+    int64_t last_audio_ms;     /* wall clock of the last chunk */
+    int64_t refreshed_ms;      /* last read of languages and gateways */
+    bool fed_since_finish;     /* an utterance may be open */
+    bool dead;                 /* the session ended: stop */
     lane_t lanes[STREAM_LANES_MAX];
     int nlanes;
     char gws[TOLK_STORE_MAX_GWS][TOLK_ID_MAX + 1]; /* gateways hosting members */
     int ngws;
-    int16_t pcm[STREAM_PCM_SAMPLES]; /* aligned copy of a chunk */
+    int16_t pcm[STREAM_PCM_SAMPLES];                         /* aligned copy of a chunk */
+    int16_t clean[STREAM_PCM_SAMPLES + TOLK_FRONTEND_FRAME]; /* the front end's output */
     /* the second pass (asr_engine = whisper): the last
        TOLK_WHISPER_MAX_SAMPLES of audio, so an utterance's samples can be
        sent when pocketsphinx ends it; NULL without a second pass */
@@ -590,8 +593,14 @@ stream_t *stream_new(audio_worker_t *worker, const char *sid)
                                     s_on_result, self);
     if (worker->whisper)
         self->ring = malloc(TOLK_WHISPER_MAX_SAMPLES * sizeof *self->ring);
-    if (!self->asr || (worker->whisper && !self->ring)) {
+    /* the front end was measured for pocketsphinx (bench/asr); a vosk-server's
+       models get the audio as it came, as the whisper pass does */
+    bool clean = worker->frontend && !worker->vosk;
+    if (clean)
+        self->frontend = tolk_frontend_new(NULL);
+    if (!self->asr || (worker->whisper && !self->ring) || (clean && !self->frontend)) {
         tolk_asr_stream_destroy(&self->asr);
+        tolk_frontend_destroy(&self->frontend);
         free(self->ring);
         free(self);
         return NULL;
@@ -608,6 +617,7 @@ void stream_destroy(stream_t **self_p)
         return;
     stream_t *self = *self_p;
     tolk_asr_stream_destroy(&self->asr);
+    tolk_frontend_destroy(&self->frontend);
     free(self->ring);
     for (int i = 0; i < self->nlanes; i++) {
         item_t *it = self->lanes[i].head;
@@ -644,6 +654,16 @@ static bool s_superseded(stream_t *self)
     return true;
 }
 
+/* End the utterance in progress: the front end's held remainder (under
+   20 ms) goes to the recogniser first, so the final covers all the audio. */
+static void s_finish(stream_t *self)
+{
+    size_t n = self->frontend ? tolk_frontend_flush(self->frontend, self->clean) : 0;
+    if (n)
+        tolk_asr_stream_feed(self->asr, self->clean, n);
+    tolk_asr_stream_finish(self->asr);
+}
+
 int stream_feed(stream_t *self, const uint8_t *pcm, size_t len)
 {
     if (self->dead)
@@ -667,7 +687,15 @@ int stream_feed(stream_t *self, const uint8_t *pcm, size_t len)
     self->last_audio_ms = now;
     self->fed_since_finish = true;
     uint64_t t0 = tolk_now_ns();
-    int rc = tolk_asr_stream_feed(self->asr, self->pcm, samples);
+    /* the second pass's ring keeps the audio as it came: a Whisper-class
+       model is trained on noisy speech, not on a noise suppressor's output */
+    const int16_t *heard = self->pcm;
+    size_t nheard = samples;
+    if (self->frontend) {
+        nheard = tolk_frontend_process(self->frontend, self->pcm, samples, self->clean);
+        heard = self->clean;
+    }
+    int rc = tolk_asr_stream_feed(self->asr, heard, nheard);
     self->worker->asr_ns += (int64_t)(tolk_now_ns() - t0);
     self->worker->audio_ms += (int64_t)samples / 16;
     return rc < 0 || self->dead ? -1 : 0;
@@ -693,7 +721,7 @@ bool stream_tick(stream_t *self, int64_t now_ms)
             self->dead = true;
             return false;
         }
-        tolk_asr_stream_finish(self->asr);
+        s_finish(self);
     }
     return now_ms - self->last_audio_ms < STREAM_IDLE_MS && !self->dead;
 }
@@ -703,7 +731,7 @@ void stream_end(stream_t *self)
     if (self->dead || !self->fed_since_finish)
         return;
     self->fed_since_finish = false;
-    tolk_asr_stream_finish(self->asr);
+    s_finish(self);
 }
 
 bool stream_drained(stream_t *self)

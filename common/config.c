@@ -83,6 +83,7 @@ static const field_t s_fields[] = {
     FS(asr_engine),
     FS(asr_model_dir),
     FI(loadtest_caption_ms),
+    FS(asr_frontend),
     FS(whisper_url),
     FS(whisper_model),
     FS(whisper_api_key_file),
@@ -140,6 +141,7 @@ static void s_defaults(tolk_config_t *cfg)
     strcpy(cfg->asr_engine, "pocketsphinx");
     strcpy(cfg->asr_model_dir, "/usr/share/pocketsphinx/model/en-us");
     cfg->loadtest_caption_ms = 200;
+    strcpy(cfg->asr_frontend, "on"); /* bench/asr's verdict: docs/performance.md */
     strcpy(cfg->whisper_url, "http://127.0.0.1:8000/v1/audio/transcriptions");
     strcpy(cfg->whisper_model, "whisper-1");
     cfg->whisper_timeout_ms = 3000;

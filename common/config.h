@@ -73,10 +73,12 @@ typedef struct {
     char asr_engine[32];        /* recogniser: "pocketsphinx", "whisper" (pocketsphinx, then a
                                    second pass at whisper_url), "vosk" (a vosk-server) or
                                    "loadtest" (benchmarks) */
-    char asr_model_dir[TOLK_CONFIG_STR];        /* acoustic model, dictionary, language model */
-    int loadtest_caption_ms;                    /* audio time per scripted final of "loadtest" */
-    char whisper_url[TOLK_CONFIG_STR];          /* "whisper": the transcription endpoint, in full */
-    char whisper_model[64];                     /* its model field */
+    char asr_model_dir[TOLK_CONFIG_STR]; /* acoustic model, dictionary, language model */
+    int loadtest_caption_ms;             /* audio time per scripted final of "loadtest" */
+    char asr_frontend[8];                /* "on": speexdsp's noise suppression before the recogniser
+                                            (audio_worker/frontend.h); "off": the audio as it came */
+    char whisper_url[TOLK_CONFIG_STR];   /* "whisper": the transcription endpoint, in full */
+    char whisper_model[64];              /* its model field */
     char whisper_api_key_file[TOLK_CONFIG_STR]; /* a file holding its API key; "": none */
     int whisper_timeout_ms;         /* after this long an utterance keeps its local final */
     char vosk_url[TOLK_CONFIG_STR]; /* "vosk": ws://host:port[/path] of the vosk-server */

@@ -15,7 +15,7 @@ set -e
 RUN="build-essential pkg-config libczmq-dev libzmq3-dev libmsgpack-dev libhiredis-dev
  libwebsockets-dev libwebsockets-evlib-ev libev-dev libjwt-dev libjansson-dev libssl-dev
  libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx pocketsphinx-en-us
- libespeak-ng-dev espeak-ng-data libsndfile1-dev libsamplerate0-dev
+ libespeak-ng-dev espeak-ng-data libsndfile1-dev libsamplerate0-dev libspeexdsp-dev
  redis-server supervisor openssl curl qrencode pocketsphinx-testdata
  apertium-apy apertium-en-es apertium-en-ca apertium-en-gl apertium-eo-en
  apertium-fr-es apertium-es-pt apertium-es-it apertium-es-ro"
@@ -26,8 +26,8 @@ RUN="build-essential pkg-config libczmq-dev libzmq3-dev libmsgpack-dev libhiredi
 TEST="check libsubunit-dev clang chromium nodejs nginx-light systemd
  python3-pocketsphinx python3-websockets"
 # the benchmarks: Check (bench/ links the test support), the peer server
-# the scenarios compare against, gnuplot for the plots
-BENCH="check libsubunit-dev libwebsockets-test-server gnuplot-nox"
+# the scenarios compare against, gnuplot for the plots, sox (bench/asr's noise)
+BENCH="check libsubunit-dev libwebsockets-test-server gnuplot-nox sox"
 # npm comes inside some nodejs builds (NodeSource) and is its own package in Debian
 command -v npm >/dev/null 2>&1 || TEST="$TEST npm"
 
