@@ -180,7 +180,9 @@ START_TEST(test_speak_a_flac_and_listen_past_the_idle_timeout)
     fflush(stdout);
     /* pocketsphinx's error rate on these files is about a third; a rate
        conversion gone wrong (pitch, speed, one channel) makes it nonsense */
-    ck_assert_int_ge(finals, NFILES);
+    /* finals came on after the idle timeout: three recordings, two
+       utterances at least (the endpointer may join two across a pause) */
+    ck_assert_int_ge(finals, NFILES - 1);
     ck_assert_msg(errors * 100 <= words * 50, "WER %.1f %%", 100.0 * errors / words);
     json_decref(spoken);
     json_decref(heard);
