@@ -99,8 +99,8 @@ static const s_map_t s_map[] = {
     {"ˌ", ""},
     {"ː", ""},
     {"ˑ", ""},
-    {"\xcc\xa9", ""},  /* a syllabic mark the table did not join */
-    {"\xcd\xa1", ""},  /* tie bar */
+    {"\xcc\xa9", ""},     /* a syllabic mark the table did not join */
+    {"\xcd\xa1", ""},     /* tie bar */
     {"\xe2\x80\xbf", ""}, /* undertie */
     {" ", ""},
     {"-", ""},

@@ -236,9 +236,16 @@ static bool s_on_finish(void *arg)
     return true;
 }
 
+/* asr.h's IPA function: espeak-ng through speech.c, its one owner. */
+static int s_ipa(void *arg, const char *text, char *ipa, size_t size)
+{
+    return tolk_speech_ipa(arg, text, ipa, size);
+}
+
 static void s_on_destroy(void *arg)
 {
     audio_worker_t *self = arg;
+    tolk_asr_set_ipa(NULL, NULL);
     zhashx_destroy(&self->streams); /* before the translator: orphans its pending captions */
     tolk_translator_destroy(&self->tr);
     tolk_whisper_destroy(&self->whisper);
@@ -364,6 +371,9 @@ tolk_worker_t *audio_worker_new(const tolk_config_t *cfg)
         if (!self->speech)
             tolk_warn("start", NULL, "espeak-ng is not available: no spoken translation");
     }
+    /* vocabulary words the dictionary lacks are pronounced by espeak-ng */
+    if (self->speech)
+        tolk_asr_set_ipa(s_ipa, self->speech);
     return base;
 }
 
