@@ -37,9 +37,10 @@
     besides, each of its words that the dictionary lacks is added on its
     own (same unigram), so it can be heard outside the phrase. Tokens are
     shown as their entries ("John_Dashwood" -> "John Dashwood").
-    A decoder takes at most S_WORDS_MAX (6) words in its life, because of
-    a sphinxbase bug described there; later entries are shown in their
-    case but not added. Words are added between utterances only (ps_add_word rebuilds the
+    A decoder takes at most S_WORDS_MAX words in its life, and that is 0
+    today because of the sphinxbase bug described there: the entries are
+    then shown in their case (readable.h) but not added. Words are added
+    between utterances only (ps_add_word rebuilds the
     search, which must not happen while one is decoded): at once when the
     utterance in progress has heard no speech yet, else when it ends. They
     cannot be taken out again: an entry the speaker removes keeps its word
@@ -97,17 +98,24 @@ static size_t s_pool_size;
 
 /* Tokens one token may grow by to differ from a dictionary word. */
 #define S_TOKEN_SUFFIX_MAX 3
-/* Words one decoder may be given in its life. Debian's sphinxbase
-   (0.8+5prealpha+1-16) scores the seventh and later unigrams added to a
-   trie model from memory outside the model: valgrind reports invalid
-   reads in lm_trie_score (bitarr_read_int25) as soon as such a word is
-   in the search, with ps_add_word alone (no tolk code), whether the
-   words come in one batch or several, and the decoder crashes with some
-   heap layouts; six added words never do. So a decoder takes the first
-   six tokens (entries in the order given, a phrase being one token, the
-   words of phrases after), and the entries beyond them get their case in
-   the captions only (readable.h). */
-#define S_WORDS_MAX 6
+/* Words one decoder may be given in its life: none, for now. Debian's
+   sphinxbase (0.8+5prealpha+1-16) scores words added to its trie
+   language model from memory outside the model: valgrind reports invalid
+   reads in lm_trie_score (bitarr_read_int25, at addresses inside blocks
+   that ngram_model_set_map_words allocated) once an added word is in the
+   search. A 40-line program that only calls ps_init, ps_add_word (seven
+   words) and ps_process_raw on a LibriVox file shows it; in the audio
+   worker the same words crash the process (SIGSEGV in
+   ngram_fwdtree_search) when two streams decode at once, and with fewer
+   words valgrind still reports the reads. A recogniser that may crash on
+   a speaker's word list is worse than one that does not know the words,
+   so the decoder is given no words and the vocabulary changes what
+   pocketsphinx captions show (readable.h: every entry in its case), not
+   what it hears. Everything below (pronunciations from the dictionary or
+   espeak-ng, tokens, the hypothesis mapping, the decoder never pooled
+   once given words) is what runs when this is raised, with a sphinxbase
+   whose ngram_model_add_word works; the lead decides. */
+#define S_WORDS_MAX 0
 /* Bytes of one word's or one entry's pronunciation. */
 #define S_PRON_MAX 1024
 

@@ -183,6 +183,7 @@ static void s_on_report(void *arg, tolk_statfeed_t *feed)
     tolk_statfeed_set(feed, "chunk_latency_us_max", (int64_t)self->chunk_latency.max);
     tolk_statfeed_set(feed, "errors", self->errors);
     tolk_statfeed_set(feed, "streams_superseded", self->streams_superseded);
+    tolk_statfeed_set(feed, "vocabularies", self->vocabularies);
     tolk_statfeed_set(feed, "finals_lost", self->finals_lost);
     tolk_statfeed_set(feed, "apy_down", self->apy_down);
 }

@@ -579,6 +579,7 @@ static void s_vocab_load(stream_t *self, long long rev)
     free(self->prompt);
     self->prompt = s_prompt(&vocab);
     self->vocab_rev = got;
+    self->worker->vocabularies++;
     tolk_info("stream", self->sid, "vocabulary %lld: %d entries", got, vocab.n);
 }
 
