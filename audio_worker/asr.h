@@ -52,11 +52,12 @@ void tolk_asr_stream_destroy(tolk_asr_stream_t **self_p);
 /* The session's vocabulary (common/vocabulary.h): n entries (UTF-8,
    trimmed, single-spaced, as the speaker wrote them; n = 0 clears it),
    copied. Every engine gets it through this one call and does what it
-   can: pocketsphinx adds each entry to the stream's decoder, with a
-   pronunciation (from its dictionary, else from the IPA function below)
+   can: pocketsphinx would add each entry to the stream's decoder, with
+   a pronunciation (from its dictionary, else from the IPA function below)
    and a language-model unigram of its own, at the next utterance
    boundary (the utterance being decoded keeps the words it started
-   with); an engine whose table has no vocabulary function ignores it
+   with), and does not today (asr_pocketsphinx.c, S_WORDS_MAX, says why);
+   an engine whose table has no vocabulary function ignores it
    (the loadtest engine; a streaming server engine such as vosk fills that
    function in if its server takes word lists). Whatever the engine, a
    bare engine's text gets the entries' case (readable.h). Returns 0, or
