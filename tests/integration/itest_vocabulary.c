@@ -29,11 +29,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SECRET   "vocabulary-test-secret-0123456789abcdef"
-#define NFILES   5
-#define CHUNK    3200 /* 100 ms of 16 kHz 16-bit mono */
-#define CHUNK_MS 100
-#define PAUSE_MS 800 /* quiet after each file: the endpointer ends the utterance */
+#define SECRET    "vocabulary-test-secret-0123456789abcdef"
+#define NFILES    5
+#define CHUNK     3200 /* 100 ms of 16 kHz 16-bit mono */
+#define CHUNK_MS  100
+#define PAUSE_MS  800 /* quiet after each file: the endpointer ends the utterance */
 #define SETTLE_MS 15000
 /* the recordings' names and rare words */
 #define VOCAB "Dashwood,John Dashwood,John,prudently,amiable,ill disposed,respectable"
@@ -48,11 +48,11 @@ static harness_t *s_h;
 
 static void s_setup(void)
 {
-    harness_opts_t opts = {.gateways = 1,
-                           .control_workers = 1,
-                           .status_workers = HARNESS_NONE,
-                           .extra_env = {"TOLK_JWT_SECRET=" SECRET, "TOLK_JWT_ISSUER=",
-                                         "TOLK_JWT_AUDIENCE=", NULL}};
+    harness_opts_t opts = {
+        .gateways = 1,
+        .control_workers = 1,
+        .status_workers = HARNESS_NONE,
+        .extra_env = {"TOLK_JWT_SECRET=" SECRET, "TOLK_JWT_ISSUER=", "TOLK_JWT_AUDIENCE=", NULL}};
     s_h = harness_start(&opts);
     ck_assert_msg(s_h != NULL, "the system did not start");
 }
@@ -85,9 +85,8 @@ static ws_client_t *s_create(const char *sub, const char *vocab)
 {
     char *token = ic_mint(&s_jwt, sub);
     char *v = s_urlencode(vocab);
-    ws_client_t *c =
-        ic_open(s_h, 0, "/ws?action=createSession&sourceLanguage=en&token=%s&vocabulary=%s",
-                token, v);
+    ws_client_t *c = ic_open(
+        s_h, 0, "/ws?action=createSession&sourceLanguage=en&token=%s&vocabulary=%s", token, v);
     free(v);
     free(token);
     return c;
@@ -117,9 +116,8 @@ static void s_drain(s_ear_t *e)
     while ((m = ws_recv_text(e->c, 0)) != NULL) {
         json_t *j = ic_json(m);
         if (strcmp(ic_get(j, "type"), "caption") == 0)
-            json_array_append(json_is_true(json_object_get(j, "isPartial")) ? e->partials
-                                                                             : e->finals,
-                              j);
+            json_array_append(
+                json_is_true(json_object_get(j, "isPartial")) ? e->partials : e->finals, j);
         json_decref(j);
     }
 }
@@ -254,8 +252,10 @@ START_TEST(test_vocabulary_in_the_captions_and_the_wer)
     ck_assert_str_eq(json_string_value(json_array_get(kept, 1)), "John Dashwood");
     json_decref(created);
     spk[1] = ic_speaker(s_h, 0, &s_jwt, "vocab-off", sid_p, NULL);
-    ck_assert_str_eq(ic_redis_str(s_h, "HGET tolk:{%s}:session vocabulary", sid_v),
-                     "Dashwood\nJohn Dashwood\nJohn\nprudently\namiable\nill disposed\nrespectable");
+    char *stored = ic_redis_str(s_h, "HGET tolk:{%s}:session vocabulary", sid_v);
+    ck_assert_str_eq(
+        stored, "Dashwood\nJohn Dashwood\nJohn\nprudently\namiable\nill disposed\nrespectable");
+    free(stored);
     s_ear_t ears[2] = {{ic_listener(s_h, 0, sid_v, "en", NULL), json_array(), json_array()},
                        {ic_listener(s_h, 0, sid_p, "en", NULL), json_array(), json_array()}};
     int all[NFILES] = {0, 1, 2, 3, 4};
@@ -269,7 +269,8 @@ START_TEST(test_vocabulary_in_the_captions_and_the_wer)
     free(pcm);
 
     char *ref = s_reference(), *with = s_text(ears[0].finals), *without = s_text(ears[1].finals);
-    size_t words = 0, e_with = wer_errors(ref, with, &words), e_without = wer_errors(ref, without, NULL);
+    size_t words = 0, e_with = wer_errors(ref, with, &words),
+           e_without = wer_errors(ref, without, NULL);
     printf("itest_vocabulary: reference:          %s\n", ref);
     printf("itest_vocabulary: with vocabulary:    %s\n", with);
     printf("itest_vocabulary: without vocabulary: %s\n", without);
@@ -287,8 +288,7 @@ START_TEST(test_vocabulary_in_the_captions_and_the_wer)
     int partial_names = 0;
     json_array_foreach(ears[0].partials, i, c)
     {
-        ck_assert_msg(!s_has_word(ic_get(c, "text"), "john"), "partial \"%s\"",
-                      ic_get(c, "text"));
+        ck_assert_msg(!s_has_word(ic_get(c, "text"), "john"), "partial \"%s\"", ic_get(c, "text"));
         partial_names += s_has_word(ic_get(c, "text"), "John");
     }
     ck_assert_int_gt(partial_names, 0);
@@ -342,7 +342,8 @@ START_TEST(test_set_vocabulary_takes_the_next_utterance)
     s_play(&spk, 1, &ear, 1, pcm, len);
     s_settle(&ear, sid, had + 1, ic_now_ms());
     char *all = s_text(ear.finals);
-    const char *second = ic_get(json_array_get(ear.finals, json_array_size(ear.finals) - 1), "text");
+    const char *second =
+        ic_get(json_array_get(ear.finals, json_array_size(ear.finals) - 1), "text");
     printf("itest_vocabulary: before setVocabulary: %s\n", first);
     printf("itest_vocabulary: after:                %s\n", second);
     ck_assert_msg(s_has_word(second, "Man"), "\"%s\"", second);
