@@ -75,6 +75,13 @@ int tolk_asr_stream_set_vocabulary(tolk_asr_stream_t *self, const char *const *e
 typedef int(tolk_asr_ipa_fn)(void *arg, const char *text, char *ipa, size_t size);
 void tolk_asr_set_ipa(tolk_asr_ipa_fn *fn, void *arg);
 
+/* How many vocabulary words a pocketsphinx decoder may be given in its
+   life (process-wide; 0, the default, gives it none: Debian's sphinxbase
+   mis-scores added words, asr_pocketsphinx.c says how). For benchmarks
+   that measure what teaching the decoder gives, on one stream at a time;
+   the audio worker never calls it. */
+void tolk_asr_set_decoder_words(int max);
+
 /* The load-test engine ("loadtest", never the default) emits one scripted
    final per period_ms of audio fed; the worker sets it from
    loadtest_caption_ms at start. */

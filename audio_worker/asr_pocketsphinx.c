@@ -37,7 +37,7 @@
     besides, each of its words that the dictionary lacks is added on its
     own (same unigram), so it can be heard outside the phrase. Tokens are
     shown as their entries ("John_Dashwood" -> "John Dashwood").
-    A decoder takes at most S_WORDS_MAX words in its life, and that is 0
+    A decoder takes at most s_words_max words in its life, and that is 0
     today because of the sphinxbase bug described there: the entries are
     then shown in their case (readable.h) but not added. Words are added
     between utterances only (ps_add_word rebuilds the
@@ -114,8 +114,17 @@ static size_t s_pool_size;
    what it hears. Everything below (pronunciations from the dictionary or
    espeak-ng, tokens, the hypothesis mapping, the decoder never pooled
    once given words) is what runs when this is raised, with a sphinxbase
-   whose ngram_model_add_word works; the lead decides. */
+   whose ngram_model_add_word works; the lead decides.
+   tolk_asr_set_decoder_words raises it (benchmarks measure what it would
+   give); the worker never does. */
 #define S_WORDS_MAX 0
+/* The limit in force: S_WORDS_MAX unless tolk_asr_set_decoder_words. */
+static int s_words_max = S_WORDS_MAX;
+
+void tolk_asr_set_decoder_words(int max)
+{
+    s_words_max = max > 0 ? max : 0;
+}
 /* Bytes of one word's or one entry's pronunciation. */
 #define S_PRON_MAX 1024
 
@@ -382,7 +391,7 @@ static int s_apply(s_stream_t *self, char **entries, int n)
         free(self->words[i].text);
         self->words[i].text = NULL;
     }
-    int max = S_WORDS_MAX - self->nwords;
+    int max = s_words_max - self->nwords;
     if (max <= 0)
         return 0; /* the decoder has all the words it can take */
     s_add_t *adds = calloc((size_t)max, sizeof *adds);
