@@ -69,7 +69,7 @@ START_TEST(test_table)
     ck_assert_int_eq(tolk_arpabet_from_ipa("", out, sizeof out), -1);
     ck_assert_int_eq(tolk_arpabet_from_ipa("ˈˌ", out, sizeof out), -1);
     ck_assert_int_eq(tolk_arpabet_from_ipa("d\xc7\x80x", out, sizeof out), -1); /* a click */
-    ck_assert_int_eq(tolk_arpabet_from_ipa("dˈæʃwʊd", out, 8), -1);            /* no room */
+    ck_assert_int_eq(tolk_arpabet_from_ipa("dˈæʃwʊd", out, 8), -1);             /* no room */
     ck_assert_int_eq(tolk_arpabet_from_ipa(NULL, out, sizeof out), -1);
 }
 END_TEST
@@ -88,13 +88,13 @@ START_TEST(test_espeak_words)
         char ipa[256], phones[256];
         ck_assert_int_eq(tolk_speech_ipa(sp, cases[i][0], ipa, sizeof ipa), 0);
         ck_assert_int_gt(tolk_arpabet_from_ipa(ipa, phones, sizeof phones), 0);
-        ck_assert_msg(strcmp(phones, cases[i][1]) == 0, "%s: %s (%s), want %s", cases[i][0],
-                      phones, ipa, cases[i][1]);
+        ck_assert_msg(strcmp(phones, cases[i][1]) == 0, "%s: %s (%s), want %s", cases[i][0], phones,
+                      ipa, cases[i][1]);
     }
     /* names and terms of all kinds come out in the model's phones */
-    static const char *words[] = {"Willoughby", "Marianne", "Ferrars", "Elinor",  "Brandon",
-                                  "Kubernetes", "libwebsockets", "Dvořák", "C++", "Nguyen",
-                                  "Tchaikovsky", "Ljubljana"};
+    static const char *words[] = {"Willoughby", "Marianne",   "Ferrars",       "Elinor",
+                                  "Brandon",    "Kubernetes", "libwebsockets", "Dvořák",
+                                  "C++",        "Nguyen",     "Tchaikovsky",   "Ljubljana"};
     for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
         char ipa[256], phones[256];
         ck_assert_int_eq(tolk_speech_ipa(sp, words[i], ipa, sizeof ipa), 0);
