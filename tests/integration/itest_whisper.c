@@ -344,7 +344,8 @@ static void s_play_one(ws_client_t *spk, int f)
     int64_t t0 = ic_now_ms();
     size_t total = n + (size_t)PAUSE_MS * 32;
     for (size_t off = 0, i = 0; off + CHUNK <= total; off += CHUNK, i++) {
-        ck_assert_int_eq(ws_send_binary(spk, pcm + (off < n ? off : 0), CHUNK), 0);
+        /* the recording's whole chunks, then its first 100 ms (room tone) */
+        ck_assert_int_eq(ws_send_binary(spk, pcm + (off + CHUNK <= n ? off : 0), CHUNK), 0);
         while (ic_now_ms() - t0 < (int64_t)(i + 1) * CHUNK_MS)
             usleep(2000);
     }
