@@ -190,8 +190,25 @@ static const tolk_asr_engine_t *const s_engines[] = {
     &tolk_asr_engine_loadtest,
 };
 
+/* Where engines get pronunciations their dictionary lacks (asr.h). */
+static tolk_asr_ipa_fn *s_ipa_fn;
+static void *s_ipa_arg;
+
+void tolk_asr_set_ipa(tolk_asr_ipa_fn *fn, void *arg)
+{
+    s_ipa_fn = fn;
+    s_ipa_arg = arg;
+}
+
+int tolk_asr_ipa(const char *text, char *ipa, size_t size)
+{
+    return s_ipa_fn ? s_ipa_fn(s_ipa_arg, text, ipa, size) : -1;
+}
+
 struct tolk_asr_stream_t {
     const tolk_asr_engine_t *engine; /* the backend that owns handle */
+    char **vocab;                    /* the session's vocabulary, for readable's case */
+    int nvocab;                      /* its entries */
     void *handle;                    /* the engine's stream */
     tolk_asr_stable_t *stable;       /* decides which partials are shown */
     tolk_asr_emit_fn *emit;          /* the worker's callback */
@@ -205,7 +222,9 @@ struct tolk_asr_stream_t {
    memory). */
 static char *s_readable(tolk_asr_stream_t *self, const char *text, bool final)
 {
-    return self->engine->bare ? tolk_readable(text, final) : strdup(text);
+    return self->engine->bare
+               ? tolk_readable_vocab(text, final, (const char *const *)self->vocab, self->nvocab)
+               : strdup(text);
 }
 
 /* An engine's report: filter partials, number and pass on finals. */
@@ -327,11 +346,43 @@ bool tolk_asr_stream_busy(tolk_asr_stream_t *self)
     return self && !self->failed && self->engine->busy && self->engine->busy(self->handle);
 }
 
+/* Free a copied vocabulary. */
+static void s_vocab_free(char **vocab, int n)
+{
+    for (int i = 0; vocab && i < n; i++)
+        free(vocab[i]);
+    free(vocab);
+}
+
+int tolk_asr_stream_set_vocabulary(tolk_asr_stream_t *self, const char *const *entries, int n)
+{
+    if (!self || n < 0 || (n && !entries))
+        return -1;
+    char **copy = n ? calloc((size_t)n, sizeof *copy) : NULL;
+    if (n && !copy)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (!(copy[i] = strdup(entries[i]))) {
+            s_vocab_free(copy, n);
+            return -1;
+        }
+    s_vocab_free(self->vocab, self->nvocab);
+    self->vocab = copy;
+    self->nvocab = n;
+    if (self->engine->vocabulary && !self->failed &&
+        self->engine->vocabulary(self->handle, entries, n) != 0) {
+        self->failed = true;
+        return -1;
+    }
+    return 0;
+}
+
 void tolk_asr_stream_destroy(tolk_asr_stream_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     tolk_asr_stream_t *self = *self_p;
+    s_vocab_free(self->vocab, self->nvocab);
     if (self->handle)
         self->engine->close(self->handle);
     tolk_asr_stable_destroy(&self->stable);

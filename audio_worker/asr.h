@@ -64,6 +64,39 @@ long tolk_asr_stream_timeout_ms(tolk_asr_stream_t *self);
 void tolk_asr_stream_run(tolk_asr_stream_t *self, const zmq_pollitem_t *items, int n);
 bool tolk_asr_stream_busy(tolk_asr_stream_t *self);
 
+/* The session's vocabulary (common/vocabulary.h): n entries (UTF-8,
+   trimmed, single-spaced, as the speaker wrote them; n = 0 clears it),
+   copied. Every engine gets it through this one call and does what it
+   can: pocketsphinx would add each entry to the stream's decoder, with
+   a pronunciation (from its dictionary, else from the IPA function below)
+   and a language-model unigram of its own, at the next utterance
+   boundary (the utterance being decoded keeps the words it started
+   with), and does not today (asr_pocketsphinx.c, S_WORDS_MAX, says why);
+   an engine whose table has no vocabulary function ignores it
+   (the loadtest engine; a streaming server engine such as vosk fills that
+   function in if its server takes word lists). Whatever the engine, a
+   bare engine's text gets the entries' case (readable.h). Returns 0, or
+   -1 when out of memory (the stream keeps its old vocabulary). Cheap
+   unless the engine rebuilds a search: pocketsphinx rebuilds its lexicon
+   tree once per change (docs/architecture.md gives the time). */
+int tolk_asr_stream_set_vocabulary(tolk_asr_stream_t *self, const char *const *entries, int n);
+
+/* How an engine learns a pronunciation its dictionary lacks: the IPA of
+   text into ipa (size bytes), 0 or -1. The audio worker gives speech.c's
+   espeak-ng (tolk_speech_ipa); with none set (or speech off), vocabulary
+   words the dictionary lacks are left out of the decoder (their case is
+   still restored when the recogniser hears them). Process-wide, like the
+   engines' pools. */
+typedef int(tolk_asr_ipa_fn)(void *arg, const char *text, char *ipa, size_t size);
+void tolk_asr_set_ipa(tolk_asr_ipa_fn *fn, void *arg);
+
+/* How many vocabulary words a pocketsphinx decoder may be given in its
+   life (process-wide; 0, the default, gives it none: Debian's sphinxbase
+   mis-scores added words, asr_pocketsphinx.c says how). For benchmarks
+   that measure what teaching the decoder gives, on one stream at a time;
+   the audio worker never calls it. */
+void tolk_asr_set_decoder_words(int max);
+
 /* The load-test engine ("loadtest", never the default) emits one scripted
    final per period_ms of audio fed; the worker sets it from
    loadtest_caption_ms at start. */

@@ -15,7 +15,40 @@
     after loading (see s_decoder_t). pocketsphinx's own logging is switched
     off: the worker logs failures itself, in its JSON lines. The worker is
     single-threaded, so the pool has no lock.
+
+    The session's vocabulary. Each entry becomes one word of the stream's
+    decoder, its "token": the entry with its spaces made '_' ("Dashwood",
+    "John_Dashwood", "ZeroMQ"), with '_' appended while the dictionary
+    already has that spelling (a lower-case entry such as "prudently").
+    Its pronunciation is the dictionary's for each of its words (cmudict
+    is lower case: "dashwood" D AE SH W UH D), else espeak-ng's IPA mapped
+    to the model's phones (asr.h's IPA function, arpabet.h); an entry with
+    a word neither knows is left out. ps_add_word puts the token in the
+    dictionary and in the language model, where ngram_model_add_word gives
+    it a unigram of weight 1.0 (sphinxbase's lm_trie_add_ug: log P =
+    log(1.0) + log(1 / unigram count), about 10^-4.9 with en-us.lm.bin's
+    72,548 unigrams) and no bigrams, so after any history it scores that
+    unigram times the history's backoff weight. That is the boost: a rare
+    name the model knows only as a unigram ("dashwood", 10^-7.0) becomes
+    some 140 times likelier as the token, and a word the model lacks
+    ("norland" is in cmudict but not in the model) can be heard at all. A
+    multi-word entry is boosted as a phrase (its token, one unigram for the
+    whole of it, rather than the product of its words' probabilities);
+    besides, each of its words that the dictionary lacks is added on its
+    own (same unigram), so it can be heard outside the phrase. Tokens are
+    shown as their entries ("John_Dashwood" -> "John Dashwood").
+    A decoder takes at most s_words_max words in its life, and that is 0
+    today because of the sphinxbase bug described there: the entries are
+    then shown in their case (readable.h) but not added. Words are added
+    between utterances only (ps_add_word rebuilds the
+    search, which must not happen while one is decoded): at once when the
+    utterance in progress has heard no speech yet, else when it ends. They
+    cannot be taken out again: an entry the speaker removes keeps its word
+    in this decoder (shown in plain lower case from then on), and a decoder
+    that was given words is freed when its stream closes instead of going
+    back to the pool, so the next session starts from the plain model.
 */
+#include "arpabet.h"
 #include "asr_stable.h"
 #include "log.h"
 
@@ -23,6 +56,7 @@
 #include <sphinxbase/err.h>
 #include <sphinxbase/feat.h>
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +87,7 @@ typedef struct s_decoder_t {
     char *model_dir;          /* the model it was loaded from: the pool key */
     mfcc_t *cmn_fresh;        /* cmn_mean then sum as loaded, 2 * veclen values */
     int32 cmn_nframe;         /* and the frame count as loaded */
+    bool tainted;             /* words were added: never pooled again */
     struct s_decoder_t *next; /* the rest of the pool */
 } s_decoder_t;
 
@@ -60,6 +95,45 @@ typedef struct s_decoder_t {
 static s_decoder_t *s_pool;
 /* Its length, held under S_POOL_MAX. */
 static size_t s_pool_size;
+
+/* Tokens one token may grow by to differ from a dictionary word. */
+#define S_TOKEN_SUFFIX_MAX 3
+/* Words one decoder may be given in its life: none, for now. Debian's
+   sphinxbase (0.8+5prealpha+1-16) scores words added to its trie
+   language model from memory outside the model: valgrind reports invalid
+   reads in lm_trie_score (bitarr_read_int25, at addresses inside blocks
+   that ngram_model_set_map_words allocated) once an added word is in the
+   search. A 40-line program that only calls ps_init, ps_add_word (seven
+   words) and ps_process_raw on a LibriVox file shows it; in the audio
+   worker the same words crash the process (SIGSEGV in
+   ngram_fwdtree_search) when two streams decode at once, and with fewer
+   words valgrind still reports the reads. A recogniser that may crash on
+   a speaker's word list is worse than one that does not know the words,
+   so the decoder is given no words and the vocabulary changes what
+   pocketsphinx captions show (readable.h: every entry in its case), not
+   what it hears. Everything below (pronunciations from the dictionary or
+   espeak-ng, tokens, the hypothesis mapping, the decoder never pooled
+   once given words) is what runs when this is raised, with a sphinxbase
+   whose ngram_model_add_word works; the lead decides.
+   tolk_asr_set_decoder_words raises it (benchmarks measure what it would
+   give); the worker never does. */
+#define S_WORDS_MAX 0
+/* The limit in force: S_WORDS_MAX unless tolk_asr_set_decoder_words. */
+static int s_words_max = S_WORDS_MAX;
+
+void tolk_asr_set_decoder_words(int max)
+{
+    s_words_max = max > 0 ? max : 0;
+}
+/* Bytes of one word's or one entry's pronunciation. */
+#define S_PRON_MAX 1024
+
+/* A word this stream added to its decoder. */
+typedef struct {
+    char *token; /* as the decoder reports it */
+    char *text;  /* the entry it stands for, as the speaker wrote it; NULL
+                    once the vocabulary no longer has it */
+} s_word_t;
 
 /* One stream's state. */
 typedef struct {
@@ -75,6 +149,12 @@ typedef struct {
     int64_t onset_lag;      /* samples the endpointer needs to hear speech start */
     int64_t offset_lag;     /* samples of silence it waits before calling an end */
     size_t pending;         /* samples held in block, not yet decoded */
+    s_word_t *words;        /* tokens added to the decoder, for the hypotheses */
+    int nwords;             /* used entries of words */
+    char **next_vocab;      /* a vocabulary to apply at the next utterance boundary */
+    int next_n;             /* its entries */
+    bool has_next;          /* next_vocab is waiting (it may be empty: a clear) */
+    char *shown;            /* the last hypothesis with tokens shown as entries */
     int16_t block[S_BLOCK]; /* a partial block carried to the next feed */
 } s_stream_t;
 
@@ -216,6 +296,252 @@ static void s_read_lags(s_stream_t *self)
     self->offset_lag = frame * cmd_ln_int32_r(config, "-vad_postspeech");
 }
 
+/* ------------------------------------------------------ vocabulary */
+
+/* A malloc'd copy of word in ASCII lower case (cmudict's spelling). */
+static char *s_lower(const char *word, size_t len)
+{
+    char *out = malloc(len + 1);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)tolower((unsigned char)word[i]);
+    out[len] = 0;
+    return out;
+}
+
+/* Does the decoder's dictionary have this spelling? */
+static bool s_in_dict(ps_decoder_t *ps, const char *word)
+{
+    char *pron = ps_lookup_word(ps, word);
+    free(pron);
+    return pron != NULL;
+}
+
+/* Append the pronunciation of one word (len bytes) to pron: the
+   dictionary's (lower case, then as written), else espeak-ng's mapped to
+   the model's phones. Returns true when the word was found. *known tells
+   whether the dictionary had it. */
+static bool s_pron_word(ps_decoder_t *ps, const char *word, size_t len, char *pron, bool *known)
+{
+    char *lower = s_lower(word, len);
+    char *asis = lower ? strndup(word, len) : NULL;
+    char *found = asis ? ps_lookup_word(ps, lower) : NULL;
+    if (asis && !found)
+        found = ps_lookup_word(ps, asis);
+    *known = found != NULL;
+    char phones[S_PRON_MAX];
+    const char *add = found;
+    if (!add && asis) {
+        char ipa[S_PRON_MAX];
+        if (tolk_asr_ipa(asis, ipa, sizeof ipa) == 0 &&
+            tolk_arpabet_from_ipa(ipa, phones, sizeof phones) > 0)
+            add = phones;
+    }
+    size_t used = strlen(pron);
+    bool ok = add && used + 1 + strlen(add) + 1 <= S_PRON_MAX;
+    if (ok)
+        snprintf(pron + used, S_PRON_MAX - used, "%s%s", used ? " " : "", add);
+    free(found);
+    free(asis);
+    free(lower);
+    return ok;
+}
+
+/* The stream's word for token, or NULL. */
+static s_word_t *s_word(s_stream_t *self, const char *token, size_t len)
+{
+    for (int i = 0; i < self->nwords; i++)
+        if (strlen(self->words[i].token) == len && strncmp(self->words[i].token, token, len) == 0)
+            return &self->words[i];
+    return NULL;
+}
+
+/* A word to add: its token, its pronunciation, what it shows. */
+typedef struct {
+    char *token;
+    char *pron;
+    const char *text;
+} s_add_t;
+
+/* Queue token (unless the decoder or the queue has it) for adding; takes
+   token. */
+static void s_queue(s_stream_t *self, s_add_t *adds, int *nadds, int max, char *token,
+                    const char *pron, const char *text)
+{
+    for (int i = 0; i < *nadds; i++)
+        if (strcmp(adds[i].token, token) == 0) {
+            free(token);
+            return;
+        }
+    if (*nadds == max || s_word(self, token, strlen(token)) ||
+        !(adds[*nadds].pron = strdup(pron))) {
+        free(token);
+        return;
+    }
+    adds[*nadds].token = token;
+    adds[*nadds].text = text;
+    (*nadds)++;
+}
+
+/* Apply a vocabulary to the decoder, which has no utterance open. */
+static int s_apply(s_stream_t *self, char **entries, int n)
+{
+    for (int i = 0; i < self->nwords; i++) {
+        free(self->words[i].text);
+        self->words[i].text = NULL;
+    }
+    int max = s_words_max - self->nwords;
+    if (max <= 0)
+        return 0; /* the decoder has all the words it can take */
+    s_add_t *adds = calloc((size_t)max, sizeof *adds);
+    if (!adds)
+        return 0; /* out of memory: no new words, the old ones retired */
+    int nadds = 0;
+    for (int e = 0; e < n; e++) {
+        const char *entry = entries[e];
+        char *token = malloc(strlen(entry) + S_TOKEN_SUFFIX_MAX + 1);
+        if (!token)
+            continue;
+        strcpy(token, entry);
+        for (char *c = token; *c; c++)
+            if (*c == ' ')
+                *c = '_';
+        s_word_t *have = s_word(self, token, strlen(token));
+        if (have) { /* added by an earlier vocabulary: shown again */
+            have->text = strdup(entry);
+            free(token);
+            continue;
+        }
+        char pron[S_PRON_MAX] = "";
+        bool all = true;
+        int words = 0;
+        for (const char *w = entry; *w && all; words++) {
+            size_t len = strcspn(w, " ");
+            bool known;
+            all = s_pron_word(self->ps, w, len, pron, &known);
+            w += len + (w[len] == ' ');
+        }
+        if (!all) {
+            tolk_info("asr.vocabulary", NULL, "no pronunciation for vocabulary entry '%s'", entry);
+            free(token);
+            continue;
+        }
+        for (int k = 0; k < S_TOKEN_SUFFIX_MAX && s_in_dict(self->ps, token); k++)
+            strcat(token, "_");
+        if (s_in_dict(self->ps, token)) {
+            free(token);
+            continue;
+        }
+        s_queue(self, adds, &nadds, max, token, pron, entry);
+        /* each word of a phrase that the dictionary lacks, on its own */
+        for (const char *w = entry; words > 1 && *w;) {
+            size_t len = strcspn(w, " ");
+            char one[S_PRON_MAX] = "";
+            bool known = true;
+            char *word = strndup(w, len);
+            if (word && s_pron_word(self->ps, w, len, one, &known) && !known &&
+                !s_in_dict(self->ps, word))
+                s_queue(self, adds, &nadds, max, word, one, NULL);
+            else
+                free(word);
+            w += len + (w[len] == ' ');
+        }
+    }
+    s_word_t *grown =
+        nadds ? realloc(self->words, (size_t)(self->nwords + nadds) * sizeof *grown) : NULL;
+    int rc = 0;
+    if (nadds && !grown) {
+        tolk_error("asr.vocabulary", NULL, "out of memory");
+        for (int i = 0; i < nadds; i++) {
+            free(adds[i].token);
+            free(adds[i].pron);
+        }
+        nadds = 0;
+    } else if (nadds)
+        self->words = grown;
+    for (int i = 0; i < nadds; i++) {
+        bool last = i == nadds - 1;
+        if (ps_add_word(self->ps, adds[i].token, adds[i].pron, last) < 0) {
+            tolk_warn("asr.vocabulary", NULL, "pocketsphinx refused '%s' (%s)", adds[i].token,
+                      adds[i].pron);
+            if (last)
+                rc = -1; /* the search was not rebuilt for the words before it */
+            free(adds[i].token);
+        } else {
+            self->decoder->tainted = true;
+            s_word_t *w = &self->words[self->nwords++];
+            w->token = adds[i].token;
+            w->text = adds[i].text ? strdup(adds[i].text) : strdup(adds[i].token);
+        }
+        free(adds[i].pron);
+    }
+    free(adds);
+    if (rc != 0)
+        tolk_error("asr.vocabulary", NULL, "pocketsphinx could not rebuild its search");
+    return rc;
+}
+
+/* Apply the waiting vocabulary, if any (no utterance open). */
+static int s_apply_next(s_stream_t *self)
+{
+    if (!self->has_next)
+        return 0;
+    int rc = s_apply(self, self->next_vocab, self->next_n);
+    for (int i = 0; i < self->next_n; i++)
+        free(self->next_vocab[i]);
+    free(self->next_vocab);
+    self->next_vocab = NULL;
+    self->next_n = 0;
+    self->has_next = false;
+    return rc;
+}
+
+/* A hypothesis as listeners see it: every token this stream added shown
+   as its entry (a retired one as plain words). Valid until the next call;
+   the hypothesis itself when nothing was added or out of memory. */
+static const char *s_shown(s_stream_t *self, const char *hyp)
+{
+    if (!hyp || self->nwords == 0)
+        return hyp ? hyp : "";
+    size_t cap = 1;
+    for (const char *t = hyp; *t;) {
+        size_t len = strcspn(t, " ");
+        s_word_t *w = s_word(self, t, len);
+        cap += (w ? strlen(w->text ? w->text : w->token) : len) + 1;
+        t += len + (t[len] == ' ');
+    }
+    char *out = realloc(self->shown, cap);
+    if (!out)
+        return hyp;
+    self->shown = out;
+    size_t n = 0;
+    for (const char *t = hyp; *t;) {
+        size_t len = strcspn(t, " ");
+        s_word_t *w = s_word(self, t, len);
+        if (n)
+            out[n++] = ' ';
+        if (w && w->text) {
+            size_t k = strlen(w->text);
+            memcpy(out + n, w->text, k);
+            n += k;
+        } else if (w) { /* retired: its words, lower case, without the suffix */
+            size_t k = strlen(w->token);
+            while (k && w->token[k - 1] == '_')
+                k--;
+            for (size_t i = 0; i < k; i++)
+                out[n + i] = w->token[i] == '_' ? ' ' : (char)tolower((unsigned char)w->token[i]);
+            n += k;
+        } else {
+            memcpy(out + n, t, len);
+            n += len;
+        }
+        t += len + (t[len] == ' ');
+    }
+    out[n] = 0;
+    return out;
+}
+
 /* Close the utterance in progress and report its final, ending at end
    (samples); then open the next utterance. -1 when the decoder failed. */
 static int s_end_utterance(s_stream_t *self, int64_t end)
@@ -224,12 +550,14 @@ static int s_end_utterance(s_stream_t *self, int64_t end)
         tolk_error("asr.decode", NULL, "pocketsphinx failed to end an utterance");
         return -1;
     }
-    const char *text = ps_get_hyp(self->ps, NULL);
+    const char *text = s_shown(self, ps_get_hyp(self->ps, NULL));
     if (end < self->utt_start)
         end = self->utt_start;
-    self->hyp(self->arg, true, text ? text : "", s_ms(self->utt_start), s_ms(end));
+    self->hyp(self->arg, true, text, s_ms(self->utt_start), s_ms(end));
     self->prev_end = end;
     self->in_speech = false;
+    if (s_apply_next(self) != 0)
+        return -1;
     if (ps_start_utt(self->ps) < 0) {
         tolk_error("asr.decode", NULL, "pocketsphinx failed to start an utterance");
         return -1;
@@ -257,8 +585,8 @@ static int s_decode(s_stream_t *self, const int16_t *pcm, size_t samples)
         return s_end_utterance(self, self->samples - self->offset_lag);
     } else if (speech && self->samples - self->last_hyp >= S_HYP_INTERVAL) {
         self->last_hyp = self->samples;
-        const char *text = ps_get_hyp(self->ps, NULL);
-        self->hyp(self->arg, false, text ? text : "", s_ms(self->utt_start), s_ms(self->samples));
+        const char *text = s_shown(self, ps_get_hyp(self->ps, NULL));
+        self->hyp(self->arg, false, text, s_ms(self->utt_start), s_ms(self->samples));
     }
     return 0;
 }
@@ -330,22 +658,62 @@ static int s_finish(void *handle)
     }
     if (self->in_speech)
         return s_end_utterance(self, self->samples);
-    if (ps_end_utt(self->ps) < 0 || ps_start_utt(self->ps) < 0) {
+    if (ps_end_utt(self->ps) < 0 || s_apply_next(self) != 0 || ps_start_utt(self->ps) < 0) {
         tolk_error("asr.decode", NULL, "pocketsphinx failed to restart an utterance");
         return -1;
     }
     return 0;
 }
 
+/* Engine table: vocabulary. Kept for the next utterance boundary, which
+   is now when the utterance in progress has heard no speech. */
+static int s_vocabulary(void *handle, const char *const *entries, int n)
+{
+    s_stream_t *self = handle;
+    char **copy = n > 0 ? calloc((size_t)n, sizeof *copy) : NULL;
+    if (n > 0 && !copy)
+        return 0; /* out of memory: the old vocabulary stays */
+    for (int i = 0; i < n; i++)
+        if (!(copy[i] = strdup(entries[i]))) {
+            while (i--)
+                free(copy[i]);
+            free(copy);
+            return 0;
+        }
+    for (int i = 0; i < self->next_n; i++)
+        free(self->next_vocab[i]);
+    free(self->next_vocab);
+    self->next_vocab = copy;
+    self->next_n = n;
+    self->has_next = true;
+    if (self->in_speech)
+        return 0;
+    if (ps_end_utt(self->ps) < 0 || s_apply_next(self) != 0 || ps_start_utt(self->ps) < 0) {
+        tolk_error("asr.vocabulary", NULL, "pocketsphinx failed to take the vocabulary");
+        return -1;
+    }
+    return 0;
+}
+
 /* Engine table: close, parking the decoder for the next stream. A decoder
-   that will not end its utterance cleanly is freed instead. */
+   that will not end its utterance cleanly, or that was given words, is
+   freed instead. */
 static void s_close(void *handle)
 {
     s_stream_t *self = handle;
-    if (ps_end_utt(self->ps) < 0)
+    if (ps_end_utt(self->ps) < 0 || self->decoder->tainted)
         s_decoder_destroy(&self->decoder);
     else
         s_decoder_park(self->decoder);
+    for (int i = 0; i < self->nwords; i++) {
+        free(self->words[i].token);
+        free(self->words[i].text);
+    }
+    free(self->words);
+    for (int i = 0; i < self->next_n; i++)
+        free(self->next_vocab[i]);
+    free(self->next_vocab);
+    free(self->shown);
     free(self);
 }
 
@@ -366,6 +734,7 @@ const tolk_asr_engine_t tolk_asr_engine_pocketsphinx = {
     .open = s_open,
     .feed = s_feed,
     .finish = s_finish,
+    .vocabulary = s_vocabulary,
     .close = s_close,
     .shutdown = s_shutdown,
 };

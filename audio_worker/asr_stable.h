@@ -45,6 +45,10 @@ typedef struct {
     /* end of audio: report the final of the utterance in progress, if any,
        and be ready for more audio; 0 or -1 as feed */
     int (*finish)(void *stream);
+    /* the session's vocabulary (asr.h, tolk_asr_stream_set_vocabulary),
+       n entries valid only during the call; NULL when the engine has no use
+       for one. 0, or -1 when the engine failed (as feed) */
+    int (*vocabulary)(void *stream, const char *const *entries, int n);
     /* end the stream; expensive parts go back to the engine's pool */
     void (*close)(void *stream);
     /* An engine whose results come later (a recognition server answering
@@ -63,6 +67,10 @@ typedef struct {
     /* free everything pooled (process exit) */
     void (*shutdown)(void);
 } tolk_asr_engine_t;
+
+/* The IPA of text through the function tolk_asr_set_ipa gave, for an
+   engine's vocabulary: 0, or -1 when there is none or it failed. */
+int tolk_asr_ipa(const char *text, char *ipa, size_t size);
 
 /* The pocketsphinx backend (asr_pocketsphinx.c). */
 extern const tolk_asr_engine_t tolk_asr_engine_pocketsphinx;

@@ -194,6 +194,7 @@ static void s_on_report(void *arg, tolk_statfeed_t *feed)
     tolk_statfeed_set(feed, "chunk_latency_us_max", (int64_t)self->chunk_latency.max);
     tolk_statfeed_set(feed, "errors", self->errors);
     tolk_statfeed_set(feed, "streams_superseded", self->streams_superseded);
+    tolk_statfeed_set(feed, "vocabularies", self->vocabularies);
     tolk_statfeed_set(feed, "finals_lost", self->finals_lost);
     tolk_statfeed_set(feed, "apy_down", self->apy_down);
 }
@@ -247,9 +248,16 @@ static bool s_on_finish(void *arg)
     return true;
 }
 
+/* asr.h's IPA function: espeak-ng through speech.c, its one owner. */
+static int s_ipa(void *arg, const char *text, char *ipa, size_t size)
+{
+    return tolk_speech_ipa(arg, text, ipa, size);
+}
+
 static void s_on_destroy(void *arg)
 {
     audio_worker_t *self = arg;
+    tolk_asr_set_ipa(NULL, NULL);
     zhashx_destroy(&self->streams); /* before the translator: orphans its pending captions */
     tolk_translator_destroy(&self->tr);
     tolk_whisper_destroy(&self->whisper);
@@ -444,6 +452,9 @@ tolk_worker_t *audio_worker_new(const tolk_config_t *cfg)
         if (!self->speech)
             tolk_warn("start", NULL, "espeak-ng is not available: no spoken translation");
     }
+    /* vocabulary words the dictionary lacks are pronounced by espeak-ng */
+    if (self->speech)
+        tolk_asr_set_ipa(s_ipa, self->speech);
     return base;
 }
 

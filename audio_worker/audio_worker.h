@@ -46,6 +46,8 @@ typedef struct {
     int64_t chunks_in, bytes_in, chunks_dropped, errors;
     int64_t finals_lost;        /* finals given up after Redis stayed away STREAM_STORE_RETRY_MS */
     int64_t streams_superseded; /* streams dropped because another worker took the session over */
+    int64_t vocabularies;       /* session vocabularies given to recognisers (a change, or a stream
+                                   opened on a session that has one) */
     int64_t partials_out, finals_out, captions_untranslated, streams_opened;
     int64_t finals_backfilled; /* past finals translated for a language's first listener */
     int64_t finals_duplicate;  /* finals whose segment was stored already (caption_store) */

@@ -4,7 +4,8 @@
     no punctuation. A listener reads, and Apertium translates, a sentence
     better: "He was not an ill disposed young man." This module makes one
     of the words an engine reports (engines that punctuate, like a
-    Whisper-class server, are left as they are). It changes the case of
+    Whisper-class server, are left as they are), and gives the speaker's
+    vocabulary its case ("Dashwood", "ZeroMQ"). It changes the case of
     letters and adds a full stop, never a word, so the word error rate and
     the stability of partials are untouched.
 */
@@ -20,5 +21,14 @@
    one of . ? ! Letters are ASCII: the models tolk ships are English.
    Returns a malloc'd string, NULL when out of memory. */
 char *tolk_readable(const char *text, bool final);
+
+/* The same, and the session's vocabulary (n entries, single-spaced, as
+   common/vocabulary.h keeps them) in its case: a run of whole words equal
+   to an entry ignoring ASCII case is replaced by the entry ("john
+   dashwood" -> "John Dashwood", "zeromq" -> "ZeroMQ"), the longest entry
+   first, wherever it stands (the first word of a sentence keeps the
+   entry's case: "iPhone"). Lengths never change, so neither do the word
+   error rate and the stability of partials. */
+char *tolk_readable_vocab(const char *text, bool final, const char *const *entries, int n);
 
 #endif

@@ -397,6 +397,32 @@ int tolk_speech_synthesize(tolk_speech_t *self, const char *lang, const char *te
     return 0;
 }
 
+int tolk_speech_ipa(tolk_speech_t *self, const char *text, char *out, size_t size)
+{
+    if (!self || !text || !out || size == 0)
+        return -1;
+    out[0] = 0;
+    size_t len = strnlen(text, 257);
+    char clean[257];
+    if (len == 0 || len > 256 || !s_sanitize(text, len, clean) || s_select(self, "en-us") != 0)
+        return -1;
+    size_t n = 0;
+    const void *p = clean;
+    while (p) {
+        const char *ph = espeak_TextToPhonemes(&p, espeakCHARS_UTF8, espeakPHONEMES_IPA);
+        size_t k = ph ? strlen(ph) : 0;
+        if (k == 0)
+            continue;
+        if (n + (n ? 1 : 0) + k + 1 > size)
+            return -1;
+        if (n)
+            out[n++] = ' ';
+        memcpy(out + n, ph, k + 1);
+        n += k;
+    }
+    return n ? 0 : -1;
+}
+
 int tolk_speech_rate(const tolk_speech_t *self)
 {
     return self ? self->rate : 0;

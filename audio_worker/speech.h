@@ -61,6 +61,15 @@ bool tolk_speech_has_voice(tolk_speech_t *self, const char *lang);
 int tolk_speech_synthesize(tolk_speech_t *self, const char *lang, const char *text, int16_t **pcm,
                            size_t *samples);
 
+/* The pronunciation of text (UTF-8, 1 to 256 bytes) in General American,
+   as espeak-ng's IPA (espeak_TextToPhonemes with espeakPHONEMES_IPA, the
+   en-us voice; clauses joined by a space), for the recogniser's
+   vocabulary (arpabet.h maps it to the model's phones). Returns 0 with out
+   (size bytes) filled, or -1 (no voice, text empty, too long or with
+   control characters, out too small). Selects the en-us voice as a side
+   effect. Blocks for the lookup (well under a millisecond a word). */
+int tolk_speech_ipa(tolk_speech_t *self, const char *text, char *out, size_t size);
+
 /* Sample rate of what synthesize returns, in Hz (22050 with espeak-ng). */
 int tolk_speech_rate(const tolk_speech_t *self);
 

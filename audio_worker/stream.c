@@ -7,6 +7,7 @@
 #include "log.h"
 #include "session_store.h"
 #include "speech.h"
+#include "vocabulary.h"
 #include "whisper.h"
 
 #include <jansson.h>
@@ -21,6 +22,9 @@
 #define STREAM_STORE_RETRY_MS 10000
 #define STREAM_PCM_SAMPLES    (32 * 1024 / 2)
 #define STREAM_SPEECH_PART    (32 * 1024) /* PCM bytes per spoken-translation frame */
+/* bytes of the second pass's prompt: whole entries, comma separated.
+   Whisper reads at most 224 prompt tokens; 800 bytes of names stays under */
+#define STREAM_PROMPT_MAX 800
 
 typedef struct lane_s lane_t;
 
@@ -75,7 +79,10 @@ struct stream_s {
        TOLK_WHISPER_MAX_SAMPLES of audio, so an utterance's samples can be
        sent when pocketsphinx ends it; NULL without a second pass */
     int16_t *ring;
-    uint64_t fed; /* samples fed since the stream opened: the recogniser's clock */
+    uint64_t fed;        /* samples fed since the stream opened: the recogniser's clock */
+    long long vocab_rev; /* the session's vocabRev the recogniser has (0: none yet) */
+    long long seen_rev;  /* the vocabRev of the last snapshot */
+    char *prompt;        /* the vocabulary as the second pass's prompt; NULL for none */
 };
 
 /* One utterance at the second pass: its final in every lane, held until
@@ -459,7 +466,8 @@ static bool s_second_pass(stream_t *self, const tolk_asr_result_t *r)
                 pass->items[pass->n++] = it;
         }
     }
-    if (tolk_whisper_submit(w->whisper, pcm, n, self->source, NULL, s_second_done, pass) != 0)
+    if (tolk_whisper_submit(w->whisper, pcm, n, self->source, self->prompt, s_second_done, pass) !=
+        0)
         s_second_done(pass, NULL);
     free(pcm);
     return true;
@@ -527,6 +535,57 @@ static void s_backfill(stream_t *self, lane_t *l)
     tolk_captions_free(&src, nsrc);
 }
 
+/* The vocabulary as a prompt: entries joined by ", ", whole entries only,
+   at most STREAM_PROMPT_MAX bytes; NULL for none (or out of memory). */
+static char *s_prompt(const tolk_vocab_t *v)
+{
+    char *out = v->n ? malloc(STREAM_PROMPT_MAX + 1) : NULL;
+    size_t n = 0;
+    for (int i = 0; out && i < v->n; i++) {
+        size_t len = strlen(v->entries[i]);
+        if (n + (n ? 2 : 0) + len > STREAM_PROMPT_MAX)
+            break;
+        if (n) {
+            memcpy(out + n, ", ", 2);
+            n += 2;
+        }
+        memcpy(out + n, v->entries[i], len);
+        n += len;
+    }
+    if (out)
+        out[n] = 0;
+    return out;
+}
+
+/* The session's vocabulary changed (vocabRev rev, seen in a snapshot):
+   read it (one round trip, only on a change) and give it to the
+   recogniser, which uses it from its next utterance, and to the second
+   pass. Redis away: tried again with the next snapshot. */
+static void s_vocab_load(stream_t *self, long long rev)
+{
+    if (!self->asr || rev == self->vocab_rev)
+        return;
+    char *text = NULL;
+    long long got = tolk_store_vocabulary(self->worker->redis, self->sid, &text);
+    static tolk_vocab_t vocab; /* 13 KB: not on the stack; one loop */
+    char bad[TOLK_VOCAB_ERR_MAX];
+    if (got < 0 || !text || !tolk_vocab_parse_list(&vocab, text, strlen(text), '\n', bad)) {
+        free(text);
+        return;
+    }
+    free(text);
+    const char *entries[TOLK_VOCAB_MAX];
+    for (int i = 0; i < vocab.n; i++)
+        entries[i] = vocab.entries[i];
+    if (tolk_asr_stream_set_vocabulary(self->asr, entries, vocab.n) != 0)
+        return; /* the stream reports its failure with the next chunk */
+    free(self->prompt);
+    self->prompt = s_prompt(&vocab);
+    self->vocab_rev = got;
+    self->worker->vocabularies++;
+    tolk_info("stream", self->sid, "vocabulary %lld: %d entries", got, vocab.n);
+}
+
 /* Read the session's languages and gateways (one round trip). Returns
    false when the session no longer exists. */
 static bool s_refresh(stream_t *self, int64_t now_ms)
@@ -564,6 +623,8 @@ static bool s_refresh(stream_t *self, int64_t now_ms)
     memcpy(self->gws, snap.gws, (size_t)snap.ngws * sizeof *snap.gws);
     self->ngws = snap.ngws;
     self->refreshed_ms = now_ms;
+    self->seen_rev = snap.vocab_rev;
+    s_vocab_load(self, snap.vocab_rev);
     /* a language someone started listening in: translate what was just said */
     for (int i = 0; i < self->nlanes; i++)
         if (self->lanes[i].listened && (i >= before || !was[i]) && self->source[0] &&
@@ -605,6 +666,7 @@ stream_t *stream_new(audio_worker_t *worker, const char *sid)
         free(self);
         return NULL;
     }
+    s_vocab_load(self, self->seen_rev); /* the first snapshot came before the recogniser */
     self->last_audio_ms = now;
     worker->streams_opened++;
     tolk_info("stream", sid, "recognition stream %u opened (%s)", self->epoch, self->source);
@@ -619,6 +681,7 @@ void stream_destroy(stream_t **self_p)
     tolk_asr_stream_destroy(&self->asr);
     tolk_frontend_destroy(&self->frontend);
     free(self->ring);
+    free(self->prompt);
     for (int i = 0; i < self->nlanes; i++) {
         item_t *it = self->lanes[i].head;
         while (it) {

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* KEYS: session langs gws members. ARGV: sid source tier sub gw conn now */
+/* KEYS: session langs gws members. ARGV: sid source tier sub gw conn now
+   vocabulary (its stored form; "" for none: vocabRev stays absent) */
 static tolk_redis_script_t s_create = {
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
     "redis.call('HSET', KEYS[1], 'sessionId', ARGV[1], 'sourceLanguage', ARGV[2],\n"
@@ -15,6 +16,9 @@ static tolk_redis_script_t s_create = {
     "  'speakerConn', ARGV[6], 'createdAt', ARGV[7], 'refreshedAt', ARGV[7],\n"
     "  'isActive', '1', 'isPaused', '0', 'isMuted', '0', 'volume', '1.0',\n"
     "  'lastStateChange', ARGV[7], 'listenerCount', '0', 'state', 'live')\n"
+    "if ARGV[8] ~= '' then\n"
+    "  redis.call('HSET', KEYS[1], 'vocabulary', ARGV[8], 'vocabRev', '1')\n"
+    "end\n"
     "redis.call('HSET', KEYS[4], ARGV[5] .. '/' .. ARGV[6], 'S')\n"
     "redis.call('HINCRBY', KEYS[3], ARGV[5], 1)\n"
     "return 1\n",
@@ -237,7 +241,8 @@ static void s_new_id(char *sid)
 }
 
 int tolk_store_create(tolk_redis_t *r, char *sid, const char *source, const char *tier,
-                      const char *sub, const char *gw, uint64_t conn, int64_t now_ms)
+                      const char *sub, const char *gw, uint64_t conn, const char *vocabulary,
+                      int64_t now_ms)
 {
     char conn_s[24], now_s[24];
     snprintf(conn_s, sizeof conn_s, "%llu", (unsigned long long)conn);
@@ -246,9 +251,10 @@ int tolk_store_create(tolk_redis_t *r, char *sid, const char *source, const char
         s_new_id(sid);
         keys_t k;
         s_keys(&k, sid);
-        const char *argv[] = {k.session, k.langs, k.gws, k.members, sid,  source,
-                              tier,      sub,     gw,    conn_s,    now_s};
-        redisReply *rep = tolk_redis_eval(r, &s_create, 4, 7, argv);
+        const char *argv[] = {k.session, k.langs, k.gws, k.members,
+                              sid,       source,  tier,  sub,
+                              gw,        conn_s,  now_s, vocabulary ? vocabulary : ""};
+        redisReply *rep = tolk_redis_eval(r, &s_create, 4, 8, argv);
         if (!rep || rep->type != REDIS_REPLY_INTEGER) {
             if (rep)
                 freeReplyObject(rep);
@@ -591,7 +597,7 @@ int tolk_store_set_state(tolk_redis_t *r, const char *sid, int64_t now_ms, const
    hears spoken; false when the session has ended. */
 static tolk_redis_script_t s_snapshot = {
     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
-    "return {redis.call('HMGET', KEYS[1], 'sourceLanguage', 'createdAt'),\n"
+    "return {redis.call('HMGET', KEYS[1], 'sourceLanguage', 'createdAt', 'vocabRev'),\n"
     "        redis.call('HGETALL', KEYS[2]), redis.call('HKEYS', KEYS[3]),\n"
     "        redis.call('HKEYS', KEYS[4])}\n",
     ""};
@@ -602,13 +608,15 @@ static void s_snapshot_read(const redisReply *rep, tolk_session_snapshot_t *snap
     memset(snap, 0, sizeof *snap);
     const redisReply *info = rep->element[0], *langs = rep->element[1], *gws = rep->element[2],
                      *spoken = rep->element[3];
-    if (info->type == REDIS_REPLY_ARRAY && info->elements == 2) {
+    if (info->type == REDIS_REPLY_ARRAY && info->elements == 3) {
         const char *src = tolk_reply_str(info->element[0]);
         if (src)
             snprintf(snap->source, sizeof snap->source, "%s", src);
         long long created = tolk_reply_int(info->element[1], LLONG_MIN);
         snap->created_known = created != LLONG_MIN;
         snap->created_at = snap->created_known ? (int64_t)created : 0;
+        long long rev = tolk_reply_int(info->element[2], 0);
+        snap->vocab_rev = rev > 0 ? rev : 0;
     }
     for (size_t i = 0; langs->type == REDIS_REPLY_ARRAY && i + 1 < langs->elements &&
                        snap->nlangs < TOLK_STORE_MAX_LANGS;
@@ -646,6 +654,52 @@ int tolk_store_snapshot(tolk_redis_t *r, const char *sid, tolk_session_snapshot_
     }
     if (rep)
         freeReplyObject(rep);
+    return rc;
+}
+
+/* KEYS: session. ARGV: the vocabulary's stored form. Replaces it and
+   counts the change (vocabRev), never resurrecting an ended session
+   (false); returns the new vocabRev. */
+static tolk_redis_script_t s_set_vocabulary = {
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "redis.call('HSET', KEYS[1], 'vocabulary', ARGV[1])\n"
+    "return redis.call('HINCRBY', KEYS[1], 'vocabRev', 1)\n",
+    ""};
+
+long long tolk_store_set_vocabulary(tolk_redis_t *r, const char *sid, const char *vocabulary)
+{
+    keys_t k;
+    s_keys(&k, sid);
+    const char *argv[] = {k.session, vocabulary ? vocabulary : ""};
+    redisReply *rep = tolk_redis_eval(r, &s_set_vocabulary, 1, 1, argv);
+    long long rc = TOLK_STORE_DOWN;
+    if (rep && rep->type == REDIS_REPLY_NIL)
+        rc = TOLK_STORE_NOT_FOUND;
+    else if (rep && rep->type == REDIS_REPLY_INTEGER)
+        rc = rep->integer;
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
+}
+
+long long tolk_store_vocabulary(tolk_redis_t *r, const char *sid, char **vocabulary)
+{
+    *vocabulary = NULL;
+    redisReply *rep =
+        tolk_redis_command(r, "HMGET tolk:{%s}:session vocabulary vocabRev sessionId", sid);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3) {
+        if (rep)
+            freeReplyObject(rep);
+        return TOLK_STORE_DOWN;
+    }
+    long long rc = TOLK_STORE_NOT_FOUND;
+    if (rep->element[2]->type == REDIS_REPLY_STRING) {
+        const char *text = tolk_reply_str(rep->element[0]);
+        long long rev = tolk_reply_int(rep->element[1], 0);
+        *vocabulary = strdup(text ? text : "");
+        rc = !*vocabulary ? TOLK_STORE_DOWN : rev > 0 ? rev : 0;
+    }
+    freeReplyObject(rep);
     return rc;
 }
 

@@ -3,7 +3,8 @@
     Each operation is one Lua script over the session's own keys, which
     share the hash tag {session-id} (one Redis Cluster slot), so the 500
     cap, the language counts and the broadcast state change atomically:
-        tolk:{sid}:session  hash   session fields and broadcast state
+        tolk:{sid}:session  hash   session fields, broadcast state, the vocabulary
+                                   (vocabulary, vocabRev)
         tolk:{sid}:langs    hash   language -> listeners
         tolk:{sid}:gws      hash   gateway id -> members hosted there
         tolk:{sid}:members  hash   "gateway/conn" -> "S", "L:<lang>", or "H:<lang>"
@@ -65,6 +66,8 @@ typedef struct {
     char source[TOLK_LANG_MAX + 1]; /* the speaker's language; "" when the hash has none */
     int64_t created_at;             /* ms; valid only when created_known */
     bool created_known;             /* the hash holds a numeric createdAt */
+    long long vocab_rev;            /* changes of the vocabulary so far (0: never set):
+                                       read the vocabulary again when it moves */
     int nlangs;                     /* used entries of langs */
     tolk_store_lang_t langs[TOLK_STORE_MAX_LANGS];        /* languages with listeners */
     int ngws;                                             /* used entries of gws */
@@ -92,9 +95,24 @@ typedef enum {
     TOLK_SPEAKER_GONE_GRACE = 3,   /* abnormal drop: grace period started */
 } tolk_speaker_gone_t;
 
-/* Create a session with a fresh id written into sid (>= TOLK_ID_MAX+1). */
+/* Create a session with a fresh id written into sid (>= TOLK_ID_MAX+1),
+   with its vocabulary (the stored form of common/vocabulary.h; NULL or ""
+   for none). */
 int tolk_store_create(tolk_redis_t *r, char *sid, const char *source, const char *tier,
-                      const char *sub, const char *gw, uint64_t conn, int64_t now_ms);
+                      const char *sub, const char *gw, uint64_t conn, const char *vocabulary,
+                      int64_t now_ms);
+
+/* The speaker replaces the vocabulary (its stored form; "" clears it) in
+   one step, counting the change in vocabRev, which the audio worker's
+   snapshot reads. Returns the new vocabRev (1 or more), NOT_FOUND when the
+   session has ended (nothing written), or DOWN. */
+long long tolk_store_set_vocabulary(tolk_redis_t *r, const char *sid, const char *vocabulary);
+
+/* The session's vocabulary: *vocabulary gets its stored form, malloc'd
+   ("" for none), for the caller to free. Returns its vocabRev (0 when it
+   was never set), NOT_FOUND when the session has ended, or DOWN (then
+   *vocabulary is NULL). */
+long long tolk_store_vocabulary(tolk_redis_t *r, const char *sid, char **vocabulary);
 
 /* Add a listener under the cap; fills info. TOLK_STORE_ENDED (with
    info->end_reason) when the session ended within the retention time,

@@ -15,6 +15,7 @@
 #include "session_store.h"
 #include "targets_store.h"
 #include "transcript.h"
+#include "vocabulary.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -143,6 +144,19 @@ static const char *s_str(json_t *obj, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* A vocabulary's entries as a JSON array (new reference; NULL when out
+   of memory). */
+static json_t *s_vocab_json(const tolk_vocab_t *v)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < v->n; i++)
+        if (json_array_append_new(a, json_string(v->entries[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
 static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json_t *p)
 {
     const char *action = "createSession";
@@ -171,20 +185,44 @@ static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json
                 "qualityTier must be standard or premium", action, 0, true);
         return;
     }
+    /* the vocabulary's own checks (common/vocabulary.h); the value is
+       bounded by the query's 8192 bytes */
+    const char *vocab_param = s_str(p, "vocabulary");
+    static tolk_vocab_t vocab; /* 13 KB: not on the stack; one loop, one caller */
+    char bad[TOLK_VOCAB_ERR_MAX];
+    if (!tolk_vocab_parse_list(&vocab, vocab_param ? vocab_param : "",
+                               vocab_param ? strlen(vocab_param) : 0, ',', bad)) {
+        s_error(self, gw, conn, 400, "INVALID_PARAMETERS", bad, action, 0, true);
+        return;
+    }
+    char *stored = tolk_vocab_join(&vocab, "\n");
+    json_t *entries = s_vocab_json(&vocab);
+    if (!stored || !entries) {
+        free(stored);
+        json_decref(entries);
+        s_error(self, gw, conn, 500, "INTERNAL_ERROR", "out of memory", action, 0, true);
+        return;
+    }
     int wait = tolk_rate_create(self->redis, sub, self->cfg.session_create_per_hour, tolk_now_ms());
+    char sid[TOLK_ID_MAX + 1];
+    int rc = wait != 0 ? TOLK_STORE_DOWN
+                       : tolk_store_create(self->redis, sid, source, tier, sub, gw, conn, stored,
+                                           tolk_now_ms());
+    free(stored);
     if (wait < 0) {
+        json_decref(entries);
         s_error(self, gw, conn, 503, "SERVICE_UNAVAILABLE", "state store unavailable", action, 0,
                 true);
         return;
     }
     if (wait > 0) {
+        json_decref(entries);
         s_error(self, gw, conn, 429, "RATE_LIMIT_EXCEEDED", "too many sessions created", action,
                 wait, true);
         return;
     }
-    char sid[TOLK_ID_MAX + 1];
-    int rc = tolk_store_create(self->redis, sid, source, tier, sub, gw, conn, tolk_now_ms());
     if (rc != TOLK_STORE_OK) {
+        json_decref(entries);
         s_error(self, gw, conn, 503, "SERVICE_UNAVAILABLE", "could not create the session", action,
                 0, true);
         return;
@@ -196,6 +234,9 @@ static void s_create(control_worker_t *self, const char *gw, uint64_t conn, json
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "type", "sessionCreated", "sessionId",
                           sid, "sourceLanguage", source, "qualityTier", tier, "listenerUrl", url,
                           "maxListeners", self->cfg.max_listeners);
+    if (o && json_array_size(entries) > 0)
+        json_object_set(o, "vocabulary", entries);
+    json_decref(entries);
     s_reply_obj(self, gw, conn, o, 0, 0);
     tolk_info("createSession", sid, "session created");
 }
@@ -558,11 +599,56 @@ static void s_state_message(control_worker_t *self, const char *gw, const tolk_e
     s_publish(self, env->session, TOLK_AUDIENCE_ALL, o, flags);
 }
 
+/* setVocabulary: the speaker replaces the session's vocabulary. Checked
+   first (nothing changes on a refusal), stored in one step, answered to
+   the speaker with the entries as kept; the audio worker running the
+   stream reads the change with its next snapshot (at most a second
+   later) and applies it from the next utterance on. */
+static void s_set_vocabulary(control_worker_t *self, const char *gw, const tolk_envelope_t *env,
+                             const char *action, json_t *msg)
+{
+    static tolk_vocab_t vocab; /* 13 KB: not on the stack; one loop, one caller */
+    char bad[TOLK_VOCAB_ERR_MAX];
+    json_t *value = json_object_get(msg, "vocabulary");
+    if (!value) {
+        s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS",
+                "vocabulary must be an array of strings", action, 0, false);
+        return;
+    }
+    if (!tolk_vocab_parse_json(&vocab, value, bad)) {
+        s_error(self, gw, env->conn, 400, "INVALID_PARAMETERS", bad, action, 0, false);
+        return;
+    }
+    char *stored = tolk_vocab_join(&vocab, "\n");
+    json_t *entries = stored ? s_vocab_json(&vocab) : NULL;
+    long long rev =
+        entries ? tolk_store_set_vocabulary(self->redis, env->session, stored) : TOLK_STORE_DOWN;
+    free(stored);
+    if (rev == TOLK_STORE_NOT_FOUND)
+        s_error(self, gw, env->conn, 404, "SESSION_NOT_FOUND", "the session has ended", action, 0,
+                false);
+    else if (rev < 0 && entries)
+        s_error(self, gw, env->conn, 503, "SERVICE_UNAVAILABLE", "state store unavailable", action,
+                1, false);
+    else if (!entries)
+        s_error(self, gw, env->conn, 500, "INTERNAL_ERROR", "out of memory", action, 0, false);
+    else
+        s_reply_obj(self, gw, env->conn,
+                    json_pack("{s:s, s:s, s:O}", "type", "vocabularyChanged", "sessionId",
+                              env->session, "vocabulary", entries),
+                    0, 0);
+    json_decref(entries);
+}
+
 static void s_speaker_action(control_worker_t *self, const char *gw, const tolk_envelope_t *env,
                              const char *action, json_t *msg)
 {
     if (strcmp(action, "endSession") == 0) {
         s_end(self, env->session, "endSession");
+        return;
+    }
+    if (strcmp(action, "setVocabulary") == 0) {
+        s_set_vocabulary(self, gw, env, action, msg);
         return;
     }
     tolk_state_change_t change;
@@ -643,8 +729,8 @@ static void s_message(control_worker_t *self, const char *gw, const tolk_envelop
         return;
     }
     static const char *speaker_actions[] = {
-        "endSession",      "pauseBroadcast", "resumeBroadcast",   "muteBroadcast",
-        "unmuteBroadcast", "setVolume",      "speakerStateChange"};
+        "endSession",      "pauseBroadcast", "resumeBroadcast",    "muteBroadcast",
+        "unmuteBroadcast", "setVolume",      "speakerStateChange", "setVocabulary"};
     static const char *listener_actions[] = {"pausePlayback", "resumePlayback", "changeLanguage",
                                              "setSpeech"};
     bool known = false;

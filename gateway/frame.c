@@ -24,6 +24,7 @@ static const struct {
     {"resumePlayback", FRAME_ROUTE_CONTROL},
     {"changeLanguage", FRAME_ROUTE_CONTROL},
     {"setSpeech", FRAME_ROUTE_CONTROL},
+    {"setVocabulary", FRAME_ROUTE_CONTROL},
     {"getSessionStatus", FRAME_ROUTE_STATUS},
     {"sendAudio", FRAME_ROUTE_AUDIO},
     /* clang-format on */
@@ -65,7 +66,12 @@ int frame_check_text(const char *text, size_t len, frame_verdict_t *v)
         if (strcmp(name, s_actions[i].name) != 0)
             continue;
         /* audio in JSON form carries base64 up to 32 KB: only the 128 KB cap applies */
-        if (s_actions[i].route != FRAME_ROUTE_AUDIO && len > FRAME_CONTROL_MAX)
+        /* a whole vocabulary (200 entries of 64 bytes) needs more than 4 KB */
+        bool vocabulary = strcmp(name, "setVocabulary") == 0;
+        if (vocabulary && len > FRAME_VOCABULARY_MAX)
+            return s_refuse(v, 413, "PAYLOAD_TOO_LARGE",
+                            "setVocabulary messages are limited to 16384 bytes");
+        if (!vocabulary && s_actions[i].route != FRAME_ROUTE_AUDIO && len > FRAME_CONTROL_MAX)
             return s_refuse(v, 413, "PAYLOAD_TOO_LARGE",
                             "control messages are limited to 4096 bytes");
         v->route = s_actions[i].route;

@@ -11,6 +11,8 @@
 #include <stddef.h>
 
 #define FRAME_CONTROL_MAX 4096 /* bytes of a control message (SPEC section 5) */
+/* bytes of a setVocabulary message: 200 entries of 64 bytes, quoted */
+#define FRAME_VOCABULARY_MAX 16384
 
 /* Where a frame goes: a worker kind (the same values as
    tolk_worker_kind_t, so frame_route_kind is a plain check), or nowhere. */

@@ -17,7 +17,9 @@
       local one, at most whisper_timeout_ms + 200 ms after the server got
       the utterance, none comes twice, and partials of the next utterance
       arrive while a final is held;
-    - the server answers 500: every final is the local one, at once.
+    - the server answers 500: every final is the local one, at once;
+    - a session's vocabulary is the request's prompt ("Dashwood, John
+      Dashwood, ZeroMQ"), and a setVocabulary reaches the next utterance's.
 */
 #include "harness.h"
 #include "itest_client.h"
@@ -334,6 +336,85 @@ START_TEST(test_a_failing_server_costs_nothing)
 }
 END_TEST
 
+/* Play recording f of s_files, then quiet, to spk in real time. */
+static void s_play_one(ws_client_t *spk, int f)
+{
+    size_t n;
+    uint8_t *pcm = ic_librivox(s_files[f], &n);
+    int64_t t0 = ic_now_ms();
+    size_t total = n + (size_t)PAUSE_MS * 32;
+    for (size_t off = 0, i = 0; off + CHUNK <= total; off += CHUNK, i++) {
+        /* the recording's whole chunks, then its first 100 ms (room tone) */
+        ck_assert_int_eq(ws_send_binary(spk, pcm + (off + CHUNK <= n ? off : 0), CHUNK), 0);
+        while (ic_now_ms() - t0 < (int64_t)(i + 1) * CHUNK_MS)
+            usleep(2000);
+    }
+    free(pcm);
+}
+
+/* The prompt of the stand-in's request number i of the log, waiting for
+   it (up to SETTLE_MS); malloc'd. */
+static char *s_prompt_of(size_t i)
+{
+    int64_t deadline = ic_now_ms() + SETTLE_MS;
+    for (;;) {
+        json_t *log = s_standin_call("/standin/log", NULL);
+        if (json_array_size(log) > i || ic_now_ms() > deadline) {
+            ck_assert_int_gt(json_array_size(log), i);
+            char *out = strdup(ic_get(json_array_get(log, i), "prompt"));
+            json_decref(log);
+            return out;
+        }
+        json_decref(log);
+        usleep(50000);
+    }
+}
+
+START_TEST(test_the_vocabulary_is_the_prompt)
+{
+    json_decref(s_standin_call("/standin/mode", "{}"));
+    json_t *earlier = s_standin_call("/standin/log", NULL);
+    size_t before = json_array_size(earlier);
+    json_decref(earlier);
+    char *token = ic_mint(&s_jwt, "whisper-vocab");
+    ws_client_t *spk = ic_open(s_h, 0,
+                               "/ws?action=createSession&sourceLanguage=en&token=%s"
+                               "&vocabulary=Dashwood%%2CJohn%%20Dashwood%%2C%%20ZeroMQ",
+                               token);
+    free(token);
+    json_t *j = ic_json(ws_recv_text(spk, IC_WAIT_MS));
+    ck_assert_str_eq(ic_get(j, "type"), "sessionCreated");
+    json_decref(j);
+    s_play_one(spk, 1);
+    char *prompt = s_prompt_of(before);
+    printf("itest_whisper: prompt with the vocabulary: \"%s\"\n", prompt);
+    ck_assert_str_eq(prompt, "Dashwood, John Dashwood, ZeroMQ");
+    free(prompt);
+    /* a change reaches the next utterance's request */
+    long long seen = ic_feed_counter(s_h, "audio", "vocabularies", 3000);
+    ck_assert_int_eq(
+        ws_send_text(spk, "{\"action\":\"setVocabulary\",\"vocabulary\":[\"Young Man\"]}"), 0);
+    for (;;) {
+        j = ic_json(ws_recv_text(spk, IC_WAIT_MS));
+        bool done = strcmp(ic_get(j, "type"), "vocabularyChanged") == 0;
+        json_decref(j);
+        if (done)
+            break;
+    }
+    ck_assert_int_ge(ic_wait_feed_counter(s_h, "audio", "vocabularies", seen + 1, 5000), seen + 1);
+    json_t *log = s_standin_call("/standin/log", NULL);
+    size_t next = json_array_size(log);
+    json_decref(log);
+    s_play_one(spk, 1);
+    prompt = s_prompt_of(next);
+    printf("itest_whisper: prompt after setVocabulary: \"%s\"\n", prompt);
+    ck_assert_str_eq(prompt, "Young Man");
+    free(prompt);
+    ws_close(spk, 1000, "done");
+    ws_destroy(&spk);
+}
+END_TEST
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -344,6 +425,7 @@ int main(void)
     tcase_add_test(tc, test_finals_come_from_the_server_in_time);
     tcase_add_test(tc, test_a_late_server_costs_at_most_its_timeout);
     tcase_add_test(tc, test_a_failing_server_costs_nothing);
+    tcase_add_test(tc, test_the_vocabulary_is_the_prompt);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -80,19 +80,13 @@ static const struct {
     const char *name;
     frame_route_t route;
 } s_expected[] = {
-    {"heartbeat", FRAME_ROUTE_HEARTBEAT},
-    {"pauseBroadcast", FRAME_ROUTE_CONTROL},
-    {"resumeBroadcast", FRAME_ROUTE_CONTROL},
-    {"muteBroadcast", FRAME_ROUTE_CONTROL},
-    {"unmuteBroadcast", FRAME_ROUTE_CONTROL},
-    {"setVolume", FRAME_ROUTE_CONTROL},
-    {"speakerStateChange", FRAME_ROUTE_CONTROL},
-    {"endSession", FRAME_ROUTE_CONTROL},
-    {"pausePlayback", FRAME_ROUTE_CONTROL},
-    {"resumePlayback", FRAME_ROUTE_CONTROL},
-    {"changeLanguage", FRAME_ROUTE_CONTROL},
-    {"getSessionStatus", FRAME_ROUTE_STATUS},
-    {"sendAudio", FRAME_ROUTE_AUDIO},
+    {"heartbeat", FRAME_ROUTE_HEARTBEAT},        {"pauseBroadcast", FRAME_ROUTE_CONTROL},
+    {"resumeBroadcast", FRAME_ROUTE_CONTROL},    {"muteBroadcast", FRAME_ROUTE_CONTROL},
+    {"unmuteBroadcast", FRAME_ROUTE_CONTROL},    {"setVolume", FRAME_ROUTE_CONTROL},
+    {"speakerStateChange", FRAME_ROUTE_CONTROL}, {"endSession", FRAME_ROUTE_CONTROL},
+    {"pausePlayback", FRAME_ROUTE_CONTROL},      {"resumePlayback", FRAME_ROUTE_CONTROL},
+    {"changeLanguage", FRAME_ROUTE_CONTROL},     {"setVocabulary", FRAME_ROUTE_CONTROL},
+    {"getSessionStatus", FRAME_ROUTE_STATUS},    {"sendAudio", FRAME_ROUTE_AUDIO},
 };
 #define EXPECTED_COUNT (sizeof s_expected / sizeof s_expected[0])
 
@@ -348,7 +342,10 @@ START_TEST(test_control_over_limit)
     for (size_t i = 0; i < EXPECTED_COUNT; i++) {
         if (s_expected[i].route == FRAME_ROUTE_AUDIO)
             continue;
-        char *text = s_sized(s_expected[i].name, FRAME_CONTROL_MAX + 1);
+        /* setVocabulary has its own, larger limit (test_vocabulary_limit) */
+        size_t over = strcmp(s_expected[i].name, "setVocabulary") == 0 ? FRAME_VOCABULARY_MAX + 1
+                                                                       : FRAME_CONTROL_MAX + 1;
+        char *text = s_sized(s_expected[i].name, over);
         frame_verdict_t v;
         ck_assert_int_eq(s_check(text, &v), -1);
         ck_assert_int_eq(v.route, FRAME_ROUTE_NONE);
@@ -358,6 +355,23 @@ START_TEST(test_control_over_limit)
         ck_assert_int_eq(v.rate_limited, 0);
         free(text);
     }
+}
+END_TEST
+
+START_TEST(test_vocabulary_limit)
+{
+    /* 200 entries of 64 bytes do not fit 4096 bytes: setVocabulary may have 16384 */
+    char *text = s_sized("setVocabulary", FRAME_VOCABULARY_MAX);
+    frame_verdict_t v;
+    ck_assert_int_eq(s_check(text, &v), 0);
+    ck_assert_int_eq(v.route, FRAME_ROUTE_CONTROL);
+    ck_assert_int_eq(v.rate_limited, 1);
+    free(text);
+    text = s_sized("setVocabulary", FRAME_VOCABULARY_MAX + 1);
+    ck_assert_int_eq(s_check(text, &v), -1);
+    ck_assert_int_eq(v.status, 413);
+    ck_assert_str_eq(v.message, "setVocabulary messages are limited to 16384 bytes");
+    free(text);
 }
 END_TEST
 
@@ -464,6 +478,7 @@ static Suite *s_suite(void)
     tcase_add_checked_fixture(tc, NULL, s_teardown);
     tcase_add_test(tc, test_control_at_limit);
     tcase_add_test(tc, test_control_over_limit);
+    tcase_add_test(tc, test_vocabulary_limit);
     tcase_add_test(tc, test_audio_exempt);
     tcase_add_test(tc, test_large_not_json);
     tcase_add_test(tc, test_large_unknown_action);

@@ -1,6 +1,7 @@
 /*  test_readable.c -- unit tests of audio_worker/readable.c: pocketsphinx's
     bare words become a sentence (first word capitalised, the pronoun I, a
-    full stop on a final), and nothing else about the words changes.
+    full stop on a final), the vocabulary keeps its case, and nothing else
+    about the words changes.
 */
 #include "../../audio_worker/readable.h" /* the Makefile has no -Iaudio_worker */
 
@@ -57,6 +58,38 @@ START_TEST(test_edges)
 }
 END_TEST
 
+/* tolk_readable_vocab with the test vocabulary, compared with want. */
+static void s_vocab(const char *text, bool final, const char *want)
+{
+    static const char *const entries[] = {"Dashwood", "John Dashwood", "ZeroMQ",
+                                          "iPhone",   "Norland Park",  "C++"};
+    char *got = tolk_readable_vocab(text, final, entries, 6);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(got, want);
+    free(got);
+}
+
+START_TEST(test_vocabulary_case)
+{
+    /* the entries keep the speaker's case, the rest becomes a sentence */
+    s_vocab("and mister john dashwood had then leisure", true,
+            "And mister John Dashwood had then leisure.");
+    s_vocab("mrs dashwood said i use zeromq", true, "Mrs Dashwood said I use ZeroMQ.");
+    s_vocab("dashwood came", false, "Dashwood came");
+    /* at the start of a sentence too, and an entry as the engine gave it */
+    s_vocab("iphone sales", true, "iPhone sales.");
+    s_vocab("John Dashwood", true, "John Dashwood.");
+    /* whole words only, the longest entry first */
+    s_vocab("dashwoods and zeromqs", true, "Dashwoods and zeromqs.");
+    s_vocab("norland park and norland", true, "Norland Park and norland.");
+    s_vocab("c++ code", false, "C++ code");
+    /* without a vocabulary it is tolk_readable */
+    char *got = tolk_readable_vocab("john dashwood", true, NULL, 0);
+    ck_assert_str_eq(got, "John dashwood.");
+    free(got);
+}
+END_TEST
+
 static Suite *s_suite(void)
 {
     Suite *s = suite_create("readable");
@@ -65,6 +98,7 @@ static Suite *s_suite(void)
     tcase_add_test(tc, test_partial_has_no_full_stop);
     tcase_add_test(tc, test_pronoun_i);
     tcase_add_test(tc, test_edges);
+    tcase_add_test(tc, test_vocabulary_case);
     suite_add_tcase(s, tc);
     return s;
 }
