@@ -13,6 +13,15 @@ void tolk_target_from_config(tolk_target_t *self, const tolk_config_t *cfg)
     self->port = cfg->port;
     self->tls = cfg->tls_cert_file[0] != 0;
     snprintf(self->ca_file, sizeof self->ca_file, "%s", cfg->tls_cert_file);
+    /* a gateway serving TLS has its certificate for public_url's host (a
+       name, or the LAN address make run LAN=1 puts there): ask for that */
+    const char *p = strstr(cfg->public_url, "://");
+    if (self->tls && p) {
+        p += 3;
+        size_t n = p[0] == '[' ? strcspn(p, "]") + 1 : strcspn(p, ":/");
+        if (n > 0 && n < sizeof self->host)
+            snprintf(self->host, sizeof self->host, "%.*s", (int)n, p);
+    }
 }
 
 ws_connect_opts_t tolk_target_opts(const tolk_target_t *self)

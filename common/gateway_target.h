@@ -2,8 +2,9 @@
 
     The command-line clients read the same tolk.conf as the system (make
     run's run/<port>/tolk.conf, or /etc/tolk/tolk.conf): its port, the
-    address the gateway binds (127.0.0.1 for a wildcard bind), and whether
-    it serves TLS. A gateway with tls_cert_file is reached over wss, and
+    address the gateway binds (127.0.0.1 for a wildcard bind; with TLS, the
+    host of public_url, which its certificate names), and whether it
+    serves TLS. A gateway with tls_cert_file is reached over wss, and
     that file is trusted as its certificate (it may be self-signed, as
     make run LAN=1 makes it). Options on the command line then override
     each of these.
@@ -17,11 +18,11 @@
 #include <stdbool.h>
 
 typedef struct {
-    char host[256];       /* address or name to connect to */
-    int port;             /* the gateway's port */
-    bool tls;             /* wss */
+    char host[256];                /* address or name to connect to */
+    int port;                      /* the gateway's port */
+    bool tls;                      /* wss */
     char ca_file[TOLK_CONFIG_STR]; /* PEM to trust; "": the system's CAs */
-    bool insecure;        /* accept any certificate */
+    bool insecure;                 /* accept any certificate */
 } tolk_target_t;
 
 /* The gateway of cfg's system. */

@@ -55,6 +55,7 @@ struct _ws_client_t {
     tolk_wsdec_t *dec;      /* frames after the handshake (wsframe's decoder) */
     SSL_CTX *ctx;           /* wss: the TLS context of this one connection */
     SSL *ssl;               /* wss: the TLS session over fd (non-blocking); NULL: plain */
+    bool tls_failed;        /* a fatal TLS error: no close_notify is sent at the end */
 };
 
 /* Status and reason of this thread's last ws_connect, for tests of refusals. */
@@ -225,16 +226,23 @@ static ssize_t s_recv_some(ws_client_t *c, void *buf, size_t n)
 {
     if (!c->ssl)
         return recv(c->fd, buf, n, MSG_DONTWAIT);
+    /* SSL_get_error reads this thread's error queue: clear what an earlier
+       connection left there, or its error becomes ours */
+    ERR_clear_error();
     int r = SSL_read(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
     if (r > 0)
         return r;
     int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_WRITE) /* a reading TLS that must write first: let it */
+        s_tls_wait(c, e, s_deadline(S_SEND_TIMEOUT_MS));
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
         errno = EAGAIN;
         return -1;
     }
+    ERR_clear_error();
     if (e == SSL_ERROR_ZERO_RETURN)
         return 0;
+    c->tls_failed = true;
     errno = ECONNRESET;
     return -1;
 }
@@ -248,6 +256,7 @@ static int s_send_all(ws_client_t *c, const void *buf, size_t len)
     const char *p = buf;
     int64_t deadline = s_deadline(S_SEND_TIMEOUT_MS);
     while (len > 0) {
+        ERR_clear_error();
         int r = SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
         if (r > 0) {
             p += r;
@@ -255,8 +264,12 @@ static int s_send_all(ws_client_t *c, const void *buf, size_t len)
             continue;
         }
         int e = SSL_get_error(c->ssl, r);
-        if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) ||
-            s_tls_wait(c, e, deadline) <= 0)
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            c->tls_failed = true;
+            ERR_clear_error();
+            return -1;
+        }
+        if (s_tls_wait(c, e, deadline) <= 0)
             return -1;
     }
     return 0;
@@ -308,6 +321,7 @@ static int s_tls_start(ws_client_t *c, const char *host, const ws_connect_opts_t
     }
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
     for (;;) {
+        ERR_clear_error();
         int r = SSL_connect(c->ssl);
         if (r == 1)
             return 0;
@@ -315,15 +329,19 @@ static int s_tls_start(ws_client_t *c, const char *host, const ws_connect_opts_t
         if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) &&
             s_tls_wait(c, e, deadline) > 0)
             continue;
+        c->tls_failed = true;
         long v = SSL_get_verify_result(c->ssl);
+        const char *why = ERR_reason_error_string(ERR_peek_last_error());
         if (v != X509_V_OK)
             snprintf(err, errlen, "TLS: the certificate of %s is not trusted: %s", host,
                      X509_verify_cert_error_string(v));
         else
             snprintf(err, errlen, "TLS handshake with %s failed: %s", host,
-                     e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE
-                         ? "no answer in time"
-                         : ERR_reason_error_string(ERR_get_error()));
+                     e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? "no answer in time"
+                     : why                                                 ? why
+                     : errno                                               ? strerror(errno)
+                                                                           : "connection closed");
+        ERR_clear_error();
         return -1;
     }
 }
@@ -839,7 +857,13 @@ void ws_destroy(ws_client_t **c_p)
         return;
     ws_client_t *c = *c_p;
     if (c->ssl) {
-        SSL_shutdown(c->ssl); /* our close_notify, best effort: the socket is non-blocking */
+        /* our close_notify, best effort (the socket is non-blocking), only on
+           a session that is up and has not failed */
+        if (SSL_is_init_finished(c->ssl) && !c->tls_failed) {
+            ERR_clear_error();
+            SSL_shutdown(c->ssl);
+        }
+        ERR_clear_error();
         SSL_free(c->ssl);
     }
     SSL_CTX_free(c->ctx);

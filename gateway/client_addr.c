@@ -131,13 +131,15 @@ static bool s_entry_addr(const char *s, size_t len, uint8_t out[16])
     memcpy(buf, s, len);
     buf[len] = 0;
     char *a = buf;
+    if (s_parse_addr(a, out)) /* v4, v6, ::ffff:v4 as they are */
+        return true;
     if (a[0] == '[') { /* [v6] or [v6]:port */
         char *close = strchr(a, ']');
         if (!close || (close[1] && close[1] != ':'))
             return false;
         *close = 0;
         a++;
-    } else if (strchr(a, '.') && strchr(a, ':')) { /* v4:port */
+    } else if (strchr(a, ':') && strchr(a, ':') == strrchr(a, ':')) { /* v4:port */
         *strchr(a, ':') = 0;
     }
     return s_parse_addr(a, out);

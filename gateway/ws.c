@@ -132,6 +132,10 @@ static int s_refuse_upgrade(struct lws *wsi, int status, const char *reason)
 
 static int s_filter(gateway_t *gw, struct lws *wsi)
 {
+    /* lws redirects a plain http:// request on the TLS port, but lets a
+       plain ws:// upgrade through: tokens, audio and captions in clear */
+    if (gw->cfg.tls_cert_file[0] && !lws_is_ssl(wsi))
+        return s_refuse_upgrade(wsi, 403, "Forbidden");
     char uri[64] = "";
     if (gw->draining)
         return s_refuse_upgrade(wsi, 503, "Service Unavailable");
@@ -692,14 +696,17 @@ static void s_dropping(struct lws *wsi, gw_conn_t *c)
 
 /* --------------------------------------------------------- lifecycle */
 
-/* A request header's value, malloc'd (NULL when absent, or longer than
-   forwarding headers have any need to be). custom: lws has no token for
-   it, so it is looked up by its "name:". */
-static char *s_header_value(struct lws *wsi, int token, const char *custom)
+/* A request header's value, malloc'd; NULL when absent. *present says
+   whether the client sent it at all, so that one too long to read (over
+   the 16 KB lws keeps of headers) is never taken for an absent one.
+   custom: lws has no token for it, so it is looked up by its "name:";
+   lws gives the first such line. */
+static char *s_header_value(struct lws *wsi, int token, const char *custom, bool *present)
 {
     int len = custom ? lws_hdr_custom_length(wsi, custom, (int)strlen(custom))
                      : lws_hdr_total_length(wsi, (enum lws_token_indexes)token);
-    if (len <= 0 || len > 4096)
+    *present = len > 0;
+    if (len <= 0 || len > 16384)
         return NULL;
     char *v = malloc((size_t)len + 1);
     int got = !v       ? -1
@@ -722,8 +729,15 @@ static void s_client_addr(gateway_t *gw, struct lws *wsi, char out[GW_ADDR_MAX])
         gw_client_addr(&gw->proxies, peer, NULL, NULL, out);
         return;
     }
-    char *xff = s_header_value(wsi, WSI_TOKEN_X_FORWARDED_FOR, NULL);
-    char *fwd = xff ? NULL : s_header_value(wsi, 0, "forwarded:");
+    bool has_xff, has_fwd = false;
+    char *xff = s_header_value(wsi, WSI_TOKEN_X_FORWARDED_FOR, NULL, &has_xff);
+    char *fwd = has_xff ? NULL : s_header_value(wsi, 0, "forwarded:", &has_fwd);
+    if ((has_xff && !xff) || (has_fwd && !fwd)) {
+        /* there, but unreadable: what we know is the proxy, and a client
+           must not get its own Forwarded read instead */
+        gw_client_addr(&gw->proxies, peer, NULL, NULL, out);
+        return;
+    }
     gw_client_addr(&gw->proxies, peer, xff, fwd, out);
     free(xff);
     free(fwd);

@@ -178,6 +178,12 @@ START_TEST(test_websocket_over_tls)
     json_decref(j);
     ck_assert_int_eq(ws_close(l, 1000, "bye"), 0);
     ws_destroy(&l);
+    /* a plain ws:// upgrade on the TLS port is refused, not served in clear */
+    ck_assert_ptr_null(
+        ws_connect("127.0.0.1", harness_gateway_port(s_h, 0), path, NULL, IC_WAIT_MS));
+    printf("itest_tls: a plain ws:// upgrade on the TLS port: HTTP %d\n", ws_last_http_status());
+    fflush(stdout);
+    ck_assert_int_eq(ws_last_http_status(), 403);
     /* the system's CAs do not know a self-signed certificate: refused, saying why */
     ck_assert_ptr_null(s_wss(path, NULL));
     printf("itest_tls: without our certificate: %s\n", ws_last_error());

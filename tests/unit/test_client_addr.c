@@ -96,6 +96,9 @@ START_TEST(test_behind_a_proxy)
     ck_assert_str_eq(s_client("127.0.0.1", "198.51.100.1:5678", NULL), "198.51.100.1");
     ck_assert_str_eq(s_client("127.0.0.1", "[2001:db8::17]:4711", NULL), "2001:db8::17");
     ck_assert_str_eq(s_client("127.0.0.1", "2001:db8::17", NULL), "2001:db8::17");
+    /* a dual-stack proxy writes IPv4 clients mapped */
+    ck_assert_str_eq(s_client("127.0.0.1", "::ffff:203.0.113.7", NULL), "203.0.113.7");
+    ck_assert_str_eq(s_client("127.0.0.1", "64:ff9b::203.0.113.7", NULL), "64:ff9b::cb00:7107");
     /* no header at all: the proxy itself */
     ck_assert_str_eq(s_client("127.0.0.1", NULL, NULL), "127.0.0.1");
     ck_assert_str_eq(s_client("127.0.0.1", "", NULL), "127.0.0.1");
