@@ -10,13 +10,13 @@
 
 /* The subscriber and what it follows. */
 struct _tolk_feedsub_t {
-    zsock_t *sub;        /* connected to every followed endpoint */
-    size_t cap;          /* most feeds followed */
-    zhashx_t *endpoints; /* endpoint -> "" for the endpoints sub is connected to */
-    zhashx_t *ids;       /* id -> "" for the ids followed */
-    size_t ignored;      /* entries skipped at the last follow */
-    uint64_t bad;        /* malformed messages dropped */
-    uint64_t foreign;    /* reports of ids not followed, dropped */
+    zsock_t *sub;             /* connected to every followed endpoint */
+    size_t cap;               /* most feeds followed */
+    zhashx_t *endpoints;      /* endpoint -> "" for the endpoints sub is connected to */
+    zhashx_t *ids;            /* id -> "" for the ids followed */
+    size_t ignored;           /* entries skipped at the last follow */
+    uint64_t bad;             /* malformed messages dropped */
+    uint64_t foreign;         /* reports of ids not followed, dropped */
     tolk_statreport_t report; /* scratch: too big for a loop's stack frame to want */
 };
 

@@ -7,10 +7,13 @@
 
 /* Gauges by exact name; every other name is a counter unless its suffix
    is below. A new gauge in a process belongs here. */
-static const char *s_gauges[] = {
-    "connections",   "sessions",  "streams",      "gateways",        "stopping",
-    "redis_up",      "apy_down",  "leader",       "translator_down", "asr_rtf_milli",
-    "workers_control", "workers_status", "workers_audio", NULL};
+static const char *s_gauges[] = {"connections",     "sessions",
+                                 "streams",         "gateways",
+                                 "stopping",        "redis_up",
+                                 "apy_down",        "leader",
+                                 "translator_down", "asr_rtf_milli",
+                                 "workers_control", "workers_status",
+                                 "workers_audio",   NULL};
 /* Name endings of gauges: percentiles, maxima and means over a window. */
 static const char *s_gauge_suffixes[] = {"_p50", "_p95", "_p99", "_max", "_mean", NULL};
 
@@ -42,8 +45,7 @@ bool tolk_statreport_valid_word(const char *s, size_t max)
 
 bool tolk_statreport_valid_endpoint(const char *endpoint)
 {
-    if (!endpoint ||
-        (strncmp(endpoint, "tcp://", 6) != 0 && strncmp(endpoint, "ipc://", 6) != 0))
+    if (!endpoint || (strncmp(endpoint, "tcp://", 6) != 0 && strncmp(endpoint, "ipc://", 6) != 0))
         return false;
     return tolk_statreport_valid_word(endpoint, TOLK_STATREPORT_ENDPOINT_MAX);
 }

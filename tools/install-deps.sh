@@ -8,7 +8,8 @@ PACKAGES="build-essential pkg-config libczmq-dev libzmq3-dev libmsgpack-dev libh
  pocketsphinx-testdata apertium-apy apertium-en-es apertium-en-ca apertium-en-gl apertium-eo-en
  apertium-fr-es apertium-es-pt apertium-es-it apertium-es-ro
  libespeak-ng-dev espeak-ng-data chromium nodejs
- libsndfile1-dev libsamplerate0-dev qrencode nginx-light libwebsockets-evlib-ev libev-dev libwebsockets-test-server gnuplot-nox"
+ libsndfile1-dev libsamplerate0-dev qrencode nginx-light libwebsockets-evlib-ev libev-dev libwebsockets-test-server gnuplot-nox
+ python3-prometheus-client"
 # npm comes inside some nodejs builds (NodeSource) and is its own package in Debian
 command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 missing=""
