@@ -28,8 +28,8 @@ typedef struct {
    the module (the link answers NULL when it drops), so the callback checks
    alive and frees this when the module is gone. */
 typedef struct {
-    bool alive;     /* the module still runs */
-    gateway_t *gw;  /* whose module */
+    bool alive;    /* the module still runs */
+    gateway_t *gw; /* whose module */
 } s_read_ctx_t;
 
 /* The module's state, hung on the gateway. */
@@ -244,42 +244,6 @@ static const char *s_hist_help(const char *name)
     return "A latency histogram from the status feed.";
 }
 
-/* qsort comparator of strings. */
-static int s_strcmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Every distinct family name of the kept reports' counters (hist false)
-   or histograms (hist true), sorted, into a zlistx of strings. */
-static zlistx_t *s_families(gw_metrics_t *m, bool hist)
-{
-    zhashx_t *seen = zhashx_new();
-    zlistx_t *list = zlistx_new();
-    if (!seen || !list) {
-        zhashx_destroy(&seen);
-        zlistx_destroy(&list);
-        return NULL;
-    }
-    zlistx_set_destructor(list, (czmq_destructor *)zstr_free);
-    for (s_proc_t *p = zhashx_first(m->procs); p; p = zhashx_next(m->procs)) {
-        size_t n = hist ? p->report.nhists : p->report.ncounters;
-        for (size_t i = 0; i < n; i++) {
-            char family[S_METRIC_MAX];
-            if (hist)
-                s_metric_name(family, sizeof family, p->report.hists[i].name, "");
-            else
-                s_counter_family(family, sizeof family, p->report.counters[i].name);
-            if (!zhashx_lookup(seen, family)) {
-                zhashx_insert(seen, family, (void *)"");
-                zlistx_add_end(list, strdup(family));
-            }
-        }
-    }
-    zhashx_destroy(&seen);
-    return list;
-}
-
 /* The kept reports sorted by kind then id, so the output is stable. */
 static int s_proc_cmp(const void *a, const void *b)
 {
@@ -289,8 +253,73 @@ static int s_proc_cmp(const void *a, const void *b)
     return c ? c : strcmp(ra->id, rb->id);
 }
 
-/* Write every counter family, then every histogram family. */
-static void s_write(FILE *out, gw_metrics_t *m, s_proc_t **procs, size_t nprocs)
+/* One sample to write: its family, and which process's which counter or
+   histogram it is. Sorting these by family groups each family's samples,
+   as the format requires, in O(n log n) over every sample. */
+typedef struct {
+    char family[S_METRIC_MAX]; /* the metric family's name */
+    size_t proc;               /* index into the sorted processes */
+    size_t idx;                /* counter or histogram index in its report */
+} s_row_t;
+
+/* qsort comparator: by family, then process order. */
+static int s_row_cmp(const void *a, const void *b)
+{
+    const s_row_t *ra = a, *rb = b;
+    int c = strcmp(ra->family, rb->family);
+    return c ? c : (ra->proc > rb->proc) - (ra->proc < rb->proc);
+}
+
+/* Every counter (hist false) or histogram (hist true) of the processes as
+   rows sorted by family; *n gets their number. NULL when out of memory. */
+static s_row_t *s_rows(s_proc_t **procs, size_t nprocs, bool hist, size_t *n)
+{
+    size_t total = 0;
+    for (size_t p = 0; p < nprocs; p++)
+        total += hist ? procs[p]->report.nhists : procs[p]->report.ncounters;
+    s_row_t *rows = calloc(total + 1, sizeof *rows);
+    if (!rows)
+        return NULL;
+    size_t k = 0;
+    for (size_t p = 0; p < nprocs; p++) {
+        const tolk_statreport_t *r = &procs[p]->report;
+        size_t count = hist ? r->nhists : r->ncounters;
+        for (size_t i = 0; i < count; i++, k++) {
+            if (hist)
+                s_metric_name(rows[k].family, sizeof rows[k].family, r->hists[i].name, "");
+            else
+                s_counter_family(rows[k].family, sizeof rows[k].family, r->counters[i].name);
+            rows[k].proc = p;
+            rows[k].idx = i;
+        }
+    }
+    qsort(rows, k, sizeof *rows, s_row_cmp);
+    *n = k;
+    return rows;
+}
+
+/* Write one histogram's samples. */
+static void s_write_hist(FILE *out, const char *family, const tolk_statreport_t *r,
+                         const tolk_prom_hist_t *h)
+{
+    for (size_t b = 0; b <= TOLK_PROM_HIST_BUCKETS; b++) {
+        fprintf(out, "%s_bucket{", family);
+        s_labels(out, r);
+        if (b < TOLK_PROM_HIST_BUCKETS)
+            fprintf(out, ",le=\"%g\"} %" PRIu64 "\n", tolk_prom_hist_bounds[b], h->le[b]);
+        else
+            fprintf(out, ",le=\"+Inf\"} %" PRIu64 "\n", h->count);
+    }
+    fprintf(out, "%s_sum{", family);
+    s_labels(out, r);
+    fprintf(out, "} %.9g\n%s_count{", h->sum, family);
+    s_labels(out, r);
+    fprintf(out, "} %" PRIu64 "\n", h->count);
+}
+
+/* Write the uptimes, every counter and gauge family, then every histogram
+   family, each with its HELP and TYPE once. */
+static void s_write(FILE *out, s_proc_t **procs, size_t nprocs)
 {
     fputs("# HELP tolk_uptime_seconds Seconds since the process started.\n"
           "# TYPE tolk_uptime_seconds gauge\n",
@@ -300,74 +329,33 @@ static void s_write(FILE *out, gw_metrics_t *m, s_proc_t **procs, size_t nprocs)
         s_labels(out, &procs[p]->report);
         fprintf(out, "} %" PRId64 "\n", procs[p]->report.uptime_s);
     }
-    zlistx_t *families = s_families(m, false);
-    char **sorted = NULL;
-    size_t nf = families ? zlistx_size(families) : 0;
-    sorted = calloc(nf + 1, sizeof *sorted);
-    size_t k = 0;
-    for (char *f = families ? zlistx_first(families) : NULL; sorted && f; f = zlistx_next(families))
-        sorted[k++] = f;
-    if (sorted)
-        qsort(sorted, k, sizeof *sorted, s_strcmp);
-    for (size_t f = 0; sorted && f < k; f++) {
-        bool typed = false;
-        for (size_t p = 0; p < nprocs; p++) {
-            const tolk_statreport_t *r = &procs[p]->report;
-            for (size_t i = 0; i < r->ncounters; i++) {
-                char family[S_METRIC_MAX];
-                s_counter_family(family, sizeof family, r->counters[i].name);
-                if (strcmp(family, sorted[f]) != 0)
-                    continue;
-                bool gauge = tolk_statreport_is_gauge(r->counters[i].name);
-                if (!typed) {
-                    fprintf(out, "# HELP %s %s %s from the status feed.\n", family,
-                            r->counters[i].name, gauge ? "(a level)" : "(a running total)");
-                    fprintf(out, "# TYPE %s %s\n", family, gauge ? "gauge" : "counter");
-                    typed = true;
-                }
-                fprintf(out, "%s{", family);
-                s_labels(out, r);
-                fprintf(out, "} %" PRId64 "\n", r->counters[i].value);
-            }
-        }
-    }
-    free(sorted);
-    zlistx_destroy(&families);
-
-    families = s_families(m, true);
-    for (char *f = families ? zlistx_first(families) : NULL; f; f = zlistx_next(families)) {
-        bool typed = false;
-        for (size_t p = 0; p < nprocs; p++) {
-            const tolk_statreport_t *r = &procs[p]->report;
-            for (size_t i = 0; i < r->nhists; i++) {
-                char family[S_METRIC_MAX];
-                s_metric_name(family, sizeof family, r->hists[i].name, "");
-                if (strcmp(family, f) != 0)
-                    continue;
-                const tolk_prom_hist_t *h = &r->hists[i].hist;
-                if (!typed) {
+    for (int hist = 0; hist <= 1; hist++) {
+        size_t n = 0;
+        s_row_t *rows = s_rows(procs, nprocs, hist, &n);
+        for (size_t k = 0; rows && k < n; k++) {
+            const tolk_statreport_t *r = &procs[rows[k].proc]->report;
+            bool first = k == 0 || strcmp(rows[k].family, rows[k - 1].family) != 0;
+            const char *family = rows[k].family;
+            if (hist) {
+                const tolk_statreport_hist_t *h = &r->hists[rows[k].idx];
+                if (first)
                     fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", family,
-                            s_hist_help(r->hists[i].name), family);
-                    typed = true;
-                }
-                for (size_t b = 0; b <= TOLK_PROM_HIST_BUCKETS; b++) {
-                    fprintf(out, "%s_bucket{", family);
-                    s_labels(out, r);
-                    if (b < TOLK_PROM_HIST_BUCKETS)
-                        fprintf(out, ",le=\"%g\"} %" PRIu64 "\n", tolk_prom_hist_bounds[b],
-                                h->le[b]);
-                    else
-                        fprintf(out, ",le=\"+Inf\"} %" PRIu64 "\n", h->count);
-                }
-                fprintf(out, "%s_sum{", family);
-                s_labels(out, r);
-                fprintf(out, "} %.9g\n%s_count{", h->sum, family);
-                s_labels(out, r);
-                fprintf(out, "} %" PRIu64 "\n", h->count);
+                            s_hist_help(h->name), family);
+                s_write_hist(out, family, r, &h->hist);
+                continue;
             }
+            const tolk_statreport_counter_t *c = &r->counters[rows[k].idx];
+            bool gauge = tolk_statreport_is_gauge(c->name);
+            if (first)
+                fprintf(out, "# HELP %s %s %s from the status feed.\n# TYPE %s %s\n", family,
+                        c->name, gauge ? "(a level)" : "(a running total)", family,
+                        gauge ? "gauge" : "counter");
+            fprintf(out, "%s{", family);
+            s_labels(out, r);
+            fprintf(out, "} %" PRId64 "\n", c->value);
         }
+        free(rows);
     }
-    zlistx_destroy(&families);
 }
 
 char *metrics_render(gateway_t *gw, size_t *len)
@@ -387,7 +375,7 @@ char *metrics_render(gateway_t *gw, size_t *len)
             procs[k++] = p;
         if (procs) {
             qsort(procs, k, sizeof *procs, s_proc_cmp);
-            s_write(out, m, procs, k);
+            s_write(out, procs, k);
         }
         free(procs);
     }

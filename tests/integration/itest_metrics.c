@@ -32,11 +32,11 @@ static const ic_jwt_t s_jwt = {.secret = SECRET};
 
 static void s_setup(void)
 {
-    harness_opts_t opts = {.gateways = 2,
-                           .control_workers = 1,
-                           .audio_workers = 1,
-                           .extra_env = {"TOLK_JWT_SECRET=" SECRET, "TOLK_JWT_ISSUER=",
-                                         "TOLK_JWT_AUDIENCE=", NULL}};
+    harness_opts_t opts = {
+        .gateways = 2,
+        .control_workers = 1,
+        .audio_workers = 1,
+        .extra_env = {"TOLK_JWT_SECRET=" SECRET, "TOLK_JWT_ISSUER=", "TOLK_JWT_AUDIENCE=", NULL}};
     s_h = harness_start(&opts);
     if (!s_h) {
         fprintf(stderr, "itest_metrics: the system did not start\n");
@@ -58,7 +58,8 @@ static void s_teardown(void)
 static json_t *s_scrape(int gw)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/support/metrics_parse.py http://127.0.0.1:%d/metrics",
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tests/support/metrics_parse.py http://127.0.0.1:%d/metrics",
              getenv("TOLK_TOP") ? getenv("TOLK_TOP") : ".", harness_gateway_port(s_h, gw));
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
