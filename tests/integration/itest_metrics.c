@@ -10,7 +10,8 @@
     gauges as gauges, the three histograms with cumulative le buckets
     ending in +Inf equal to _count; and that the numbers move when a
     speaker streams real speech and a listener joins: joins, finals and
-    each histogram's _count rise between two scrapes.
+    each histogram's _count rise between two scrapes; and that a killed
+    process leaves /metrics while its restarted successor appears.
 */
 #include "harness.h"
 #include "itest_client.h"
@@ -18,6 +19,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,6 +321,62 @@ START_TEST(test_counters_move)
 }
 END_TEST
 
+/* The process id of the first sample of kind in a scrape's uptimes, into
+   id (cap bytes); "" when there is none. */
+static void s_process_of(json_t *j, const char *kind, char *id, size_t cap)
+{
+    id[0] = 0;
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(s_family(j, "tolk_uptime_seconds"), "samples"), i, s)
+    {
+        json_t *labels = json_object_get(s, "labels");
+        if (strcmp(ic_get(labels, "kind"), kind) == 0) {
+            snprintf(id, cap, "%s", ic_get(labels, "process"));
+            return;
+        }
+    }
+}
+
+/* What s_replaced polls: the status worker that was killed. */
+typedef struct {
+    char old[128], now[128];
+} s_replaced_t;
+
+/* Whether gateway 0's /metrics has a status worker, and not the old one. */
+static bool s_replaced(void *arg)
+{
+    s_replaced_t *r = arg;
+    json_t *j = s_scrape(0);
+    s_process_of(j, "status", r->now, sizeof r->now);
+    bool old_gone = true;
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(s_family(j, "tolk_uptime_seconds"), "samples"), i,
+                       s) if (strcmp(ic_get(json_object_get(s, "labels"), "process"), r->old) == 0)
+        old_gone = false;
+    json_decref(j);
+    return old_gone && r->now[0];
+}
+
+START_TEST(test_killed_process_leaves)
+{
+    s_listed_t l = {.gw = 0};
+    ck_assert_msg(ic_wait_for(s_all_listed, &l, 15000), "lacks %s", l.missing);
+    s_replaced_t r;
+    s_process_of(l.last, "status", r.old, sizeof r.old);
+    json_decref(l.last);
+    ck_assert_msg(r.old[0], "no status worker in /metrics");
+    /* no clean exit, no unregistration: its reports just stop, and
+       supervisord starts a new one under a new feed id */
+    pid_t victim = harness_pid(s_h, "status-worker:status-worker-0");
+    ck_assert_int_gt(victim, 0);
+    ck_assert_int_eq(kill(victim, SIGKILL), 0);
+    ck_assert_msg(ic_wait_for(s_replaced, &r, 20000), "old %s, now %s", r.old, r.now);
+    ck_assert_str_ne(r.now, r.old);
+}
+END_TEST
+
 static Suite *s_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -327,6 +385,7 @@ static Suite *s_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_every_process_with_its_kind_and_types);
     tcase_add_test(tc, test_counters_move);
+    tcase_add_test(tc, test_killed_process_leaves);
     suite_add_tcase(s, tc);
     return s;
 }
