@@ -30,6 +30,9 @@
 
 static harness_t *s_h;
 static int s_problems;
+/* The TLS case: the certificate the gateway serves, "" for plain HTTP. */
+static char s_tls_dir[] = "/tmp/tolk-itest-metrics-XXXXXX";
+static char s_cert[128], s_key[128], s_env_cert[200], s_env_key[200];
 static const ic_jwt_t s_jwt = {.secret = SECRET};
 
 static void s_setup(void)
@@ -51,6 +54,46 @@ static void s_teardown(void)
     s_problems += harness_stop(&s_h);
 }
 
+/* One gateway serving HTTPS with a self-signed certificate made here, as
+   itest_tls does; recognition by the load-test engine (no audio needed). */
+static void s_setup_tls(void)
+{
+    if (!mkdtemp(s_tls_dir))
+        exit(1);
+    snprintf(s_cert, sizeof s_cert, "%s/cert.pem", s_tls_dir);
+    snprintf(s_key, sizeof s_key, "%s/key.pem", s_tls_dir);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=tolk-test "
+             "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>/dev/null",
+             s_key, s_cert);
+    if (system(cmd) != 0)
+        exit(1);
+    snprintf(s_env_cert, sizeof s_env_cert, "TOLK_TLS_CERT_FILE=%s", s_cert);
+    snprintf(s_env_key, sizeof s_env_key, "TOLK_TLS_KEY_FILE=%s", s_key);
+    harness_opts_t opts = {.gateways = 1,
+                           .control_workers = 1,
+                           .audio_workers = 1,
+                           .extra_env = {"TOLK_JWT_SECRET=" SECRET,
+                                         "TOLK_JWT_ISSUER=", "TOLK_JWT_AUDIENCE=", s_env_cert,
+                                         s_env_key, "TOLK_ASR_ENGINE=loadtest", NULL}};
+    s_h = harness_start(&opts);
+    if (!s_h) {
+        fprintf(stderr, "itest_metrics: the system did not start over TLS\n");
+        exit(1);
+    }
+}
+
+static void s_teardown_tls(void)
+{
+    s_problems += harness_stop(&s_h);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", s_tls_dir);
+    if (system(cmd) != 0)
+        s_problems++;
+    s_cert[0] = 0;
+}
+
 /* ------------------------------------------------------------ helpers */
 
 /* Gateway gw's /metrics as metrics_parse.py understood it; asserts the
@@ -61,8 +104,9 @@ static json_t *s_scrape(int gw)
 {
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 %s/tests/support/metrics_parse.py http://127.0.0.1:%d/metrics",
-             getenv("TOLK_TOP") ? getenv("TOLK_TOP") : ".", harness_gateway_port(s_h, gw));
+             "/usr/bin/python3 %s/tests/support/metrics_parse.py http%s://127.0.0.1:%d/metrics %s",
+             getenv("TOLK_TOP") ? getenv("TOLK_TOP") : ".", s_cert[0] ? "s" : "",
+             harness_gateway_port(s_h, gw), s_cert);
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
     size_t cap = 1 << 16, len = 0;
@@ -166,8 +210,8 @@ static bool s_all_listed(void *arg)
             snprintf(l->missing, sizeof l->missing, "%s", id);
     }
     freeReplyObject(ids);
-    /* two gateways, control, status, audio, sweeper at least */
-    return live >= 6 && !l->missing[0];
+    /* gateways, control, status, audio, sweeper at least */
+    return live >= 4 + harness_gateways(s_h) && !l->missing[0];
 }
 
 /* ------------------------------------------------------------- tests */
@@ -377,6 +421,20 @@ START_TEST(test_killed_process_leaves)
 }
 END_TEST
 
+START_TEST(test_over_tls)
+{
+    /* the same scrape over the gateway's own TLS, the certificate verified:
+       a body of many TLS records, written a chunk per writable */
+    s_listed_t l = {.gw = 0};
+    ck_assert_msg(ic_wait_for(s_all_listed, &l, 15000), "lacks %s", l.missing);
+    ck_assert_str_eq(ic_get(l.last, "content_type"), "text/plain; version=0.0.4");
+    ck_assert_str_eq(ic_get(json_object_get(l.last, "type_lines"), "tolk_messages_in_total"),
+                     "counter");
+    ck_assert_msg(s_family(l.last, "tolk_control_latency_seconds") != NULL, "no histogram");
+    json_decref(l.last);
+}
+END_TEST
+
 static Suite *s_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -386,6 +444,11 @@ static Suite *s_suite(void)
     tcase_add_test(tc, test_every_process_with_its_kind_and_types);
     tcase_add_test(tc, test_counters_move);
     tcase_add_test(tc, test_killed_process_leaves);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("tls");
+    tcase_add_unchecked_fixture(tc, s_setup_tls, s_teardown_tls);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_over_tls);
     suite_add_tcase(s, tc);
     return s;
 }

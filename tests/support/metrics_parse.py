@@ -3,7 +3,10 @@
 Prometheus project's own text parser (prometheus_client, Debian's
 python3-prometheus-client), for itest_metrics.
 
-usage: metrics_parse.py URL
+usage: metrics_parse.py URL [CAFILE]
+
+An https URL is verified against CAFILE (the test's self-signed
+certificate).
 
 Prints one JSON object: content_type (the response's Content-Type),
 families (name -> type, help, samples [{name, labels, value}]) as the
@@ -13,6 +16,7 @@ parser raises on anything malformed), with the reason on stderr.
 """
 import json
 import math
+import ssl
 import sys
 import urllib.request
 
@@ -21,8 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 def main():
     url = sys.argv[1]
+    context = ssl.create_default_context(cafile=sys.argv[2]) if len(sys.argv) > 2 else None
     try:
-        with urllib.request.urlopen(url, timeout=5) as r:
+        with urllib.request.urlopen(url, timeout=5, context=context) as r:
             ctype = r.headers.get("Content-Type")
             text = r.read().decode("utf-8")
         families = {}
