@@ -3,10 +3,12 @@
     A fixed array of named 64-bit counters (no allocation after _new, so a
     misbehaving caller cannot grow it), a PUB socket that never blocks, and
     the Redis registration tolk-monitor discovers feeds by (its keys are
-    registry_store's). See statfeed.h for the message format and the
+    registry_store's); the name and word rules are statreport's, which
+    the readers check again. See statfeed.h for the message format and the
     counter names.
 */
 #include "statfeed.h"
+#include "statreport.h"
 
 #include <czmq.h>
 #include <jansson.h>
@@ -46,41 +48,11 @@ struct _tolk_statfeed_t {
     size_t hist_count;                                /* histogram names in use */
 };
 
-/* True when s is a non-empty printable ASCII word of at most max bytes, so
-   it is valid UTF-8 for JSON and safe in a Redis key and a table cell. */
-static bool s_valid_word(const char *s, size_t max)
-{
-    if (!s || !*s)
-        return false;
-    size_t n = 0;
-    for (; s[n]; n++)
-        if (n >= max || s[n] <= 0x20 || s[n] >= 0x7f)
-            return false;
-    return true;
-}
-
-/* True when name fits the counter name rules (length and [A-Za-z0-9_.-]). */
-static bool s_valid_name(const char *name)
-{
-    if (!name || !*name)
-        return false;
-    size_t n = 0;
-    for (; name[n]; n++) {
-        char c = name[n];
-        if (n >= TOLK_STATFEED_NAME_MAX)
-            return false;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* Find name's slot, creating it at 0 while there is room. NULL (and one more
    dropped update) for an invalid name or a full table. */
 static s_counter_t *s_slot(tolk_statfeed_t *self, const char *name)
 {
-    if (!s_valid_name(name)) {
+    if (!tolk_statreport_valid_name(name)) {
         self->dropped++;
         return NULL;
     }
@@ -99,8 +71,8 @@ static s_counter_t *s_slot(tolk_statfeed_t *self, const char *name)
 
 tolk_statfeed_t *tolk_statfeed_new(const char *endpoint, const char *kind, const char *id)
 {
-    if (!endpoint || !*endpoint || !s_valid_word(kind, TOLK_STATFEED_KIND_MAX) ||
-        !s_valid_word(id, TOLK_STATFEED_ID_MAX))
+    if (!endpoint || !*endpoint || !tolk_statreport_valid_word(kind, TOLK_STATFEED_KIND_MAX) ||
+        !tolk_statreport_valid_word(id, TOLK_STATFEED_ID_MAX))
         return NULL;
     tolk_statfeed_t *self = (tolk_statfeed_t *)zmalloc(sizeof(tolk_statfeed_t));
     if (!self)
@@ -165,7 +137,7 @@ void tolk_statfeed_set_hist(tolk_statfeed_t *self, const char *name, const tolk_
 {
     if (!self || !hist)
         return;
-    if (!s_valid_name(name)) {
+    if (!tolk_statreport_valid_name(name)) {
         self->dropped++;
         return;
     }

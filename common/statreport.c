@@ -50,9 +50,10 @@ bool tolk_statreport_valid_endpoint(const char *endpoint)
     return tolk_statreport_valid_word(endpoint, TOLK_STATREPORT_ENDPOINT_MAX);
 }
 
-/* statfeed's counter name rule: [A-Za-z0-9_.-], 1..TOLK_STATFEED_NAME_MAX. */
-static bool s_valid_name(const char *name)
+bool tolk_statreport_valid_name(const char *name)
 {
+    if (!name)
+        return false;
     size_t n = 0;
     for (; name[n]; n++) {
         char c = name[n];
@@ -121,7 +122,7 @@ static bool s_fill(tolk_statreport_t *out, json_t *root)
     json_object_foreach(counters, name, value)
     {
         tolk_statreport_counter_t *c = &out->counters[out->ncounters];
-        if (!s_valid_name(name) || !s_int(value, &c->value))
+        if (!tolk_statreport_valid_name(name) || !s_int(value, &c->value))
             return false;
         strcpy(c->name, name);
         out->ncounters++;
@@ -129,7 +130,7 @@ static bool s_fill(tolk_statreport_t *out, json_t *root)
     json_object_foreach(hists, name, value)
     {
         tolk_statreport_hist_t *h = &out->hists[out->nhists];
-        if (!s_valid_name(name) || !s_hist(value, &h->hist))
+        if (!tolk_statreport_valid_name(name) || !s_hist(value, &h->hist))
             return false;
         strcpy(h->name, name);
         out->nhists++;

@@ -73,6 +73,10 @@ bool tolk_statreport_is_gauge(const char *name);
    max bytes: statfeed's rule for kinds and ids. */
 bool tolk_statreport_valid_word(const char *s, size_t max);
 
+/* True when name fits statfeed's counter name rule: 1 to
+   TOLK_STATFEED_NAME_MAX bytes of [A-Za-z0-9_.-]. */
+bool tolk_statreport_valid_name(const char *name);
+
 /* True when an endpoint read from the registry is one a reader may
    connect to: tcp:// or ipc://, a printable word within
    TOLK_STATREPORT_ENDPOINT_MAX bytes. */

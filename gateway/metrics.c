@@ -43,6 +43,7 @@ struct gw_metrics_s {
     s_read_ctx_t *ctx;     /* the registry read's argument */
 };
 
+/* The table's destructor of a kept process. */
 static void s_proc_free(void **item)
 {
     free(*item);
@@ -78,6 +79,7 @@ static void s_drain(gateway_t *gw)
     }
 }
 
+/* The SUB's ZMQ_FD signalled: something may be waiting. */
 static void s_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -85,6 +87,7 @@ static void s_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
     s_drain(w->data);
 }
 
+/* The next turn after a drain that used its whole budget. */
 static void s_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -130,6 +133,7 @@ static void s_feeds_read(void *arg, const tolk_registry_entry_t *feeds, int n)
     s_drain(gw);
 }
 
+/* Every GW_METRICS_REFRESH_S: forget the silent, read the registry again. */
 static void s_refresh_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
