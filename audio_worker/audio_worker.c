@@ -101,6 +101,7 @@ static void s_audio(audio_worker_t *self, const tolk_envelope_t *env)
         }
         zhashx_insert(self->streams, env->session, s);
     }
+    uint64_t t0 = tolk_now_ns();
     int rc = stream_feed(s, env->payload, env->payload_len);
     if (rc == STREAM_SUPERSEDED) {
         /* the audio is back after another worker stood in: a new stream
@@ -114,6 +115,7 @@ static void s_audio(audio_worker_t *self, const tolk_envelope_t *env)
         zhashx_insert(self->streams, env->session, s);
         rc = stream_feed(s, env->payload, env->payload_len);
     }
+    tolk_prom_hist_observe_ns(&self->chunk_processing, (int64_t)(tolk_now_ns() - t0));
     if (rc != 0) {
         tolk_info("stream", env->session, "stream closed: session ended or recogniser failed");
         zhashx_delete(self->streams, env->session);
@@ -146,6 +148,8 @@ static void s_on_report(void *arg, tolk_statfeed_t *feed)
     tolk_translator_stats_t ts;
     tolk_translator_stats(self->tr, &ts);
     tolk_statfeed_set(feed, "chunks_in", self->chunks_in);
+    tolk_statfeed_set_hist(feed, "chunk_processing_seconds", &self->chunk_processing);
+    tolk_statfeed_set_hist(feed, "caption_latency_seconds", &self->caption_latency);
     tolk_statfeed_set(feed, "chunks_dropped", self->chunks_dropped);
     tolk_statfeed_set(feed, "streams", (int64_t)zhashx_size(self->streams));
     tolk_statfeed_set(feed, "streams_opened", self->streams_opened);

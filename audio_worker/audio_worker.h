@@ -16,6 +16,7 @@
 #include "envelope.h"
 #include "gwlink.h"
 #include "latency_hist.h"
+#include "prom_hist.h"
 #include "redis_link.h"
 #include "speech.h"
 #include "statfeed.h"
@@ -58,6 +59,9 @@ typedef struct {
        (the seeds' target: chunk processing p95 < 50 ms) */
     tolk_hist_t chunk_hop;     /* gateway send to this worker's receipt: the ZeroMQ hop */
     tolk_hist_t chunk_latency; /* gateway send to recognised: hop, queueing and recognition */
+    /* for /metrics, in the status feed (running totals, fixed buckets) */
+    tolk_prom_hist_t chunk_processing; /* this worker's time on one chunk, on its own clock */
+    tolk_prom_hist_t caption_latency;  /* a final's recognition to its publication (stream.c) */
 } audio_worker_t;
 
 /* An audio worker on the worker base, with APy's client and a warm

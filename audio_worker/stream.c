@@ -44,6 +44,7 @@ typedef struct item_s {
     char *source_text; /* the transcript it came from */
     int64_t start_ms, end_ms;
     int64_t store_failed_ms; /* a final Redis could not store yet: when that first happened */
+    uint64_t made_ns;        /* when the recogniser gave it: caption_latency starts here */
 } item_t;
 
 /* The captions of one language, in recognition order. */
@@ -273,6 +274,8 @@ static int s_publish(stream_t *self, lane_t *l, item_t *it, int ahead)
         if (rc != 0)
             return -1;
         w->finals_out++;
+        if (it->made_ns)
+            tolk_prom_hist_observe_ns(&w->caption_latency, (int64_t)(tolk_now_ns() - it->made_ns));
         if (it->untranslated)
             w->captions_untranslated++;
         return 0;
@@ -373,6 +376,7 @@ static item_t *s_item_add(stream_t *self, lane_t *l, const tolk_asr_result_t *r)
     it->is_final = r->is_final;
     it->start_ms = self->offset_ms + r->start_ms;
     it->end_ms = self->offset_ms + r->end_ms;
+    it->made_ns = tolk_now_ns();
     it->source_text = strdup(r->text);
     if (!it->source_text) {
         free(it);

@@ -342,3 +342,62 @@ int tolk_registry_feed_unregister_async(tolk_redis_async_t *ra, const char *id,
     s_batch_add(&b, ra, "SREM " S_FEEDS " %s", id);
     return rc;
 }
+
+/* The feed read inside Redis: KEYS[1] the set, ARGV[1] the key prefix,
+   ARGV[2] the most entries, ARGV[3] the most ids looked at; returns a flat
+   array id, endpoint, id, endpoint, ... of the live ones. */
+static const char s_feeds_lua[] =
+    "local out, seen = {}, 0 "
+    "for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do "
+    "  seen = seen + 1 "
+    "  if seen > tonumber(ARGV[3]) or #out >= 2 * tonumber(ARGV[2]) then break end "
+    "  local e = redis.call('GET', ARGV[1] .. id) "
+    "  if e then out[#out + 1] = id; out[#out + 1] = e end "
+    "end "
+    "return out";
+
+/* An asynchronous feed read on its way. */
+typedef struct {
+    tolk_registry_feeds_fn *fn; /* the caller's callback */
+    void *arg;                  /* its argument */
+    int cap;                    /* most entries asked for */
+} s_feeds_read_t;
+
+static void s_feeds_reply(void *arg, redisReply *reply)
+{
+    s_feeds_read_t *rd = arg;
+    int n = -1;
+    tolk_registry_entry_t *out = NULL;
+    if (reply && reply->type == REDIS_REPLY_ARRAY &&
+        (out = calloc((size_t)rd->cap + 1, sizeof *out)) != NULL) {
+        n = 0;
+        for (size_t i = 0; i + 1 < reply->elements && n < rd->cap; i += 2) {
+            const redisReply *id = reply->element[i];
+            if (id->type == REDIS_REPLY_STRING && id->len > 0 && id->len <= TOLK_REGISTRY_ID_MAX &&
+                strlen(id->str) == id->len)
+                n += s_entry(&out[n], id->str, reply->element[i + 1]);
+        }
+    }
+    rd->fn(rd->arg, out, n);
+    free(out);
+    free(rd);
+}
+
+int tolk_registry_feeds_async(tolk_redis_async_t *ra, int cap, tolk_registry_feeds_fn *fn,
+                              void *arg)
+{
+    if (!ra || !fn || cap < 1 || cap > 1024)
+        return -1;
+    s_feeds_read_t *rd = calloc(1, sizeof *rd);
+    if (!rd)
+        return -1;
+    rd->fn = fn;
+    rd->arg = arg;
+    rd->cap = cap;
+    if (tolk_redis_async_command(ra, s_feeds_reply, rd, "EVAL %s 1 " S_FEEDS " " S_FEED " %d %d",
+                                 s_feeds_lua, cap, S_SCAN_MAX) != 0) {
+        free(rd);
+        return -1;
+    }
+    return 0;
+}

@@ -111,6 +111,19 @@ int tolk_registry_feed_register(redisContext *redis, const char *id, const char 
    ignored: the TTL removes it anyway. */
 void tolk_registry_feed_unregister(redisContext *redis, const char *id);
 
+/* What an asynchronous feed read hands back on the loop: the registered
+   feeds (borrowed for the call) and their count, or n = -1 when Redis
+   could not be read. */
+typedef void(tolk_registry_feeds_fn)(void *arg, const tolk_registry_entry_t *feeds, int n);
+
+/* The gateway's read of every registered feed, at most cap (1..1024), on
+   its asynchronous link: one EVAL (SMEMBERS, then GET of each id's key,
+   inside Redis; at most 4096 ids looked at), so one round trip and no
+   wait. Expired ids are skipped, not removed (the synchronous readers
+   prune). Returns 0 (fn follows, exactly once) or -1 (nothing sent). */
+int tolk_registry_feeds_async(tolk_redis_async_t *ra, int cap, tolk_registry_feeds_fn *fn,
+                              void *arg);
+
 /* The same two writes on the gateway's asynchronous link. Return 0 (done
    follows) or -1 (nothing sent). */
 int tolk_registry_feed_register_async(tolk_redis_async_t *ra, const char *id, const char *endpoint,

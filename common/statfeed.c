@@ -3,10 +3,12 @@
     A fixed array of named 64-bit counters (no allocation after _new, so a
     misbehaving caller cannot grow it), a PUB socket that never blocks, and
     the Redis registration tolk-monitor discovers feeds by (its keys are
-    registry_store's). See statfeed.h for the message format and the
+    registry_store's); the name and word rules are statreport's, which
+    the readers check again. See statfeed.h for the message format and the
     counter names.
 */
 #include "statfeed.h"
+#include "statreport.h"
 
 #include <czmq.h>
 #include <jansson.h>
@@ -25,6 +27,12 @@ typedef struct {
     int64_t value;                         /* current gauge or running total */
 } s_counter_t;
 
+/* One named histogram, a copy of the process's own at the last set. */
+typedef struct {
+    char name[TOLK_STATFEED_NAME_MAX + 1]; /* key in the JSON histograms object */
+    tolk_prom_hist_t hist;                 /* running totals */
+} s_hist_t;
+
 /* The feed: socket, identity and the bounded counter table. */
 struct _tolk_statfeed_t {
     zsock_t *pub;                                     /* bound PUB, never blocks */
@@ -36,43 +44,15 @@ struct _tolk_statfeed_t {
     s_counter_t counters[TOLK_STATFEED_MAX_COUNTERS]; /* first count used */
     size_t count;                                     /* names in use */
     int64_t dropped;                                  /* updates refused by bounds */
+    s_hist_t hists[TOLK_STATFEED_MAX_HISTS];          /* first hist_count used */
+    size_t hist_count;                                /* histogram names in use */
 };
-
-/* True when s is a non-empty printable ASCII word of at most max bytes, so
-   it is valid UTF-8 for JSON and safe in a Redis key and a table cell. */
-static bool s_valid_word(const char *s, size_t max)
-{
-    if (!s || !*s)
-        return false;
-    size_t n = 0;
-    for (; s[n]; n++)
-        if (n >= max || s[n] <= 0x20 || s[n] >= 0x7f)
-            return false;
-    return true;
-}
-
-/* True when name fits the counter name rules (length and [A-Za-z0-9_.-]). */
-static bool s_valid_name(const char *name)
-{
-    if (!name || !*name)
-        return false;
-    size_t n = 0;
-    for (; name[n]; n++) {
-        char c = name[n];
-        if (n >= TOLK_STATFEED_NAME_MAX)
-            return false;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    return true;
-}
 
 /* Find name's slot, creating it at 0 while there is room. NULL (and one more
    dropped update) for an invalid name or a full table. */
 static s_counter_t *s_slot(tolk_statfeed_t *self, const char *name)
 {
-    if (!s_valid_name(name)) {
+    if (!tolk_statreport_valid_name(name)) {
         self->dropped++;
         return NULL;
     }
@@ -91,8 +71,8 @@ static s_counter_t *s_slot(tolk_statfeed_t *self, const char *name)
 
 tolk_statfeed_t *tolk_statfeed_new(const char *endpoint, const char *kind, const char *id)
 {
-    if (!endpoint || !*endpoint || !s_valid_word(kind, TOLK_STATFEED_KIND_MAX) ||
-        !s_valid_word(id, TOLK_STATFEED_ID_MAX))
+    if (!endpoint || !*endpoint || !tolk_statreport_valid_word(kind, TOLK_STATFEED_KIND_MAX) ||
+        !tolk_statreport_valid_word(id, TOLK_STATFEED_ID_MAX))
         return NULL;
     tolk_statfeed_t *self = (tolk_statfeed_t *)zmalloc(sizeof(tolk_statfeed_t));
     if (!self)
@@ -153,6 +133,50 @@ void tolk_statfeed_add(tolk_statfeed_t *self, const char *name, int64_t delta)
         slot->value += delta;
 }
 
+void tolk_statfeed_set_hist(tolk_statfeed_t *self, const char *name, const tolk_prom_hist_t *hist)
+{
+    if (!self || !hist)
+        return;
+    if (!tolk_statreport_valid_name(name)) {
+        self->dropped++;
+        return;
+    }
+    size_t i = 0;
+    while (i < self->hist_count && strcmp(self->hists[i].name, name) != 0)
+        i++;
+    if (i == self->hist_count) {
+        if (self->hist_count >= TOLK_STATFEED_MAX_HISTS) {
+            self->dropped++;
+            return;
+        }
+        strcpy(self->hists[self->hist_count++].name, name);
+    }
+    self->hists[i].hist = *hist;
+}
+
+/* The histograms object, or NULL when out of memory. */
+static json_t *s_render_hists(tolk_statfeed_t *self)
+{
+    json_t *all = json_object();
+    for (size_t i = 0; all && i < self->hist_count; i++) {
+        const tolk_prom_hist_t *h = &self->hists[i].hist;
+        json_t *le = json_array();
+        for (size_t b = 0; le && b < TOLK_PROM_HIST_BUCKETS; b++)
+            if (json_array_append_new(le, json_integer((json_int_t)h->le[b])) != 0) {
+                json_decref(le);
+                le = NULL;
+            }
+        json_t *one = le ? json_pack("{s:o, s:I, s:f}", "le", le, "count", (json_int_t)h->count,
+                                     "sum", h->sum)
+                         : NULL;
+        if (!one || json_object_set_new(all, self->hists[i].name, one) != 0) {
+            json_decref(all);
+            return NULL;
+        }
+    }
+    return all;
+}
+
 /* Render the status message body; a malloc'd string or NULL when out of
    memory. */
 static char *s_render(tolk_statfeed_t *self)
@@ -173,6 +197,11 @@ static char *s_render(tolk_statfeed_t *self)
         json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "kind", self->kind, "id", self->id, "pid",
                   (json_int_t)self->pid, "timestamp", (json_int_t)zclock_time(), "uptime_s",
                   (json_int_t)((zclock_mono() - self->started_mono) / 1000), "counters", counters);
+    if (root && self->hist_count > 0) {
+        json_t *hists = s_render_hists(self);
+        if (!hists || json_object_set_new(root, "histograms", hists) != 0)
+            goto done;
+    }
     if (root)
         text = json_dumps(root, JSON_COMPACT);
 done:

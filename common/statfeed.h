@@ -6,7 +6,14 @@
 
         "tolk.status"
         {"kind":"gateway","id":"gw-1","pid":123,"timestamp":<wall ms>,
-         "uptime_s":42,"counters":{"connections":10,"messages_in":5000,...}}
+         "uptime_s":42,"counters":{"connections":10,"messages_in":5000,...},
+         "histograms":{"chunk_processing_seconds":
+                       {"le":[3,9,...],"count":12,"sum":0.4}}}
+
+    "histograms" (present when the process has any) carries a few latency
+    histograms with prom_hist.h's fixed bounds: "le" the cumulative count
+    at each bound in order, "count" every sample (the +Inf bucket), "sum"
+    their seconds; running totals like the counters.
 
     Counters always carry their running totals, never per-interval deltas,
     so a subscriber that misses a message loses nothing: tolk-monitor (and
@@ -30,11 +37,18 @@
                       asr_restarts, mt_requests, mt_errors
         sweeper       sweeps, idle_closed, orphans_removed, sessions_expired
     The feed itself adds "dropped_counters" (see below) when non-zero.
+    Which names are gauges and which counters is said in one place, for
+    /metrics: statreport.c's tolk_statreport_is_gauge.
+
+    Histograms (tolk_statfeed_set_hist):
+        audio         chunk_processing_seconds, caption_latency_seconds
+        control       control_latency_seconds
 
     Bounds: at most TOLK_STATFEED_MAX_COUNTERS names, each at most
     TOLK_STATFEED_NAME_MAX bytes of [A-Za-z0-9_.-]. An update that would
     need a further name, or names an invalid one, is ignored and counted in
     "dropped_counters", so a bug can never grow the table or the message.
+    At most TOLK_STATFEED_MAX_HISTS histograms, under the same name rules.
 
     Sends never block: the PUB socket has a small send high-water mark and
     every send uses ZMQ_DONTWAIT; a feed nobody listens to simply drops.
@@ -48,6 +62,7 @@
 
 #include <stdint.h>
 
+#include "prom_hist.h"
 #include "redis_link.h"
 #include "registry_store.h"
 
@@ -60,6 +75,8 @@
 /* Longest kind and id in bytes, without the NUL. */
 #define TOLK_STATFEED_KIND_MAX 31
 #define TOLK_STATFEED_ID_MAX   127
+/* Most histograms one feed carries. */
+#define TOLK_STATFEED_MAX_HISTS 4
 /* The topic frame every status message starts with. */
 #define TOLK_STATFEED_TOPIC "tolk.status"
 
@@ -84,6 +101,11 @@ void tolk_statfeed_set(tolk_statfeed_t *self, const char *name, int64_t value);
 
 /* Add delta to a counter (messages_in, errors); a new name starts at 0. */
 void tolk_statfeed_add(tolk_statfeed_t *self, const char *name, int64_t delta);
+
+/* Publish histogram name as hist stands now (copied; the caller keeps
+   observing into its own). A further name past TOLK_STATFEED_MAX_HISTS or
+   an invalid one is ignored and counted in "dropped_counters". */
+void tolk_statfeed_set_hist(tolk_statfeed_t *self, const char *name, const tolk_prom_hist_t *hist);
 
 /* Send one status message, never blocking. Returns 0, or -1 if ZeroMQ
    refused the message (nothing to retry: the next second sends again). */

@@ -324,9 +324,11 @@ static void s_join(control_worker_t *self, const char *gw, uint64_t conn, json_t
     if (refresh)
         o = json_pack("{s:s, s:s, s:s, s:s}", "type", "connectionRefreshComplete", "sessionId", sid,
                       "role", "listener", "targetLanguage", lang);
-    else
+    else {
         o = json_pack("{s:s, s:s, s:s, s:s}", "type", "sessionJoined", "sessionId", sid,
                       "targetLanguage", lang, "sourceLanguage", info.source_language);
+        self->joins++;
+    }
     json_object_set_new(o, "sourceLanguage", json_string(info.source_language));
     json_object_set_new(o, "broadcastState", s_broadcast_state(&info.state));
     json_object_set_new(o, "speakerConnected", json_boolean(!info.in_grace));
@@ -811,6 +813,10 @@ static void s_catchup(control_worker_t *self, const char *gw, const tolk_envelop
 void control_worker_handle(control_worker_t *self, const char *gw, const tolk_envelope_t *env)
 {
     self->messages_in++;
+    /* the replies go out inside the handlers, so this is receipt to reply;
+       the hop from the gateway is not in it (another host's clock) */
+    uint64_t t0 = tolk_now_ns();
+    bool timed = env->kind == TOLK_KIND_CONNECT || env->kind == TOLK_KIND_MESSAGE;
     switch (env->kind) {
         case TOLK_KIND_CONNECT:
             s_connect(self, gw, env);
@@ -827,6 +833,8 @@ void control_worker_handle(control_worker_t *self, const char *gw, const tolk_en
         default:
             break;
     }
+    if (timed)
+        tolk_prom_hist_observe_ns(&self->control_latency, (int64_t)(tolk_now_ns() - t0));
 }
 
 /* The base's handlers. */
@@ -844,6 +852,8 @@ static void s_on_report(void *arg, tolk_statfeed_t *feed)
     tolk_statfeed_set(feed, "sessions_created", self->sessions_created);
     tolk_statfeed_set(feed, "sessions_ended", self->sessions_ended);
     tolk_statfeed_set(feed, "catchups", self->catchups);
+    tolk_statfeed_set(feed, "joins", self->joins);
+    tolk_statfeed_set_hist(feed, "control_latency_seconds", &self->control_latency);
 }
 
 tolk_worker_t *control_worker_new(const tolk_config_t *cfg)

@@ -19,7 +19,9 @@ typedef struct {
     tolk_redis_t *redis;      /* the base's: state */
     tolk_gwlink_t *link;      /* the base's: the gateways */
     int64_t messages_in, messages_out, errors, sessions_created, sessions_ended;
-    int64_t catchups;        /* histories sent to joining or returning listeners */
+    int64_t catchups;                 /* histories sent to joining or returning listeners */
+    int64_t joins;                    /* listeners admitted (joinSession answered sessionJoined) */
+    tolk_prom_hist_t control_latency; /* a CONNECT or action's receipt to its reply sent */
     char targets[512];       /* languages the translator reaches ("" until an audio worker said) */
     int64_t targets_read_ms; /* when targets was read from Redis */
 } control_worker_t;

@@ -14,6 +14,7 @@
 #include "deliver.h"
 #include "ids.h"
 #include "log.h"
+#include "metrics.h"
 #include "presence.h"
 #include "ws.h"
 
@@ -189,6 +190,10 @@ gateway_t *gateway_new(const tolk_config_t *cfg, volatile sig_atomic_t *stop_req
     }
     if (presence_start(self) != 0 || s_listen(self) != 0)
         goto err;
+    if (metrics_start(self) != 0) {
+        tolk_error("start", NULL, "cannot follow the status feeds for /metrics");
+        goto err;
+    }
     ev_timer_init(&self->tick, s_tick, GW_TICK_S, GW_TICK_S);
     self->tick.data = self;
     ev_timer_start(self->loop, &self->tick);
@@ -213,6 +218,7 @@ void gateway_destroy(gateway_t **self_p)
     if (self->loop)
         ev_timer_stop(self->loop, &self->tick);
     bridge_stop(self);
+    metrics_stop(self);
     presence_stop(self);
     zhashx_destroy(&self->conns);
     zhashx_destroy(&self->sessions);
@@ -234,6 +240,7 @@ int gateway_run(gateway_t *self)
     lws_context_destroy(self->lws);
     self->lws = NULL;
     bridge_stop(self);
+    metrics_stop(self);
     presence_leave(self);
     return 0;
 }

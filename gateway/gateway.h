@@ -4,7 +4,8 @@
     One thread and one libev loop, which the gateway creates and owns:
     libwebsockets runs on it (as a foreign loop, through lws's evlib
     plugin), and so do the ROUTER the workers connect to (an ev_io on its
-    ZMQ_FD) and the asynchronous Redis link, so nothing on the loop waits
+    ZMQ_FD), the SUB that follows every status feed (metrics.c, likewise)
+    and the asynchronous Redis link, so nothing on the loop waits
     on the network. The gateway owns the sockets and nothing else.
     Connections live in lws's per-session data; lws callbacks reach the
     gateway through the context's user pointer (gateway_of), never a global.
@@ -14,6 +15,7 @@
         index    connections by id and session members, for fan-out
         bridge   the ROUTER: worker table, liveness, routing
         presence the gateway's registry entries and status feed in Redis
+        metrics  every process's status feed, for /metrics
         catchup  a listener's history first, then its live finals
         deliver  what workers send back: SEND, BIND, PUBLISH
         ws       the lws protocol: HTTP endpoints and WebSocket frames
@@ -58,6 +60,7 @@
 
 typedef struct gw_session_s gw_session_t;
 typedef struct gateway_s gateway_t;
+typedef struct gw_metrics_s gw_metrics_t; /* metrics.c's, opaque here */
 
 /* Where an incremental UTF-8 check stands between two chunks of a text
    message: continuation bytes still owed, and the range the next one must
@@ -137,7 +140,9 @@ typedef struct gw_conn_s {
     lws_sorted_usec_list_t catchup_sul; /* gives up waiting for the history */
     bool hears;                         /* a listener who asked for spoken translation */
     /* HTTP */
-    char *http_body; /* small dynamic responses, allocated per reply (WebSockets need none) */
+    char *http_body; /* dynamic responses, allocated per reply (WebSockets need none) */
+    size_t http_len; /* bytes of http_body to write (0: its strlen) */
+    size_t http_off; /* bytes of it written so far: a large body goes out a chunk a writable */
     int http_status;
     const char *http_type;
 } gw_conn_t;
@@ -187,6 +192,7 @@ struct gateway_s {
     tolk_redis_async_t *redis; /* asynchronous: the loop never waits on Redis */
     bool registry_ok;          /* Redis applied our last registration */
     tolk_statfeed_t *feed;     /* counters */
+    gw_metrics_t *metrics;     /* metrics.c: every process's last report, for /metrics */
     /* index.c */
     zhashx_t *conns;        /* id (as string) -> gw_conn_t */
     zhashx_t *sessions;     /* session id -> gw_session_t */

@@ -82,6 +82,8 @@ int http_body_set(gw_conn_t *c, const char *body)
 {
     free(c->http_body);
     c->http_body = strdup(body);
+    c->http_len = c->http_body ? strlen(c->http_body) : 0;
+    c->http_off = 0;
     return c->http_body ? 0 : -1;
 }
 
@@ -89,6 +91,7 @@ void http_body_free(gw_conn_t *c)
 {
     free(c->http_body);
     c->http_body = NULL;
+    c->http_len = c->http_off = 0;
 }
 
 /* A small JSON answer (404, 405); ws.c's HTTP_WRITEABLE handler writes

@@ -10,6 +10,7 @@
 #include "frame.h"
 #include "index.h"
 #include "log.h"
+#include "metrics.h"
 #include "outq.h"
 #include "presence.h"
 #include "query.h"
@@ -40,6 +41,29 @@ static int s_http_reply(struct lws *wsi, gw_conn_t *c, int status, const char *t
     return 0;
 }
 
+/* GET /metrics: every process's last status report in Prometheus's text
+   format (metrics.h), written a chunk at a time by s_http_write. */
+static int s_metrics(gateway_t *gw, struct lws *wsi, gw_conn_t *c)
+{
+    size_t len = 0;
+    char *text = metrics_render(gw, &len);
+    if (!text)
+        return s_http_reply(wsi, c, 500, "application/json", "{\"error\":\"out of memory\"}\n");
+    http_body_free(c);
+    c->http_body = text;
+    c->http_len = len;
+    c->http_status = 200;
+    c->http_type = "text/plain; version=0.0.4";
+    unsigned char buf[LWS_PRE + 512], *start = &buf[LWS_PRE], *p = start, *end = buf + sizeof buf;
+    if (lws_add_http_common_headers(wsi, 200, c->http_type, len, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)"no-store", 8, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return 1;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
 static int s_http(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const char *path)
 {
     if (strcmp(path, "/healthz") == 0)
@@ -56,20 +80,31 @@ static int s_http(gateway_t *gw, struct lws *wsi, gw_conn_t *c, const char *path
                  bridge_live_count(gw, TOLK_WORKER_AUDIO));
         return s_http_reply(wsi, c, ready ? 200 : 503, "application/json", body);
     }
+    if (strcmp(path, "/metrics") == 0)
+        return s_metrics(gw, wsi, c);
     return static_http(gw, wsi, c, path); /* static.c: pages under web_root, else 404 */
 }
 
+/* Write the body, at most GW_HTTP_BODY bytes a writable callback, so a
+   large one (/metrics) neither needs a large stack buffer nor holds the
+   loop: lws calls back when the socket takes more. */
 static int s_http_write(struct lws *wsi, gw_conn_t *c)
 {
-    size_t n = c->http_body ? strlen(c->http_body) : 0;
-    if (n > GW_HTTP_BODY)
-        n = GW_HTTP_BODY;
+    size_t left = c->http_body && c->http_len > c->http_off ? c->http_len - c->http_off : 0;
+    size_t n = left > GW_HTTP_BODY ? GW_HTTP_BODY : left;
+    bool last = n == left;
     unsigned char buf[LWS_PRE + GW_HTTP_BODY];
     if (n)
-        memcpy(buf + LWS_PRE, c->http_body, n);
-    http_body_free(c);
-    if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n)
+        memcpy(buf + LWS_PRE, c->http_body + c->http_off, n);
+    c->http_off += n;
+    if (last)
+        http_body_free(c);
+    if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
         return 1;
+    if (!last) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
     if (lws_http_transaction_completed(wsi))
         return -1;
     return 0;

@@ -22,9 +22,10 @@ RUN="build-essential pkg-config libczmq-dev libzmq3-dev libmsgpack-dev libhiredi
 # the suites: Check (unit and integration suites, and the load generator
 # the fault script drives), clang (make fuzz), Chromium and Node with npm
 # (make e2e), nginx (itest_proxy), systemd's systemd-analyze (tests/ops),
-# pocketsphinx's Python binding and websockets (the vosk-server stand-in)
+# pocketsphinx's Python binding and websockets (the vosk-server stand-in),
+# prometheus_client's text parser (itest_metrics)
 TEST="check libsubunit-dev clang chromium nodejs nginx-light systemd
- python3-pocketsphinx python3-websockets"
+ python3-pocketsphinx python3-websockets python3-prometheus-client"
 # the benchmarks: Check (bench/ links the test support), the peer server
 # the scenarios compare against, gnuplot for the plots, sox (bench/asr's noise)
 BENCH="check libsubunit-dev libwebsockets-test-server gnuplot-nox sox"

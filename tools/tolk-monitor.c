@@ -3,6 +3,8 @@
     Finds the feeds in Redis (the set tolk:feeds, each id's endpoint under
     tolk:feed:<id> with a TTL), connects one SUB socket to all of them, and
     redraws a table every interval: a row per process and a totals row.
+    Following the feeds and checking their reports is feedsub.h's and
+    statreport.h's, shared with the gateway's /metrics.
     Rates are computed here from two successive running totals, so the
     publishers stay trivial and a lost message costs nothing.
 
@@ -17,9 +19,11 @@
     header while the monitor keeps the feeds it has and retries.
 */
 #include "config.h"
+#include "feedsub.h"
 #include "log.h"
 #include "registry_store.h"
 #include "statfeed.h"
+#include "statreport.h"
 
 #include <czmq.h>
 #include <getopt.h>
@@ -39,10 +43,6 @@
 /* Most feeds followed, and most rows kept, so a polluted registry or a
    chatty impostor cannot grow the monitor without bound. */
 #define S_MAX_FEEDS 1024
-/* Largest status message accepted (a full 64-counter message is ~4 KB). */
-#define S_MAX_MSG 65536
-/* Longest endpoint accepted from the registry. */
-#define S_ENDPOINT_MAX 255
 
 /* One process as last heard on its feed. */
 typedef struct {
@@ -50,7 +50,7 @@ typedef struct {
     char id[TOLK_STATFEED_ID_MAX + 1];     /* unique process id, the row key */
     int64_t pid;                           /* a new pid means a restart: reset the rate */
     int64_t uptime_s;                      /* as the process reported it */
-    json_t *counters;                      /* latest counters object, owned */
+    tolk_statreport_t last;                /* the latest report, counters and all */
     int64_t last_ts;                       /* publisher's timestamp of that message, ms */
     int64_t last_total;                    /* messages_in + messages_out in it */
     double rate;                           /* messages/s between the last two; < 0 unknown */
@@ -63,15 +63,12 @@ typedef struct {
     tolk_config_t cfg;     /* redis_host, redis_port, redis_timeout_ms */
     tolk_redis_t *redis;   /* registry link; reconnects by itself */
     char redis_error[160]; /* last Redis trouble, shown in the header; "" when fine */
-    zsock_t *sub;          /* one SUB connected to every feed */
-    zhashx_t *endpoints;   /* endpoint -> "" for endpoints sub is connected to */
+    tolk_feedsub_t *feeds; /* one SUB following every registered feed */
     zhashx_t *procs;       /* id -> s_proc_t, rows of the table */
-    zhashx_t *ids;         /* id -> "" for the ids registered at the last discovery */
-    size_t registered;     /* ids found in the registry at the last discovery */
+    size_t registered;     /* ids followed since the last discovery */
     size_t ignored;        /* registry ids over S_MAX_FEEDS or with bad endpoints */
-    uint64_t bad_messages; /* malformed messages dropped, shown in the header */
-    uint64_t foreign;      /* reports from an id not in our registry, dropped: a feed of
-                              another system on a port a registered one had */
+    uint64_t bad_messages; /* rows refused for lack of room, shown in the header with
+                              feedsub's malformed and foreign (another system's) counts */
     bool json;             /* print JSON instead of the table */
 } s_monitor_t;
 
@@ -100,40 +97,15 @@ static void s_proc_destroy(void **item)
 {
     s_proc_t *proc = (s_proc_t *)*item;
     if (proc) {
-        json_decref(proc->counters);
         free(proc);
         *item = NULL;
     }
 }
 
-/* A counter from a counters object, 0 when absent or not an integer. */
-static int64_t s_counter(json_t *counters, const char *name)
+/* A counter of a row's latest report, 0 when absent. */
+static int64_t s_counter(const s_proc_t *proc, const char *name)
 {
-    json_t *value = json_object_get(counters, name);
-    return json_is_integer(value) ? (int64_t)json_integer_value(value) : 0;
-}
-
-/* True when s is a non-empty printable ASCII word of at most max bytes, the
-   rule statfeed applies to kinds and ids, so a table cell stays one cell. */
-static bool s_valid_word(const char *s, size_t max)
-{
-    if (!s || !*s)
-        return false;
-    for (size_t n = 0; s[n]; n++)
-        if (n >= max || s[n] <= 0x20 || s[n] >= 0x7f)
-            return false;
-    return true;
-}
-
-/* True when an endpoint from the registry is one we are willing to
-   connect to: tcp or ipc, bounded, no control characters. */
-static bool s_valid_endpoint(const char *endpoint, size_t len)
-{
-    if (len == 0 || len > S_ENDPOINT_MAX || strlen(endpoint) != len)
-        return false;
-    if (strncmp(endpoint, "tcp://", 6) != 0 && strncmp(endpoint, "ipc://", 6) != 0)
-        return false;
-    return s_valid_word(endpoint, S_ENDPOINT_MAX);
+    return tolk_statreport_counter(&proc->last, name);
 }
 
 /* Make sure there is a Redis link and it can connect. Returns 0 when
@@ -153,111 +125,57 @@ static int s_redis_connect(s_monitor_t *self)
     return 0;
 }
 
-/* Read the registry and make sub's connections match it: connect new
-   endpoints, disconnect ones no longer registered (registry_store forgets
-   ids whose key expired). Returns 0, or -1 with redis_error set
-   (connections are then left as they were). */
+/* Read the registry and make the subscriber follow it (registry_store
+   forgets ids whose key expired). Returns 0, or -1 with redis_error set
+   (the feeds followed are then left as they were). */
 static int s_discover(s_monitor_t *self)
 {
     if (s_redis_connect(self) != 0)
         return -1;
     tolk_registry_entry_t *feeds = calloc(S_MAX_FEEDS, sizeof *feeds);
-    zhashx_t *wanted = zhashx_new();
     int over = 0;
-    int count = feeds && wanted ? tolk_registry_feeds(self->redis, feeds, S_MAX_FEEDS, &over) : -1;
+    int count = feeds ? tolk_registry_feeds(self->redis, feeds, S_MAX_FEEDS, &over) : -1;
     if (count < 0) {
         snprintf(self->redis_error, sizeof self->redis_error, "%s",
-                 feeds && wanted ? "the feed registry could not be read" : "out of memory");
+                 feeds ? "the feed registry could not be read" : "out of memory");
         free(feeds);
-        zhashx_destroy(&wanted);
         return -1;
     }
-    size_t registered = 0, ignored = (size_t)over;
-    zhashx_purge(self->ids);
-    for (int i = 0; i < count; i++) {
-        if (s_valid_endpoint(feeds[i].endpoint, strlen(feeds[i].endpoint))) {
-            zhashx_update(wanted, feeds[i].endpoint, (void *)"");
-            zhashx_update(self->ids, feeds[i].id, (void *)"");
-            registered++;
-        } else
-            ignored++;
-    }
+    self->registered = tolk_feedsub_follow(self->feeds, feeds, (size_t)count);
+    self->ignored = tolk_feedsub_ignored(self->feeds) + (size_t)over;
     free(feeds);
-
-    /* Connect what is new, drop what is gone. */
-    for (void *item = zhashx_first(wanted); item; item = zhashx_next(wanted)) {
-        const char *endpoint = (const char *)zhashx_cursor(wanted);
-        if (!zhashx_lookup(self->endpoints, endpoint) &&
-            zsock_connect(self->sub, "%s", endpoint) == 0)
-            zhashx_insert(self->endpoints, endpoint, (void *)"");
-    }
-    zlistx_t *connected = zhashx_keys(self->endpoints);
-    if (connected) {
-        for (char *endpoint = (char *)zlistx_first(connected); endpoint;
-             endpoint = (char *)zlistx_next(connected))
-            if (!zhashx_lookup(wanted, endpoint)) {
-                zsock_disconnect(self->sub, "%s", endpoint);
-                zhashx_delete(self->endpoints, endpoint);
-            }
-        zlistx_destroy(&connected);
-    }
-    zhashx_destroy(&wanted);
-    self->registered = registered;
-    self->ignored = ignored;
     self->redis_error[0] = 0;
     return 0;
 }
 
-/* Take one status message body: validate it and update its row. Malformed
-   messages are counted and dropped. */
-static void s_handle_status(s_monitor_t *self, const char *body, size_t len)
+/* Take one checked report of a followed feed and update its row. */
+static void s_handle_status(void *arg, const tolk_statreport_t *report)
 {
-    json_t *root = json_loadb(body, len, 0, NULL);
-    const char *kind = json_string_value(json_object_get(root, "kind"));
-    const char *id = json_string_value(json_object_get(root, "id"));
-    json_t *pid = json_object_get(root, "pid");
-    json_t *ts = json_object_get(root, "timestamp");
-    json_t *uptime = json_object_get(root, "uptime_s");
-    json_t *counters = json_object_get(root, "counters");
-    if (!root || !s_valid_word(kind, TOLK_STATFEED_KIND_MAX) ||
-        !s_valid_word(id, TOLK_STATFEED_ID_MAX) || !json_is_integer(pid) || !json_is_integer(ts) ||
-        !json_is_integer(uptime) || !json_is_object(counters)) {
-        self->bad_messages++;
-        json_decref(root);
-        return;
-    }
-    if (!zhashx_lookup(self->ids, id)) {
-        self->foreign++;
-        json_decref(root);
-        return;
-    }
-    s_proc_t *proc = (s_proc_t *)zhashx_lookup(self->procs, id);
+    s_monitor_t *self = (s_monitor_t *)arg;
+    s_proc_t *proc = (s_proc_t *)zhashx_lookup(self->procs, report->id);
     if (!proc) {
         if (zhashx_size(self->procs) >= S_MAX_FEEDS) {
             self->bad_messages++;
-            json_decref(root);
             return;
         }
         proc = (s_proc_t *)zmalloc(sizeof(s_proc_t));
-        if (!proc) {
-            json_decref(root);
+        if (!proc)
             return;
-        }
-        strcpy(proc->id, id);
+        strcpy(proc->id, report->id);
         proc->rate = -1;
-        zhashx_insert(self->procs, id, proc);
+        zhashx_insert(self->procs, report->id, proc);
     }
-    int64_t now_ts = json_integer_value(ts);
-    int64_t total = s_counter(counters, "messages_in") + s_counter(counters, "messages_out");
-    if (proc->samples > 0 && now_ts <= proc->last_ts && proc->pid == json_integer_value(pid)) {
+    int64_t now_ts = report->timestamp;
+    int64_t total = tolk_statreport_counter(report, "messages_in") +
+                    tolk_statreport_counter(report, "messages_out");
+    if (proc->samples > 0 && now_ts <= proc->last_ts && proc->pid == report->pid) {
         /* A duplicate or reordered message: nothing new to learn. */
         proc->seen_mono = zclock_mono();
-        json_decref(root);
         return;
     }
     int64_t dt = now_ts - proc->last_ts;
-    if (proc->samples > 0 && proc->pid == json_integer_value(pid) && total >= proc->last_total &&
-        dt >= 100 && dt <= 60000) {
+    if (proc->samples > 0 && proc->pid == report->pid && total >= proc->last_total && dt >= 100 &&
+        dt <= 60000) {
         proc->rate = (double)(total - proc->last_total) * 1000.0 / (double)dt;
         proc->samples++;
     } else {
@@ -266,51 +184,20 @@ static void s_handle_status(s_monitor_t *self, const char *body, size_t len)
         proc->rate = -1;
         proc->samples = 1;
     }
-    snprintf(proc->kind, sizeof proc->kind, "%s", kind);
-    proc->pid = json_integer_value(pid);
-    proc->uptime_s = json_integer_value(uptime);
-    json_decref(proc->counters);
-    proc->counters = json_incref(counters);
+    snprintf(proc->kind, sizeof proc->kind, "%s", report->kind);
+    proc->pid = report->pid;
+    proc->uptime_s = report->uptime_s;
+    proc->last = *report;
     proc->last_ts = now_ts;
     proc->last_total = total;
     proc->seen_mono = zclock_mono();
-    json_decref(root);
 }
 
-/* Read every message waiting on sub without blocking. */
+/* Read every message waiting without blocking. */
 static void s_drain_sub(s_monitor_t *self)
 {
-    void *handle = zsock_resolve(self->sub);
-    while (true) {
-        zmsg_t *msg = zmsg_new();
-        if (!msg)
-            return;
-        zmq_msg_t part;
-        /* Read the frames by hand with DONTWAIT: zmsg_recv would block. */
-        bool more = true, got = false;
-        while (more) {
-            zmq_msg_init(&part);
-            if (zmq_msg_recv(&part, handle, got ? 0 : ZMQ_DONTWAIT) == -1) {
-                zmq_msg_close(&part);
-                break;
-            }
-            got = true;
-            more = zmq_msg_more(&part);
-            zmsg_addmem(msg, zmq_msg_data(&part), zmq_msg_size(&part));
-            zmq_msg_close(&part);
-        }
-        if (!got) {
-            zmsg_destroy(&msg);
-            return;
-        }
-        zframe_t *topic = zmsg_first(msg);
-        zframe_t *body = zmsg_next(msg);
-        if (zmsg_size(msg) == 2 && zframe_streq(topic, TOLK_STATFEED_TOPIC))
-            s_handle_status(self, (const char *)zframe_data(body), zframe_size(body));
-        else
-            self->bad_messages++;
-        zmsg_destroy(&msg);
-    }
+    while (tolk_feedsub_drain(self->feeds, 1000, s_handle_status, self) == 1000)
+        ;
 }
 
 /* Drop rows not heard from for S_STALE_MS. */
@@ -396,10 +283,12 @@ static void s_print_table(s_monitor_t *self, bool clear)
            self->redis_error, self->registered, count);
     if (self->ignored)
         printf("  ignored %zu", self->ignored);
-    if (self->bad_messages)
-        printf("  bad messages %" PRIu64, self->bad_messages);
-    if (self->foreign)
-        printf("  foreign %" PRIu64, self->foreign);
+    uint64_t bad = self->bad_messages + tolk_feedsub_bad(self->feeds);
+    uint64_t foreign = tolk_feedsub_foreign(self->feeds);
+    if (bad)
+        printf("  bad messages %" PRIu64, bad);
+    if (foreign)
+        printf("  foreign %" PRIu64, foreign);
     printf("\n\n%-8s %-28s %8s %11s %7s %7s %10s %8s\n", "KIND", "ID", "PID", "UPTIME", "CONN",
            "SESS", "MSG/S", "ERRORS");
     int64_t conns = 0, sessions = 0, errors = 0;
@@ -412,9 +301,9 @@ static void s_print_table(s_monitor_t *self, bool clear)
             snprintf(rate_text, sizeof rate_text, "%.1f", p->rate);
         else
             snprintf(rate_text, sizeof rate_text, "-");
-        int64_t c = s_counter(p->counters, "connections");
-        int64_t s = s_counter(p->counters, "sessions");
-        int64_t e = s_counter(p->counters, "errors");
+        int64_t c = s_counter(p, "connections");
+        int64_t s = s_counter(p, "sessions");
+        int64_t e = s_counter(p, "errors");
         printf("%-8.8s %-28.28s %8" PRId64 " %11s %7" PRId64 " %7" PRId64 " %10s %8" PRId64 "\n",
                p->kind, p->id, p->pid, uptime, c, s, rate_text, e);
         conns += c;
@@ -444,15 +333,18 @@ static json_t *s_snapshot(s_monitor_t *self)
         s_proc_t *p = rows[i];
         json_t *rates =
             json_pack("{s:o}", "messages_per_s", p->rate >= 0 ? json_real(p->rate) : json_null());
-        json_t *counters = p->counters ? json_incref(p->counters) : json_object();
+        json_t *counters = json_object();
+        for (size_t c = 0; counters && c < p->last.ncounters; c++)
+            json_object_set_new(counters, p->last.counters[c].name,
+                                json_integer((json_int_t)p->last.counters[c].value));
         json_t *row = json_pack("{s:s, s:s, s:I, s:I, s:o, s:o}", "kind", p->kind, "id", p->id,
                                 "pid", (json_int_t)p->pid, "uptime_s", (json_int_t)p->uptime_s,
                                 "counters", counters, "rates", rates);
         if (row)
             json_array_append_new(processes, row);
-        conns += s_counter(p->counters, "connections");
-        sessions += s_counter(p->counters, "sessions");
-        errors += s_counter(p->counters, "errors");
+        conns += s_counter(p, "connections");
+        sessions += s_counter(p, "sessions");
+        errors += s_counter(p, "errors");
         if (p->rate > 0)
             rate += p->rate;
     }
@@ -503,9 +395,7 @@ static int s_parse_ms(const char *text, int min, int max)
    Returns the exit status. */
 static int s_run(s_monitor_t *self, bool once, int interval_ms)
 {
-    zpoller_t *poller = zpoller_new(self->sub, NULL);
-    if (!poller)
-        return 1;
+    zmq_pollitem_t item = {tolk_feedsub_socket(self->feeds), 0, ZMQ_POLLIN, 0};
     int64_t start = zclock_mono();
     int64_t next_discover = start + S_DISCOVER_MS;
     int64_t next_draw = once ? start + S_ONCE_MS : start + interval_ms;
@@ -513,10 +403,8 @@ static int s_run(s_monitor_t *self, bool once, int interval_ms)
     while (!zsys_interrupted) {
         int64_t now = zclock_mono();
         int64_t wake = next_discover < next_draw ? next_discover : next_draw;
-        if (wake > now && zpoller_wait(poller, (int)(wake - now)))
+        if (wake > now && zmq_poll(&item, 1, (long)(wake - now)) > 0)
             s_drain_sub(self);
-        if (zpoller_terminated(poller))
-            break;
         now = zclock_mono();
         if (once && s_all_rated(self))
             next_draw = now;
@@ -537,7 +425,6 @@ static int s_run(s_monitor_t *self, bool once, int interval_ms)
                 next_draw = now + interval_ms;
         }
     }
-    zpoller_destroy(&poller);
     return rc;
 }
 
@@ -608,18 +495,13 @@ int main(int argc, char **argv)
     }
 
     int rc = 1;
-    self->sub = zsock_new(ZMQ_SUB);
-    self->endpoints = zhashx_new();
+    self->feeds = tolk_feedsub_new(S_MAX_FEEDS);
     self->procs = zhashx_new();
-    self->ids = zhashx_new();
-    if (!self->sub || !self->endpoints || !self->procs || !self->ids) {
+    if (!self->feeds || !self->procs) {
         fprintf(stderr, "tolk-monitor: out of memory\n");
         goto done;
     }
     zhashx_set_destructor(self->procs, s_proc_destroy);
-    zsock_set_maxmsgsize(self->sub, S_MAX_MSG);
-    zsock_set_linger(self->sub, 0);
-    zsock_set_subscribe(self->sub, TOLK_STATFEED_TOPIC);
     if (s_discover(self) != 0) {
         fprintf(stderr, "tolk-monitor: cannot read the feed registry in Redis at %s:%d: %s\n",
                 self->cfg.redis_host, self->cfg.redis_port, self->redis_error);
@@ -628,9 +510,7 @@ int main(int argc, char **argv)
     rc = s_run(self, once, interval_ms);
 done:
     zhashx_destroy(&self->procs);
-    zhashx_destroy(&self->ids);
-    zhashx_destroy(&self->endpoints);
-    zsock_destroy(&self->sub);
+    tolk_feedsub_destroy(&self->feeds);
     tolk_redis_destroy(&self->redis);
     return rc;
 }

@@ -1,4 +1,5 @@
-/*  test_statfeed.c -- the status feed end to end in one process.
+/*  test_statfeed.c -- the status feed end to end in one process, and its
+    readers' shared parts (statreport's parser, feedsub's subscriber).
 
     A SUB socket connects to the feed's resolved endpoint and reads back what
     tolk_statfeed_publish sends, so the tests check the wire format the
@@ -7,7 +8,9 @@
     parent, through an unchecked fixture, so it is stopped even when a test
     fails).
 */
+#include "feedsub.h"
 #include "statfeed.h"
+#include "statreport.h"
 
 #include <check.h>
 #include <czmq.h>
@@ -291,6 +294,134 @@ START_TEST(test_publish_never_blocks)
 }
 END_TEST
 
+START_TEST(test_histograms_round_trip)
+{
+    tolk_statfeed_t *feed = tolk_statfeed_new(ENDPOINT, "audio", "audio-hist");
+    ck_assert_ptr_nonnull(feed);
+    zsock_t *sub = s_subscriber(feed);
+    tolk_prom_hist_t h = {0};
+    tolk_prom_hist_observe(&h, 0.003); /* first bucket */
+    tolk_prom_hist_observe(&h, 0.07);  /* 0.1 */
+    tolk_prom_hist_observe(&h, 30);    /* +Inf only */
+    tolk_prom_hist_observe(&h, -1);    /* a stepped clock counts as 0 */
+    tolk_statfeed_set_hist(feed, "chunk_processing_seconds", &h);
+    tolk_statfeed_add(feed, "chunks_in", 4);
+    for (int i = 0; i < 4; i++) { /* 4 fit, the fifth is refused */
+        char name[16];
+        snprintf(name, sizeof name, "h%d", i);
+        tolk_statfeed_set_hist(feed, name, &h);
+    }
+    json_t *root = s_publish_and_recv(feed, sub);
+    char *text = json_dumps(root, JSON_COMPACT);
+    tolk_statreport_t r;
+    ck_assert_int_eq(tolk_statreport_parse(&r, text, strlen(text)), 0);
+    ck_assert_str_eq(r.kind, "audio");
+    ck_assert_str_eq(r.id, "audio-hist");
+    ck_assert_uint_eq(r.nhists, 4);
+    ck_assert_str_eq(r.hists[0].name, "chunk_processing_seconds");
+    const uint64_t want[TOLK_PROM_HIST_BUCKETS] = {2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3};
+    for (int b = 0; b < TOLK_PROM_HIST_BUCKETS; b++)
+        ck_assert_uint_eq(r.hists[0].hist.le[b], want[b]);
+    ck_assert_uint_eq(r.hists[0].hist.count, 4);
+    ck_assert(r.hists[0].hist.sum > 30.07 && r.hists[0].hist.sum < 30.08);
+    ck_assert_int_eq(tolk_statreport_counter(&r, "chunks_in"), 4);
+    ck_assert_int_eq(tolk_statreport_counter(&r, "dropped_counters"), 1);
+    /* anything off the rules rejects the whole report */
+    const char *bad[] = {
+        "{\"kind\":\"a\",\"id\":\"b\",\"pid\":1,\"timestamp\":1,\"uptime_s\":1,"
+        "\"counters\":{\"x y\":1}}",
+        "{\"kind\":\"a\",\"id\":\"b\",\"pid\":1,\"timestamp\":1,\"uptime_s\":1,"
+        "\"counters\":{\"x\":1.5}}",
+        "{\"kind\":\"a\",\"id\":\"b\",\"pid\":1,\"timestamp\":1,\"uptime_s\":1,"
+        "\"counters\":{},\"histograms\":{\"h\":{\"le\":[2,1,1,1,1,1,1,1,1,1,1],"
+        "\"count\":2,\"sum\":1}}}",
+        "{\"kind\":\"a\",\"id\":\"b\",\"pid\":1,\"timestamp\":1,\"uptime_s\":1,"
+        "\"counters\":{},\"histograms\":{\"h\":{\"le\":[1,1,1,1,1,1,1,1,1,1,3],"
+        "\"count\":2,\"sum\":1}}}",
+        "{\"kind\":\"a\",\"id\":\"b\",\"pid\":1,\"timestamp\":1,\"counters\":{}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(tolk_statreport_parse(&r, bad[i], strlen(bad[i])) == -1, "accepted %s",
+                      bad[i]);
+    free(text);
+    json_decref(root);
+    zsock_destroy(&sub);
+    tolk_statfeed_destroy(&feed);
+}
+END_TEST
+
+START_TEST(test_gauge_table)
+{
+    const char *gauges[] = {"connections",          "sessions",
+                            "workers_control",      "redis_up",
+                            "chunk_latency_us_p95", "translation_ms_mean"};
+    const char *counters[] = {"messages_in",  "errors",     "joins",
+                              "workers_left", "finals_out", "sessions_created"};
+    for (size_t i = 0; i < 6; i++) {
+        ck_assert_msg(tolk_statreport_is_gauge(gauges[i]), "%s", gauges[i]);
+        ck_assert_msg(!tolk_statreport_is_gauge(counters[i]), "%s", counters[i]);
+    }
+}
+END_TEST
+
+/* What feedsub hands over, for test_feedsub_follows. */
+typedef struct {
+    int reports;
+    int64_t joins;
+} s_seen_t;
+
+static void s_on_report(void *arg, const tolk_statreport_t *report)
+{
+    s_seen_t *seen = arg;
+    seen->reports++;
+    seen->joins = tolk_statreport_counter(report, "joins");
+}
+
+START_TEST(test_feedsub_follows)
+{
+    tolk_statfeed_t *feed = tolk_statfeed_new(ENDPOINT, "control", "control-sub");
+    tolk_statfeed_t *other = tolk_statfeed_new(ENDPOINT, "control", "control-other");
+    ck_assert_ptr_nonnull(feed);
+    ck_assert_ptr_nonnull(other);
+    tolk_statfeed_set(feed, "joins", 7);
+    tolk_feedsub_t *fs = tolk_feedsub_new(2);
+    ck_assert_ptr_nonnull(fs);
+    /* the second entry is followed under the wrong id: its reports are
+       another system's; the third has a bad endpoint; the fourth is over the cap */
+    tolk_registry_entry_t entries[4];
+    memset(entries, 0, sizeof entries);
+    snprintf(entries[0].id, sizeof entries[0].id, "control-sub");
+    snprintf(entries[0].endpoint, sizeof entries[0].endpoint, "%s", tolk_statfeed_endpoint(feed));
+    snprintf(entries[1].id, sizeof entries[1].id, "control-renamed");
+    snprintf(entries[1].endpoint, sizeof entries[1].endpoint, "%s", tolk_statfeed_endpoint(other));
+    snprintf(entries[2].id, sizeof entries[2].id, "x");
+    snprintf(entries[2].endpoint, sizeof entries[2].endpoint, "http://x");
+    snprintf(entries[3].id, sizeof entries[3].id, "y");
+    snprintf(entries[3].endpoint, sizeof entries[3].endpoint, "tcp://127.0.0.1:1");
+    ck_assert_uint_eq(tolk_feedsub_follow(fs, entries, 4), 2);
+    ck_assert_uint_eq(tolk_feedsub_ignored(fs), 2);
+    ck_assert(tolk_feedsub_follows(fs, "control-sub"));
+    ck_assert(!tolk_feedsub_follows(fs, "control-other"));
+    s_seen_t seen = {0};
+    int64_t until = zclock_mono() + 5000;
+    while ((seen.reports == 0 || tolk_feedsub_foreign(fs) == 0) && zclock_mono() < until) {
+        tolk_statfeed_publish(feed);
+        tolk_statfeed_publish(other);
+        zclock_sleep(20);
+        tolk_feedsub_drain(fs, 100, s_on_report, &seen);
+    }
+    ck_assert_int_gt(seen.reports, 0);
+    ck_assert_int_eq(seen.joins, 7);
+    ck_assert_uint_gt(tolk_feedsub_foreign(fs), 0);
+    ck_assert_uint_eq(tolk_feedsub_bad(fs), 0);
+    tolk_feedsub_destroy(&fs);
+    tolk_feedsub_destroy(&fs);
+    ck_assert_ptr_null(fs);
+    tolk_statfeed_destroy(&feed);
+    tolk_statfeed_destroy(&other);
+}
+END_TEST
+
 /* A free TCP port on 127.0.0.1 picked by the kernel. */
 static int s_free_port(void)
 {
@@ -448,6 +579,9 @@ static Suite *s_suite(void)
     tcase_add_test(tc, test_counter_cap);
     tcase_add_test(tc, test_name_rules);
     tcase_add_test(tc, test_publish_never_blocks);
+    tcase_add_test(tc, test_histograms_round_trip);
+    tcase_add_test(tc, test_gauge_table);
+    tcase_add_test(tc, test_feedsub_follows);
     suite_add_tcase(s, tc);
 
     TCase *tr = tcase_create("redis");
