@@ -561,9 +561,9 @@ typedef struct {
 } s_vocab_t;
 
 /* The recordings' names and rare words, as a speaker would give them. */
-static const char *const s_librivox_terms[] = {
-    "John Dashwood", "Dashwood", "prudently", "ill disposed", "cold hearted",
-    "selfish",       "amiable",  "respectable", NULL};
+static const char *const s_librivox_terms[] = {"John Dashwood", "Dashwood",     "prudently",
+                                               "ill disposed",  "cold hearted", "selfish",
+                                               "amiable",       "respectable",  NULL};
 
 /* The session vocabulary as the audio worker gives it (asr.h). What it
    changes for pocketsphinx today is the case of words it hears: Debian's
@@ -1533,7 +1533,8 @@ static int s_part_whisper(const s_plan_t *plan)
         int fd = open("/dev/null", O_WRONLY);
         if (fd >= 0)
             dup2(fd, STDERR_FILENO);
-        execlp("python3", "python3", script, "--port", ports, (char *)NULL);
+        /* Debian's python3, which has python3-pocketsphinx */
+        execl("/usr/bin/python3", "python3", script, "--port", ports, (char *)NULL);
         _exit(127);
     }
     json_t *log = NULL;

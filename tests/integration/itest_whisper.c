@@ -6,7 +6,8 @@
     The server is tests/support/whisper_standin.py, a STAND-IN for a
     Whisper-class server (none can run here): it speaks the OpenAI
     transcription API and recognises the posted WAV with real pocketsphinx
-    (pocketsphinx_continuous), so its text is the batch decoder's, in lower
+    (one warm python3-pocketsphinx decoder, the utterance as one), so its
+    text is the batch decoder's, in lower
     case, while a local final reads as a sentence ("He was ... ."). That is
     how a final shows where it came from. A whole system (Redis, a gateway,
     a control worker, the audio worker, APy) hears three LibriVox recordings
@@ -110,7 +111,8 @@ static void s_setup(void)
     s_standin = fork();
     ck_assert_int_ge(s_standin, 0);
     if (s_standin == 0) {
-        execlp("python3", "python3", script, "--port", port, (char *)NULL);
+        /* Debian's python3, which has python3-pocketsphinx */
+        execl("/usr/bin/python3", "python3", script, "--port", port, (char *)NULL);
         _exit(127);
     }
     json_t *log = NULL;

@@ -4,8 +4,9 @@
 No Whisper model can be fetched on the machines tolk is tested on, so this
 server speaks the protocol such servers speak (whisper.cpp's server,
 faster-whisper servers, LocalAI, vLLM: the OpenAI transcription API) and
-recognises what it receives with real pocketsphinx (pocketsphinx_continuous
-on the posted WAV), so real speech crosses the protocol. It is a stand-in,
+recognises what it receives with real pocketsphinx (one warm decoder of
+Debian's python3-pocketsphinx, the posted WAV as one utterance), so real
+speech crosses the protocol. It is a stand-in,
 not a recogniser tolk ships.
 
     POST /v1/audio/transcriptions   multipart/form-data: file (a WAV), model,
@@ -26,12 +27,13 @@ usage: whisper_standin.py --port PORT [--model-dir DIR]
 import argparse
 import json
 import os
-import subprocess
+import struct
 import sys
-import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from pocketsphinx.pocketsphinx import Decoder
 
 MODEL_DIR = "/usr/share/pocketsphinx/model/en-us"
 BODY_MAX = 8 * 1024 * 1024  # 30 s of 16 kHz audio is under 1 MB
@@ -75,17 +77,38 @@ def parse_multipart(body, content_type):
     return parts
 
 
+decoder = None  # one warm decoder: loading the model per request took seconds
+decoder_lock = threading.Lock()
+
+
+def wav_pcm(wav):
+    """The 16-bit PCM of a WAV's data chunk (b"" when there is none)."""
+    pos = 12
+    while pos + 8 <= len(wav):
+        tag, size = wav[pos:pos + 4], struct.unpack("<I", wav[pos + 4:pos + 8])[0]
+        if tag == b"data":
+            return wav[pos + 8:pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    return b""
+
+
 def recognise(wav, model_dir):
-    """pocketsphinx_continuous's words for a WAV file."""
-    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
-        f.write(wav)
-        f.flush()
-        out = subprocess.run(
-            ["pocketsphinx_continuous", "-infile", f.name, "-hmm", model_dir + "/en-us",
-             "-lm", model_dir + "/en-us.lm.bin", "-dict", model_dir + "/cmudict-en-us.dict",
-             "-logfn", "/dev/null"],
-            capture_output=True, timeout=60).stdout.decode("utf-8", "replace")
-    return " ".join(line.strip() for line in out.splitlines() if line.strip())
+    """pocketsphinx's words for a WAV, decoded as one utterance."""
+    global decoder
+    pcm = wav_pcm(wav)
+    with decoder_lock:
+        if decoder is None:
+            config = Decoder.default_config()
+            config.set_string("-hmm", model_dir + "/en-us")
+            config.set_string("-lm", model_dir + "/en-us.lm.bin")
+            config.set_string("-dict", model_dir + "/cmudict-en-us.dict")
+            config.set_string("-logfn", "/dev/null")
+            decoder = Decoder(config)
+        decoder.start_utt()
+        decoder.process_raw(pcm, False, True)
+        decoder.end_utt()
+        hyp = decoder.hyp()
+    return " ".join(hyp.hypstr.split()) if hyp else ""
 
 
 class Handler(BaseHTTPRequestHandler):
