@@ -72,7 +72,7 @@ FUZZ_RUNS    ?= 10000000
 # build-fuzz/fuzz_<name> from tests/fuzz/fuzz_<name>.c, for a shell loop over names
 FUZZ_CC = build_one() { clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
         -DTOLK_VERSION=\"$(VERSION)\" -Icommon -Igateway $$(pkg-config --cflags $(PKGS)) \
-        tests/fuzz/fuzz_$$1.c common/*.c gateway/frame.c gateway/audio_check.c gateway/static_map.c gateway/client_addr.c audio_worker/translator.c audio_worker/whisper.c audio_worker/asr_vosk.c \
+        tests/fuzz/fuzz_$$1.c common/*.c gateway/frame.c gateway/audio_check.c gateway/static_map.c gateway/client_addr.c audio_worker/translator.c audio_worker/whisper.c audio_worker/asr_vosk.c audio_worker/readable.c \
         $$(pkg-config --libs $(PKGS)) -lev -lm -o build-fuzz/fuzz_$$1; }; build_one
 
 # benchmarks and their tools (loadgen, floor): bench/<name>.c -> $(BUILD)/bench/<name>;

@@ -32,31 +32,6 @@
    Words
 */
 
-/* A malloc'd copy of text with runs of whitespace made one space and the
-   ends trimmed, so texts compare word by word with strcmp; NULL when out
-   of memory. */
-static char *s_normalize(const char *text)
-{
-    if (!text)
-        text = "";
-    char *out = malloc(strlen(text) + 1);
-    if (!out)
-        return NULL;
-    size_t n = 0;
-    for (const char *p = text; *p; p++) {
-        if (isspace((unsigned char)*p)) {
-            if (n && out[n - 1] != ' ')
-                out[n++] = ' ';
-        } else {
-            out[n++] = *p;
-        }
-    }
-    if (n && out[n - 1] == ' ')
-        n--;
-    out[n] = 0;
-    return out;
-}
-
 /* Length of the longest common word prefix of two normalized texts (a
    word matches only whole: "he was" is not a prefix of "he wasn't"). */
 static size_t s_common_words(const char *a, const char *b)
@@ -140,7 +115,7 @@ const char *tolk_asr_stable_emitted(tolk_asr_stable_t *self)
 
 const char *tolk_asr_stable_push(tolk_asr_stable_t *self, const char *hyp)
 {
-    char *text = s_normalize(hyp);
+    char *text = tolk_readable_words(hyp);
     if (!text)
         return NULL;
     if (self->count == TOLK_ASR_STABLE_DEPTH) {
@@ -244,7 +219,7 @@ static void s_on_hyp(void *arg, bool is_final, const char *text, int64_t start_m
         free(shown);
         return;
     }
-    char *final = s_normalize(text);
+    char *final = tolk_readable_words(text);
     /* an utterance whose final came out empty but whose partials were shown
        is closed with the words shown, so no caption is left hanging */
     char *shown =

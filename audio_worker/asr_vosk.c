@@ -33,6 +33,7 @@
 */
 #include "asr_stable.h"
 #include "asr_vosk.h"
+#include "readable.h"
 #include "log.h"
 #include "wsconn.h"
 
@@ -121,27 +122,6 @@ static int64_t s_ms(int64_t samples)
 
 /* ------------------------------------------------------------ answers */
 
-/* A malloc'd copy of text single-spaced, trimmed, without control
-   characters. */
-static char *s_clean(const char *text)
-{
-    char *out = malloc(strlen(text) + 1);
-    if (!out)
-        return NULL;
-    size_t n = 0;
-    for (const char *p = text; *p; p++) {
-        if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p)) {
-            if (n && out[n - 1] != ' ')
-                out[n++] = ' ';
-        } else
-            out[n++] = *p;
-    }
-    if (n && out[n - 1] == ' ')
-        n--;
-    out[n] = 0;
-    return out;
-}
-
 tolk_vosk_kind_t tolk_vosk_parse(const char *msg, size_t len, tolk_vosk_answer_t *out)
 {
     *out = (tolk_vosk_answer_t){.kind = TOLK_VOSK_NONE, .start_s = -1, .end_s = -1};
@@ -166,7 +146,7 @@ tolk_vosk_kind_t tolk_vosk_parse(const char *msg, size_t len, tolk_vosk_answer_t
         kind = TOLK_VOSK_PARTIAL;
         words = json_string_value(partial);
     }
-    if (kind != TOLK_VOSK_NONE && (out->text = s_clean(words)) != NULL) {
+    if (kind != TOLK_VOSK_NONE && (out->text = tolk_readable_words(words)) != NULL) {
         out->kind = kind;
         json_t *result = json_object_get(root, "result");
         size_t n = json_is_array(result) ? json_array_size(result) : 0;

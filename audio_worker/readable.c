@@ -61,6 +61,28 @@ char *tolk_readable_vocab(const char *text, bool final, const char *const *entri
     return out;
 }
 
+char *tolk_readable_words(const char *text)
+{
+    if (!text)
+        text = "";
+    char *out = malloc(strlen(text) + 1);
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    for (const char *p = text; *p; p++) {
+        if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p)) {
+            if (n && out[n - 1] != ' ')
+                out[n++] = ' ';
+        } else {
+            out[n++] = *p;
+        }
+    }
+    if (n && out[n - 1] == ' ')
+        n--;
+    out[n] = 0;
+    return out;
+}
+
 char *tolk_readable(const char *text, bool final)
 {
     return tolk_readable_vocab(text, final, NULL, 0);

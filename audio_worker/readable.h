@@ -14,6 +14,13 @@
 
 #include <stdbool.h>
 
+/* A malloc'd copy of text (NULL: "") as words separated by single spaces:
+   runs of whitespace and control characters made one space, the ends
+   trimmed, so that texts compare word by word with strcmp. What every
+   engine's text goes through first (a server's too). NULL when out of
+   memory. */
+char *tolk_readable_words(const char *text);
+
 /* The readable form of text (words separated by single spaces, as asr.c
    normalises them): the first word capitalised, the pronoun "i" and its
    contractions ("i'm", "i'll", "i've", "i'd") as "I...", and, when final

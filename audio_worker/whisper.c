@@ -1,5 +1,6 @@
 /*  whisper.c -- the second recognition pass over HTTP; see whisper.h. */
 #include "whisper.h"
+#include "readable.h"
 #include "curl_loop.h"
 #include "log.h"
 
@@ -48,23 +49,10 @@ char *tolk_whisper_parse(const char *body, size_t len)
         return NULL;
     json_t *root = json_loadb(body, len, 0, NULL);
     const char *text = json_string_value(json_object_get(root, "text"));
-    char *out = text ? malloc(strlen(text) + 1) : NULL;
-    if (out) {
-        size_t n = 0;
-        for (const char *p = text; *p; p++) {
-            if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p)) {
-                if (n && out[n - 1] != ' ')
-                    out[n++] = ' ';
-            } else
-                out[n++] = *p;
-        }
-        if (n && out[n - 1] == ' ')
-            n--;
-        out[n] = 0;
-        if (n == 0) {
-            free(out);
-            out = NULL;
-        }
+    char *out = text ? tolk_readable_words(text) : NULL;
+    if (out && !out[0]) {
+        free(out);
+        out = NULL;
     }
     json_decref(root);
     return out;

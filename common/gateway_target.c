@@ -24,6 +24,19 @@ void tolk_target_from_config(tolk_target_t *self, const tolk_config_t *cfg)
     }
 }
 
+void tolk_target_override(tolk_target_t *self, const char *host, int port, const char *cafile,
+                          bool tls, bool insecure)
+{
+    if (host)
+        snprintf(self->host, sizeof self->host, "%s", host);
+    if (port)
+        self->port = port;
+    if (cafile)
+        snprintf(self->ca_file, sizeof self->ca_file, "%s", cafile);
+    self->tls |= tls || cafile || insecure;
+    self->insecure = insecure;
+}
+
 ws_connect_opts_t tolk_target_opts(const tolk_target_t *self)
 {
     ws_connect_opts_t o = {.tls = self->tls,

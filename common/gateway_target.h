@@ -28,6 +28,11 @@ typedef struct {
 /* The gateway of cfg's system. */
 void tolk_target_from_config(tolk_target_t *self, const tolk_config_t *cfg);
 
+/* What the command line said, over the config's: host, port (0), cafile
+   (NULL: none given); tls, cafile and insecure each ask for wss. */
+void tolk_target_override(tolk_target_t *self, const char *host, int port, const char *cafile,
+                          bool tls, bool insecure);
+
 /* Connection options for ws_connect_with (valid while self lives). */
 ws_connect_opts_t tolk_target_opts(const tolk_target_t *self);
 

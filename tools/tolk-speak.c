@@ -204,14 +204,7 @@ int main(int argc, char **argv)
     /* the gateway the config describes, then what the command line says */
     tolk_target_t target;
     tolk_target_from_config(&target, &cfg);
-    if (host)
-        snprintf(target.host, sizeof target.host, "%s", host);
-    if (port)
-        target.port = port;
-    if (cafile)
-        snprintf(target.ca_file, sizeof target.ca_file, "%s", cafile);
-    target.tls |= tls || cafile || insecure;
-    target.insecure = insecure;
+    tolk_target_override(&target, host, port, cafile, tls, insecure);
     ws_connect_opts_t wsopts = tolk_target_opts(&target);
     int16_t *samples = NULL;
     size_t count = 0;

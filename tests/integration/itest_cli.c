@@ -95,17 +95,6 @@ static double s_write_flac(const char *path)
     return (double)total / 16000;
 }
 
-/* Run a tool of the system's build with its config; stdout to a pipe. */
-static FILE *s_tool(const char *args)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "TOLK_CONFIG=%s/tolk.conf exec %s/%s", harness_dir(s_h),
-             harness_bin(s_h), args);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
 /* Every line of p, parsed, until it ends; returns its exit status. */
 static int s_read_all(FILE *p, json_t *lines)
 {
@@ -130,7 +119,7 @@ START_TEST(test_speak_a_flac_and_listen_past_the_idle_timeout)
     char args[4096];
     snprintf(args, sizeof args, "tolk-speak %s --json --linger 2 --token %s", flac, token);
     free(token);
-    FILE *spk = s_tool(args);
+    FILE *spk = ic_tool(s_h, NULL, args);
     char first[4096];
     ck_assert_ptr_nonnull(fgets(first, sizeof first, spk));
     json_t *created = ic_json(strdup(first));
@@ -138,7 +127,7 @@ START_TEST(test_speak_a_flac_and_listen_past_the_idle_timeout)
     snprintf(args, sizeof args, "tolk-listen --session %s --lang en --json --heartbeat 1",
              ic_get(created, "sessionId"));
     json_decref(created);
-    FILE *lst = s_tool(args);
+    FILE *lst = ic_tool(s_h, NULL, args);
     json_t *spoken = json_array(), *heard = json_array();
     ck_assert_int_eq(s_read_all(spk, spoken), 0);
     /* the speaker's clean close ends the session: the listener stops by itself */
@@ -199,7 +188,7 @@ START_TEST(test_speak_refuses_what_is_not_audio)
     fclose(f);
     char args[2048];
     snprintf(args, sizeof args, "tolk-speak %s --json 2>&1", path);
-    FILE *p = s_tool(args);
+    FILE *p = ic_tool(s_h, NULL, args);
     char out[4096] = "";
     size_t n = fread(out, 1, sizeof out - 1, p);
     out[n] = 0;

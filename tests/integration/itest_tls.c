@@ -194,21 +194,14 @@ START_TEST(test_websocket_over_tls)
 }
 END_TEST
 
-/* Run a tool of the system with the gateway's TLS settings in its
-   environment, as `make run LAN=1` writes them into tolk.conf. */
-static FILE *s_tool(const char *args)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "TOLK_CONFIG=%s/tolk.conf TOLK_TLS_CERT_FILE=%s TOLK_TLS_KEY_FILE=%s exec %s/%s",
-             harness_dir(s_h), s_cert, s_key, harness_bin(s_h), args);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
+/* The gateway's TLS settings in a tool's environment, as `make run LAN=1`
+   writes them into tolk.conf. */
+static char s_tls_env[512];
 
 START_TEST(test_speak_and_listen_over_wss)
 {
+    snprintf(s_tls_env, sizeof s_tls_env, "TOLK_TLS_CERT_FILE=%s TOLK_TLS_KEY_FILE=%s", s_cert,
+             s_key);
     char *token = ic_mint(&s_jwt, "tls-cli");
     char args[4096];
     snprintf(args, sizeof args,
@@ -216,7 +209,7 @@ START_TEST(test_speak_and_listen_over_wss)
              "sense_and_sensibility_01_austen_64kb-0870.wav --json --speed 2 --linger 2 --token %s",
              token);
     free(token);
-    FILE *spk = s_tool(args);
+    FILE *spk = ic_tool(s_h, s_tls_env, args);
     char line[65536];
     ck_assert_ptr_nonnull(fgets(line, sizeof line, spk));
     json_t *j = ic_json(strdup(line));
@@ -224,7 +217,7 @@ START_TEST(test_speak_and_listen_over_wss)
     snprintf(args, sizeof args, "tolk-listen --session %s --lang en --json 2>&1",
              ic_get(j, "sessionId"));
     json_decref(j);
-    FILE *lst = s_tool(args);
+    FILE *lst = ic_tool(s_h, s_tls_env, args);
     while (fgets(line, sizeof line, spk))
         ;
     ck_assert_int_eq(pclose(spk), 0);

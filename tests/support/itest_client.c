@@ -31,14 +31,20 @@ json_t *ic_json(char *text)
     return j;
 }
 
+FILE *ic_tool(harness_t *h, const char *env, const char *args)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "TOLK_CONFIG=%s/tolk.conf %s exec %s/%s", harness_dir(h),
+             env ? env : "", harness_bin(h), args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
 /* The monitor run as an operator runs it, against h's config. */
 json_t *ic_monitor_snapshot(harness_t *h)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "TOLK_CONFIG=%s/tolk.conf %s/tolk-monitor --once --json",
-             harness_dir(h), harness_bin(h));
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
+    FILE *p = ic_tool(h, NULL, "tolk-monitor --once --json");
     char *out = calloc(1, 1 << 20);
     ck_assert_ptr_nonnull(out);
     size_t n = fread(out, 1, (1 << 20) - 1, p);

@@ -37,6 +37,12 @@ typedef struct {
    JSON. Takes text (frees it); the caller json_decrefs the result. */
 json_t *ic_json(char *text);
 
+/* Run one of h's tools (args: "tolk-listen --session ..." with its
+   arguments, as a shell word list) with h's config and env ("K=V ...",
+   NULL: nothing more) in its environment, as an operator would; its
+   standard output is the pipe returned (pclose it). Asserts it started. */
+FILE *ic_tool(harness_t *h, const char *env, const char *args);
+
 /* What `tolk-monitor --once --json` prints for system h, parsed; asserts
    it ran and printed JSON. The caller json_decrefs the result. */
 json_t *ic_monitor_snapshot(harness_t *h);
