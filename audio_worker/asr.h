@@ -67,18 +67,16 @@ bool tolk_asr_stream_busy(tolk_asr_stream_t *self);
 /* The session's vocabulary (common/vocabulary.h): n entries (UTF-8,
    trimmed, single-spaced, as the speaker wrote them; n = 0 clears it),
    copied. Every engine gets it through this one call and does what it
-   can: pocketsphinx would add each entry to the stream's decoder, with
-   a pronunciation (from its dictionary, else from the IPA function below)
-   and a language-model unigram of its own, at the next utterance
-   boundary (the utterance being decoded keeps the words it started
-   with), and does not today (asr_pocketsphinx.c, S_WORDS_MAX, says why);
-   an engine whose table has no vocabulary function ignores it
-   (the loadtest engine; a streaming server engine such as vosk fills that
-   function in if its server takes word lists). Whatever the engine, a
-   bare engine's text gets the entries' case (readable.h). Returns 0, or
-   -1 when out of memory (the stream keeps its old vocabulary). Cheap
-   unless the engine rebuilds a search: pocketsphinx rebuilds its lexicon
-   tree once per change (docs/architecture.md gives the time). */
+   can: pocketsphinx adds each entry to the stream's decoder, with a
+   pronunciation (from its dictionary, else from the IPA function below)
+   and a language-model boost, at the next utterance boundary (the
+   utterance being decoded keeps the words it started with;
+   asr_pocketsphinx.c's s_teach says how); an engine whose table has no vocabulary function ignores
+   it (the loadtest engine; a streaming server engine such as vosk fills that function in if its
+   server takes word lists). Whatever the engine, a bare engine's text gets the entries' case
+   (readable.h). Returns 0, or -1 when out of memory (the stream keeps its old vocabulary). Cheap
+   unless the engine rebuilds a search: pocketsphinx rebuilds its search
+   once per change (about 0.9 s of CPU; docs/architecture.md). */
 int tolk_asr_stream_set_vocabulary(tolk_asr_stream_t *self, const char *const *entries, int n);
 
 /* How an engine learns a pronunciation its dictionary lacks: the IPA of
@@ -91,10 +89,9 @@ typedef int(tolk_asr_ipa_fn)(void *arg, const char *text, char *ipa, size_t size
 void tolk_asr_set_ipa(tolk_asr_ipa_fn *fn, void *arg);
 
 /* How many vocabulary words a pocketsphinx decoder may be given in its
-   life (process-wide; 0, the default, gives it none: Debian's sphinxbase
-   mis-scores added words, asr_pocketsphinx.c says how). For benchmarks
-   that measure what teaching the decoder gives, on one stream at a time;
-   the audio worker never calls it. */
+   life (process-wide; 400 by default, 0 gives it none, so that a
+   vocabulary changes only the case of what is heard). For benchmarks that
+   compare the two; the audio worker never calls it. */
 void tolk_asr_set_decoder_words(int max);
 
 /* The load-test engine ("loadtest", never the default) emits one scripted

@@ -23,25 +23,20 @@
     Its pronunciation is the dictionary's for each of its words (cmudict
     is lower case: "dashwood" D AE SH W UH D), else espeak-ng's IPA mapped
     to the model's phones (asr.h's IPA function, arpabet.h); an entry with
-    a word neither knows is left out. ps_add_word puts the token in the
-    dictionary and in the language model, where ngram_model_add_word gives
-    it a unigram of weight 1.0 (sphinxbase's lm_trie_add_ug: log P =
-    log(1.0) + log(1 / unigram count), about 10^-4.9 with en-us.lm.bin's
-    72,548 unigrams) and no bigrams, so after any history it scores that
-    unigram times the history's backoff weight. That is the boost: a rare
+    a word neither knows is left out. s_teach puts the token in the
+    dictionary, and in a small language model of the tokens interpolated
+    with the model's own (s_teach says how much that boosts them). A rare
     name the model knows only as a unigram ("dashwood", 10^-7.0) becomes
-    some 140 times likelier as the token, and a word the model lacks
-    ("norland" is in cmudict but not in the model) can be heard at all. A
+    far likelier as the token, and a word the model lacks ("norland" is
+    in cmudict but not in the model) can be heard at all. A
     multi-word entry is boosted as a phrase (its token, one unigram for the
     whole of it, rather than the product of its words' probabilities);
     besides, each of its words that the dictionary lacks is added on its
     own (same unigram), so it can be heard outside the phrase. Tokens are
     shown as their entries ("John_Dashwood" -> "John Dashwood").
-    A decoder takes at most s_words_max words in its life, and that is 0
-    today because of the sphinxbase bug described there: the entries are
-    then shown in their case (readable.h) but not added. Words are added
-    between utterances only (ps_add_word rebuilds the
-    search, which must not happen while one is decoded): at once when the
+    A decoder takes at most s_words_max words in its life. Words are added
+    between utterances only (the search is rebuilt, which must not happen
+    while one is decoded): at once when the
     utterance in progress has heard no speech yet, else when it ends. They
     cannot be taken out again: an entry the speaker removes keeps its word
     in this decoder (shown in plain lower case from then on), and a decoder
@@ -57,6 +52,7 @@
 #include <sphinxbase/feat.h>
 
 #include <ctype.h>
+#include <math.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +84,9 @@ typedef struct s_decoder_t {
     mfcc_t *cmn_fresh;        /* cmn_mean then sum as loaded, 2 * veclen values */
     int32 cmn_nframe;         /* and the frame count as loaded */
     bool tainted;             /* words were added: never pooled again */
+    ngram_model_t *base_lm;   /* the model's own language model, held once a vocabulary
+                                 search replaced the default one; NULL before */
+    int vocab_searches;       /* vocabulary searches made, for their names */
     struct s_decoder_t *next; /* the rest of the pool */
 } s_decoder_t;
 
@@ -98,26 +97,19 @@ static size_t s_pool_size;
 
 /* Tokens one token may grow by to differ from a dictionary word. */
 #define S_TOKEN_SUFFIX_MAX 3
-/* Words one decoder may be given in its life: none, for now. Debian's
-   sphinxbase (0.8+5prealpha+1-16) scores words added to its trie
-   language model from memory outside the model: valgrind reports invalid
-   reads in lm_trie_score (bitarr_read_int25, at addresses inside blocks
-   that ngram_model_set_map_words allocated) once an added word is in the
-   search. A 40-line program that only calls ps_init, ps_add_word (seven
-   words) and ps_process_raw on a LibriVox file shows it; in the audio
-   worker the same words crash the process (SIGSEGV in
-   ngram_fwdtree_search) when two streams decode at once, and with fewer
-   words valgrind still reports the reads. A recogniser that may crash on
-   a speaker's word list is worse than one that does not know the words,
-   so the decoder is given no words and the vocabulary changes what
-   pocketsphinx captions show (readable.h: every entry in its case), not
-   what it hears. Everything below (pronunciations from the dictionary or
-   espeak-ng, tokens, the hypothesis mapping, the decoder never pooled
-   once given words) is what runs when this is raised, with a sphinxbase
-   whose ngram_model_add_word works; the lead decides.
-   tolk_asr_set_decoder_words raises it (benchmarks measure what it would
-   give); the worker never does. */
-#define S_WORDS_MAX 0
+/* Words one decoder may be given in its life (200 entries and the words
+   of their phrases). They are taught by s_teach, not by ps_add_word:
+   Debian's sphinxbase (0.8+5prealpha+1-16) scores words ps_add_word adds
+   to its trie language model from memory outside the model (valgrind:
+   invalid reads in lm_trie_score, bitarr_read_int25; in the audio worker
+   a SIGSEGV in ngram_fwdtree_search with two streams decoding), so no
+   word is ever added to that model. tolk_asr_set_decoder_words lowers it
+   (0: the vocabulary changes only what captions show, readable.h). */
+#define S_WORDS_MAX 400
+/* The vocabulary model's share of each word's probability (s_teach). */
+#define S_VOCAB_WEIGHT 0.03f
+/* pocketsphinx's name for the search ps_init makes. */
+#define S_DEFAULT_SEARCH "_default"
 /* The limit in force: S_WORDS_MAX unless tolk_asr_set_decoder_words. */
 static int s_words_max = S_WORDS_MAX;
 
@@ -133,6 +125,7 @@ typedef struct {
     char *token; /* as the decoder reports it */
     char *text;  /* the entry it stands for, as the speaker wrote it; NULL
                     once the vocabulary no longer has it */
+    char *pron;  /* its phones, for the dictionary written at each change */
 } s_word_t;
 
 /* One stream's state. */
@@ -179,6 +172,8 @@ static void s_decoder_destroy(s_decoder_t **self_p)
         return;
     if (self->ps)
         ps_free(self->ps);
+    if (self->base_lm)
+        ngram_model_free(self->base_lm);
     free(self->model_dir);
     free(self->cmn_fresh);
     free(self);
@@ -384,6 +379,98 @@ static void s_queue(s_stream_t *self, s_add_t *adds, int *nadds, int max, char *
     (*nadds)++;
 }
 
+/* A temporary file made from a template, for pocketsphinx to read by
+   path; its name in path (unlinked by the caller). NULL on failure. */
+static FILE *s_tmpfile(char path[64], const char *what)
+{
+    snprintf(path, 64, "/tmp/tolk-%s-XXXXXX", what);
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (fd >= 0 && !f) {
+        close(fd);
+        unlink(path);
+    }
+    return f;
+}
+
+/* Teach the decoder every word this stream has added, without
+   ps_add_word, whose ngram_model_add_word corrupts Debian's trie language
+   model (S_WORDS_MAX's comment): a dictionary file of the model's own
+   with the tokens appended, and a search whose language model is a set of
+   the model's own and a small ARPA model of the tokens (each a unigram,
+   log10 P = -log10(count + 1)), interpolated with weights 1 - S_VOCAB_WEIGHT
+   and S_VOCAB_WEIGHT. Each token is then as likely as S_VOCAB_WEIGHT /
+   (count + 1) at any point: for a name the model knows only as a rare
+   unigram ("dashwood", 10^-7.0) about 10^-2.5 with one entry. Sphinxbase
+   builds both models' tables itself, so nothing is written past them
+   (valgrind is clean). The new search replaces the default one (or the
+   last vocabulary's), which is unset, so a decoder holds one lexicon tree;
+   it costs about 0.9 s of CPU (the dictionary is read again) and 60 MB
+   more than a plain decoder. No utterance may be open. Returns 0 or -1. */
+static int s_teach(s_stream_t *self)
+{
+    ps_decoder_t *ps = self->ps;
+    cmd_ln_t *config = ps_get_config(ps);
+    const char *dict = cmd_ln_str_r(config, "-dict");
+    char dict_path[64], arpa_path[64];
+    FILE *d = s_tmpfile(dict_path, "dict"), *a = d ? s_tmpfile(arpa_path, "lm") : NULL;
+    FILE *in = a && dict ? fopen(dict, "r") : NULL;
+    int rc = -1;
+    if (in) {
+        char line[4096];
+        while (fgets(line, sizeof line, in))
+            fputs(line, d);
+        fclose(in);
+        double logp = -log10((double)self->nwords + 1);
+        fprintf(a, "\\data\\\nngram 1=%d\n\n\\1-grams:\n%.4f </s>\n-99 <s>\n", self->nwords + 2,
+                logp);
+        for (int i = 0; i < self->nwords; i++) {
+            fprintf(d, "%s %s\n", self->words[i].token, self->words[i].pron);
+            fprintf(a, "%.4f %s\n", logp, self->words[i].token);
+        }
+        fputs("\n\\end\\\n", a);
+        rc = ferror(d) || ferror(a) ? -1 : 0;
+    }
+    if (d)
+        fclose(d);
+    if (a)
+        fclose(a);
+    s_decoder_t *dec = self->decoder;
+    char name[32], old[32];
+    if (dec->vocab_searches)
+        snprintf(old, sizeof old, "vocab-%d", dec->vocab_searches);
+    else
+        snprintf(old, sizeof old, "%s", S_DEFAULT_SEARCH);
+    snprintf(name, sizeof name, "vocab-%d", dec->vocab_searches + 1);
+    if (rc == 0 && !dec->base_lm) {
+        ngram_model_t *base = ps_get_lm(ps, S_DEFAULT_SEARCH);
+        dec->base_lm = base ? ngram_model_retain(base) : NULL;
+    }
+    ngram_model_t *voc = rc == 0 && dec->base_lm
+                             ? ngram_model_read(config, arpa_path, NGRAM_ARPA, ps_get_logmath(ps))
+                             : NULL;
+    ngram_model_t *set = NULL;
+    if (voc) {
+        ngram_model_t *models[2] = {dec->base_lm, voc};
+        char *names[2] = {"model", "vocabulary"};
+        float32 weights[2] = {1.0f - S_VOCAB_WEIGHT, S_VOCAB_WEIGHT};
+        set = ngram_model_set_init(config, models, names, weights, 2); /* holds both */
+        ngram_model_free(voc);
+    }
+    rc = set && ps_set_lm(ps, name, set) == 0 && ps_set_search(ps, name) == 0 ? 0 : -1;
+    if (set)
+        ngram_model_free(set); /* the search holds it */
+    if (rc == 0) {
+        dec->tainted = true;
+        dec->vocab_searches++;
+        ps_unset_search(ps, old);
+        rc = ps_load_dict(ps, dict_path, NULL, NULL) < 0 ? -1 : 0;
+    }
+    unlink(dict_path);
+    unlink(arpa_path);
+    return rc;
+}
+
 /* Apply a vocabulary to the decoder, which has no utterance open. */
 static int s_apply(s_stream_t *self, char **entries, int n)
 {
@@ -461,24 +548,14 @@ static int s_apply(s_stream_t *self, char **entries, int n)
     } else if (nadds)
         self->words = grown;
     for (int i = 0; i < nadds; i++) {
-        bool last = i == nadds - 1;
-        if (ps_add_word(self->ps, adds[i].token, adds[i].pron, last) < 0) {
-            tolk_warn("asr.vocabulary", NULL, "pocketsphinx refused '%s' (%s)", adds[i].token,
-                      adds[i].pron);
-            if (last)
-                rc = -1; /* the search was not rebuilt for the words before it */
-            free(adds[i].token);
-        } else {
-            self->decoder->tainted = true;
-            s_word_t *w = &self->words[self->nwords++];
-            w->token = adds[i].token;
-            w->text = adds[i].text ? strdup(adds[i].text) : strdup(adds[i].token);
-        }
-        free(adds[i].pron);
+        s_word_t *w = &self->words[self->nwords++];
+        w->token = adds[i].token;
+        w->text = adds[i].text ? strdup(adds[i].text) : strdup(adds[i].token);
+        w->pron = adds[i].pron;
     }
     free(adds);
-    if (rc != 0)
-        tolk_error("asr.vocabulary", NULL, "pocketsphinx could not rebuild its search");
+    if (nadds && (rc = s_teach(self)) != 0)
+        tolk_error("asr.vocabulary", NULL, "pocketsphinx could not take the vocabulary");
     return rc;
 }
 
@@ -708,6 +785,7 @@ static void s_close(void *handle)
     for (int i = 0; i < self->nwords; i++) {
         free(self->words[i].token);
         free(self->words[i].text);
+        free(self->words[i].pron);
     }
     free(self->words);
     for (int i = 0; i < self->next_n; i++)

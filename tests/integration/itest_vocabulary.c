@@ -5,11 +5,12 @@
     - Two sessions hear the five recordings in real time: one
       created with a vocabulary of the recordings' names and rare words,
       one without. The captions of the first carry "John" as the
-      vocabulary spells it and never in lower case (pocketsphinx is given
-      no words today, asr_pocketsphinx.c says why, so a name shows its
-      case when the recogniser hears it: "dashwood" it does not); the
-      word error rate of both is printed, and the one with the vocabulary
-      is no worse.
+      vocabulary spells it and never in lower case; "John Dashwood",
+      which pocketsphinx does not hear without the vocabulary, is heard
+      with it (its decoder is taught the entries, asr_pocketsphinx.c's
+      s_teach); the word error rate of both is printed, and the one with
+      the vocabulary has at least a quarter fewer errors (measured: 10
+      against 19 of 71 words).
     - setVocabulary takes effect from the next utterance: the same
       recording before and after the change, the entry's case appears
       only after; the audio worker's feed counts the change.
@@ -292,7 +293,10 @@ START_TEST(test_vocabulary_in_the_captions_and_the_wer)
         partial_names += s_has_word(ic_get(c, "text"), "John");
     }
     ck_assert_int_gt(partial_names, 0);
-    ck_assert_uint_le(e_with, e_without);
+    ck_assert_msg(strstr(with, "John Dashwood") != NULL, "no John Dashwood in: %s", with);
+    ck_assert_msg(strstr(without, "ashwood") == NULL, "dashwood heard without: %s", without);
+    ck_assert_msg(e_with * 4 <= e_without * 3, "with the vocabulary %zu errors, without %zu",
+                  e_with, e_without);
     free(ref);
     free(with);
     free(without);
