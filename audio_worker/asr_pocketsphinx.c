@@ -412,7 +412,7 @@ static int s_teach(s_stream_t *self)
     ps_decoder_t *ps = self->ps;
     cmd_ln_t *config = ps_get_config(ps);
     const char *dict = cmd_ln_str_r(config, "-dict");
-    char dict_path[64], arpa_path[64];
+    char dict_path[64] = "", arpa_path[64] = "";
     FILE *d = s_tmpfile(dict_path, "dict"), *a = d ? s_tmpfile(arpa_path, "lm") : NULL;
     FILE *in = a && dict ? fopen(dict, "r") : NULL;
     int rc = -1;
@@ -466,8 +466,10 @@ static int s_teach(s_stream_t *self)
         ps_unset_search(ps, old);
         rc = ps_load_dict(ps, dict_path, NULL, NULL) < 0 ? -1 : 0;
     }
-    unlink(dict_path);
-    unlink(arpa_path);
+    if (d)
+        unlink(dict_path);
+    if (a)
+        unlink(arpa_path);
     return rc;
 }
 
